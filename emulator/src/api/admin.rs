@@ -1,0 +1,127 @@
+//! The emulator's own endpoints under `/_emulator/` (loopback callers only):
+//! health, a status dump, and the public DNS records providers publish.
+
+use serde_json::{json, Value};
+
+use super::{HttpRequest, HttpResponse, Shared};
+use crate::model::World;
+
+fn json_response(status: u16, v: Value) -> HttpResponse {
+    HttpResponse { status, content_type: "application/json", body: v.to_string() }
+}
+
+pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
+    if !req.peer.ip().is_loopback() {
+        return json_response(403, json!({"error": "the admin API answers loopback callers only"}));
+    }
+    match (req.method, req.path) {
+        ("GET", "/_emulator/health") => json_response(200, json!({"status": "ok"})),
+        ("GET", "/_emulator/status") => {
+            shared.tick();
+            let w = shared.world();
+            json_response(200, status(&w, shared))
+        }
+        ("GET", "/_emulator/public-dns/txt") => {
+            let w = shared.world();
+            json_response(200, json!(w.public_txt_records()))
+        }
+        ("POST", "/_emulator/public-dns/txt") | ("DELETE", "/_emulator/public-dns/txt") => {
+            let body: Value = match serde_json::from_slice(req.body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return json_response(
+                        400,
+                        json!({"error": format!("expected JSON {{\"name\":..,\"value\":..}}: {e}")}),
+                    )
+                }
+            };
+            let Some(name) = body.get("name").and_then(Value::as_str) else {
+                return json_response(400, json!({"error": "missing \"name\""}));
+            };
+            let value = body.get("value").and_then(Value::as_str);
+            let mut w = shared.world();
+            if req.method == "POST" {
+                let Some(value) = value else {
+                    return json_response(400, json!({"error": "missing \"value\""}));
+                };
+                w.publish_txt(name, value);
+            } else {
+                w.unpublish_txt(name, value);
+            }
+            json_response(200, json!({"name": name, "values": w.txt_records(name)}))
+        }
+        _ => json_response(404, json!({"error": format!("no such admin endpoint: {} {}", req.method, req.path)})),
+    }
+}
+
+/// A readable picture of the world: VPCs with their host blocks, services,
+/// endpoints with states, DNS names and addresses.
+fn status(w: &World, shared: &Shared) -> Value {
+    let mut regions = Vec::new();
+    let mut names: Vec<&str> = w.regions().map(|r| r.name.as_str()).collect();
+    names.sort();
+    for name in names {
+        let Some(r) = w.region(name) else { continue };
+        let vpcs: Vec<Value> = r
+            .vpcs
+            .values()
+            .map(|v| {
+                json!({
+                    "vpc_id": v.id, "owner": v.owner, "cidr": v.cidr.to_string(),
+                    "resolver": v.resolver_address().to_string(),
+                    "host_block": format!("127.{}.0.0/16", v.host_block),
+                    "enable_dns_support": v.enable_dns_support, "enable_dns_hostnames": v.enable_dns_hostnames,
+                })
+            })
+            .collect();
+        let load_balancers: Vec<Value> = r
+            .load_balancers
+            .values()
+            .map(|l| {
+                json!({
+                    "arn": l.arn, "owner": l.owner, "state": l.state, "dns_name": l.dns_name,
+                    "nodes": l.nodes.iter().map(|n| json!({"zone": n.availability_zone, "address": n.private_ip.to_string()})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let services: Vec<Value> = r
+            .services
+            .values()
+            .map(|s| {
+                json!({
+                    "service_id": s.id, "service_name": s.name, "owner": s.owner, "state": s.state.as_str(),
+                    "acceptance_required": s.acceptance_required,
+                    "allowed_principals": s.principals.iter().map(|p| p.principal.clone()).collect::<Vec<_>>(),
+                    "private_dns_name": s.private_dns.as_ref().map(|p| json!({"name": p.name, "state": p.state.as_str()})),
+                })
+            })
+            .collect();
+        let endpoints: Vec<Value> = r
+            .endpoints
+            .values()
+            .map(|e| {
+                let addresses: Vec<String> = e
+                    .network_interface_ids
+                    .iter()
+                    .filter_map(|n| r.network_interfaces.get(n))
+                    .map(|n| n.private_ip.to_string())
+                    .collect();
+                json!({
+                    "vpc_endpoint_id": e.id, "owner": e.owner, "vpc_id": e.vpc_id, "service_name": e.service_name,
+                    "state": e.state.as_str(), "addresses": addresses,
+                    "dns_names": e.dns_entries.iter().map(|d| d.dns_name.clone()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        regions.push(json!({
+            "region": name, "vpcs": vpcs, "load_balancers": load_balancers,
+            "endpoint_services": services, "vpc_endpoints": endpoints,
+        }));
+    }
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": shared.started.elapsed().as_secs_f64(),
+        "strict_auth": shared.auth.strict,
+        "regions": regions,
+    })
+}

@@ -1,0 +1,131 @@
+//! A small XML writer that knows AWS's response shapes.
+
+use std::fmt::Write;
+
+pub const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+pub const ELBV2_NS: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
+pub const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+#[derive(Default)]
+pub struct Xml {
+    buf: String,
+}
+
+pub fn escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+impl Xml {
+    pub fn new() -> Xml {
+        Xml { buf: String::with_capacity(1024) }
+    }
+
+    pub fn into_string(self) -> String {
+        self.buf
+    }
+
+    pub fn raw(&mut self, s: &str) {
+        self.buf.push_str(s);
+    }
+
+    /// `<name>..children..</name>`
+    pub fn node(&mut self, name: &str, body: impl FnOnce(&mut Xml)) {
+        let _ = write!(self.buf, "<{name}>");
+        body(self);
+        let _ = write!(self.buf, "</{name}>");
+    }
+
+    /// `<name>value</name>`, escaped.
+    pub fn leaf(&mut self, name: &str, value: impl AsRef<str>) {
+        let _ = write!(self.buf, "<{name}>");
+        escape(value.as_ref(), &mut self.buf);
+        let _ = write!(self.buf, "</{name}>");
+    }
+
+    pub fn opt(&mut self, name: &str, value: Option<impl AsRef<str>>) {
+        if let Some(v) = value {
+            self.leaf(name, v);
+        }
+    }
+
+    pub fn bool(&mut self, name: &str, value: bool) {
+        self.leaf(name, if value { "true" } else { "false" });
+    }
+
+    pub fn num(&mut self, name: &str, value: impl std::fmt::Display) {
+        let _ = write!(self.buf, "<{name}>{value}</{name}>");
+    }
+
+    /// A list in EC2's style: `<name><item>..</item>...</name>`.
+    pub fn items<T>(&mut self, name: &str, items: impl IntoIterator<Item = T>, mut each: impl FnMut(&mut Xml, T)) {
+        self.node(name, |x| {
+            for item in items {
+                x.node("item", |x| each(x, item));
+            }
+        });
+    }
+
+    /// A list of plain strings in EC2's style.
+    pub fn item_strings<S: AsRef<str>>(&mut self, name: &str, items: impl IntoIterator<Item = S>) {
+        self.node(name, |x| {
+            for s in items {
+                x.leaf("item", s);
+            }
+        });
+    }
+
+    /// A list in ELBv2's style: `<Name><member>..</member></Name>`.
+    pub fn members<T>(&mut self, name: &str, items: impl IntoIterator<Item = T>, mut each: impl FnMut(&mut Xml, T)) {
+        self.node(name, |x| {
+            for item in items {
+                x.node("member", |x| each(x, item));
+            }
+        });
+    }
+
+    pub fn member_strings<S: AsRef<str>>(&mut self, name: &str, items: impl IntoIterator<Item = S>) {
+        self.node(name, |x| {
+            for s in items {
+                x.leaf("member", s);
+            }
+        });
+    }
+}
+
+/// ISO 8601 with milliseconds, as AWS writes timestamps.
+pub fn timestamp(ms: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_lists() {
+        let mut x = Xml::new();
+        x.items("set", ["a<b", "c"], |x, s| x.leaf("v", s));
+        assert_eq!(x.into_string(), "<set><item><v>a&lt;b</v></item><item><v>c</v></item></set>");
+        assert_eq!(timestamp(1_638_715_000_123), "2021-12-05T14:36:40.123Z");
+    }
+}

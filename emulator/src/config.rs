@@ -1,0 +1,155 @@
+//! Settings from the command line, the environment and a TOML file, in
+//! that order of precedence.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::api::{AuthSettings, Credential};
+use crate::model::Settings;
+
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:4566";
+
+/// A local, offline emulator of AWS PrivateLink: the EC2 and ELBv2 APIs
+/// (endpoint services, endpoints, network load balancers) over AWS's Query
+/// protocol, for the AWS CLI, boto3 and the SDKs (`--endpoint-url`).
+#[derive(Debug, Parser, Default)]
+#[command(name = "privatelink-emulator", version)]
+pub struct Args {
+    /// Address for the AWS API (EC2, ELBv2, STS) and the admin endpoints
+    /// under /_emulator/. Port 0 picks a free port. [default: 127.0.0.1:4566]
+    #[arg(long, env = "PRIVATELINK_API_ADDR")]
+    pub api_addr: Option<SocketAddr>,
+
+    /// TOML file with any of these settings, plus [[credentials]] entries
+    /// (access_key_id, secret_access_key, account, optional arn).
+    #[arg(long, env = "PRIVATELINK_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Verify SigV4 signatures against the configured credentials; reject
+    /// unknown keys (AuthFailure) and bad signatures (SignatureDoesNotMatch).
+    #[arg(long, env = "PRIVATELINK_STRICT_AUTH")]
+    pub strict_auth: bool,
+
+    /// How long transitional states (endpoint `pending`, NLB `provisioning`,
+    /// `deleting`) last, in seconds; 0 (the default) moves on as soon as a
+    /// client has seen the state once, so waiters still poll through it.
+    #[arg(long, env = "PRIVATELINK_PENDING_SECONDS")]
+    pub pending_seconds: Option<f64>,
+
+    /// Account of requests whose access key is neither 12 digits nor
+    /// configured. [default: 000000000000]
+    #[arg(long, env = "PRIVATELINK_DEFAULT_ACCOUNT")]
+    pub default_account: Option<String>,
+
+    /// Region of unsigned requests. [default: us-east-1]
+    #[arg(long, env = "PRIVATELINK_DEFAULT_REGION")]
+    pub default_region: Option<String>,
+
+    /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
+    #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub api_addr: Option<SocketAddr>,
+    pub strict_auth: Option<bool>,
+    pub pending_seconds: Option<f64>,
+    pub default_account: Option<String>,
+    pub default_region: Option<String>,
+    #[serde(default)]
+    pub credentials: Vec<FileCredential>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCredential {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub account: String,
+    pub arn: Option<String>,
+}
+
+/// Everything the emulator needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_addr: SocketAddr,
+    pub auth: AuthSettings,
+    pub model: Settings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            api_addr: DEFAULT_API_ADDR.parse().expect("literal address"),
+            auth: AuthSettings::default(),
+            model: Settings::default(),
+        }
+    }
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Config {
+    pub fn load(args: &Args) -> Result<Config, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut c = Config::default();
+        if let Some(a) = args.api_addr.or(file.api_addr) {
+            c.api_addr = a;
+        }
+        c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
+        if let Some(a) = args.default_account.clone().or(file.default_account) {
+            if !is_account(&a) {
+                return Err(format!("default account '{a}' must be 12 digits"));
+            }
+            c.auth.default_account = a;
+        }
+        if let Some(r) = args.default_region.clone().or(file.default_region) {
+            if !crate::model::region::is_region_name(&r) {
+                return Err(format!("default region '{r}' is not a region name"));
+            }
+            c.auth.default_region = r;
+        }
+        if let Some(s) = args.pending_seconds.or(file.pending_seconds) {
+            if !(0.0..=3600.0).contains(&s) {
+                return Err(format!("pending seconds {s} must be between 0 and 3600"));
+            }
+            c.model.pending_delay_ms = (s * 1000.0) as u64;
+        }
+        let mut creds = HashMap::new();
+        for f in file.credentials {
+            if !is_account(&f.account) {
+                return Err(format!("credential {}: account '{}' must be 12 digits", f.access_key_id, f.account));
+            }
+            creds.insert(
+                f.access_key_id.clone(),
+                Credential {
+                    access_key_id: f.access_key_id,
+                    secret_access_key: f.secret_access_key,
+                    account: f.account,
+                    arn: f.arn,
+                },
+            );
+        }
+        if c.auth.strict && creds.is_empty() {
+            return Err("strict auth needs [[credentials]] in the config file".into());
+        }
+        c.auth.credentials = creds;
+        Ok(c)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+}

@@ -1,0 +1,154 @@
+//! AWS services reachable through interface endpoints, and the consumer's
+//! view of every service it may use.
+
+use super::service::{invalid_service_name, ServiceState, SERVICE_FILTERS};
+use super::tags::{self, Filter, Filterable, Tags};
+use super::{region, Caller, Result, World};
+
+/// An AWS service reachable through interface endpoints (`com.amazonaws.REGION.SHORT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsService {
+    pub short: &'static str,
+    pub region: String,
+}
+
+impl AwsService {
+    pub fn parse(name: &str) -> Option<AwsService> {
+        let rest = name.strip_prefix("com.amazonaws.")?;
+        let (region, short) = rest.split_once('.')?;
+        let short = AWS_SERVICES.iter().find(|s| **s == short)?;
+        region::is_region_name(region).then(|| AwsService { short, region: region.to_string() })
+    }
+
+    pub fn all(region: &str) -> Vec<AwsService> {
+        AWS_SERVICES.iter().map(|short| AwsService { short, region: region.to_string() }).collect()
+    }
+
+    pub fn name(&self) -> String {
+        format!("com.amazonaws.{}.{}", self.region, self.short)
+    }
+
+    /// A stable id, as AWS services have one per region.
+    pub fn id(&self) -> String {
+        let h = region::synthetic_zone_id(&self.name(), 7).to_ascii_lowercase();
+        let digits: String = h
+            .bytes()
+            .map(|b| char::from(b"0123456789abcdef"[(b % 16) as usize]))
+            .chain("0123456789abcdef".chars())
+            .take(17)
+            .collect();
+        format!("vpce-svc-{digits}")
+    }
+
+    pub fn private_dns_name(&self) -> String {
+        format!("{}.{}.amazonaws.com", self.short, self.region)
+    }
+
+    pub fn base_dns_name(&self) -> String {
+        format!("{}.{}.vpce.amazonaws.com", self.short, self.region)
+    }
+
+    pub fn availability_zones(&self) -> Vec<String> {
+        region::zones(&self.region).into_iter().map(|z| z.name).collect()
+    }
+}
+
+/// The AWS services the emulator itself answers, so their endpoints carry traffic.
+pub const AWS_SERVICES: &[&str] = &["ec2", "elasticloadbalancing", "sts"];
+
+/// One row of DescribeVpcEndpointServices, for either kind of service.
+#[derive(Debug, Clone)]
+pub struct ServiceDetail {
+    pub name: String,
+    pub id: String,
+    pub owner: String,
+    pub availability_zones: Vec<String>,
+    pub base_dns_name: String,
+    pub private_dns_name: Option<String>,
+    pub verification_state: Option<String>,
+    pub acceptance_required: bool,
+    pub endpoint_policy_supported: bool,
+    pub supported_ip_address_types: Vec<String>,
+    pub region: String,
+    pub tags: Tags,
+}
+
+impl Filterable for ServiceDetail {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        Some(match name {
+            "service-name" => vec![self.name.clone()],
+            "service-type" => vec!["Interface".into()],
+            "owner" => vec![self.owner.clone()],
+            "supported-ip-address-types" => self.supported_ip_address_types.clone(),
+            "service-region" => vec![self.region.clone()],
+            _ => return None,
+        })
+    }
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+}
+
+impl World {
+    /// Services a consumer may use: AWS services and the custom services that
+    /// allow the caller, in this region.
+    pub fn visible_services(&self, caller: &Caller) -> Vec<ServiceDetail> {
+        let mut out: Vec<ServiceDetail> = AwsService::all(&caller.region)
+            .into_iter()
+            .map(|a| ServiceDetail {
+                name: a.name(),
+                id: a.id(),
+                owner: "amazon".into(),
+                availability_zones: a.availability_zones(),
+                base_dns_name: a.base_dns_name(),
+                private_dns_name: Some(a.private_dns_name()),
+                verification_state: Some("verified".into()),
+                acceptance_required: false,
+                endpoint_policy_supported: true,
+                supported_ip_address_types: vec!["ipv4".into()],
+                region: caller.region.clone(),
+                tags: Tags::new(),
+            })
+            .collect();
+        if let Some(r) = self.region(&caller.region) {
+            out.extend(r.services.values().filter(|s| s.state == ServiceState::Available && s.allows(caller)).map(
+                |s| ServiceDetail {
+                    name: s.name.clone(),
+                    id: s.id.clone(),
+                    owner: s.owner.clone(),
+                    availability_zones: s.availability_zones.clone(),
+                    base_dns_name: s.base_dns_name(),
+                    private_dns_name: s.private_dns.as_ref().map(|p| p.name.clone()),
+                    verification_state: s.private_dns.as_ref().map(|p| p.state.as_str().to_string()),
+                    acceptance_required: s.acceptance_required,
+                    endpoint_policy_supported: false,
+                    supported_ip_address_types: s.supported_ip_address_types.clone(),
+                    region: s.region.clone(),
+                    tags: if s.owner == caller.account { s.tags.clone() } else { Tags::new() },
+                },
+            ));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    pub fn describe_services(
+        &self,
+        caller: &Caller,
+        names: &[String],
+        filters: &[Filter],
+    ) -> Result<Vec<ServiceDetail>> {
+        tags::check_filter_names(filters, SERVICE_FILTERS)?;
+        let all = self.visible_services(caller);
+        for n in names {
+            if !all.iter().any(|s| &s.name == n) {
+                return Err(invalid_service_name(n));
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter(|s| names.is_empty() || names.contains(&s.name))
+            .filter(|s| tags::matches(s, filters))
+            .collect())
+    }
+}

@@ -1,0 +1,149 @@
+//! The provider's side of endpoints: connections to its services, accepted
+//! or rejected.
+
+use super::endpoint::{check_endpoint_id, endpoint_not_found, EndpointState, VpcEndpoint};
+use super::tags::{self, Filter, Filterable, Tags};
+use super::{Caller, Change, Error, Millis, Resource, Result, Unsuccessful, World};
+
+pub const CONNECTION_FILTERS: &[&str] =
+    &["service-id", "vpc-endpoint-owner", "vpc-endpoint-state", "vpc-endpoint-id", "ip-address-type"];
+
+/// The provider's view of an endpoint: a connection to its service.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub service_id: String,
+    pub endpoint: VpcEndpoint,
+    pub network_load_balancer_arns: Vec<String>,
+}
+
+impl Filterable for Connection {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        Some(match name {
+            "service-id" => vec![self.service_id.clone()],
+            "vpc-endpoint-owner" => vec![self.endpoint.owner.clone()],
+            "vpc-endpoint-state" => vec![self.endpoint.state.as_str().to_string()],
+            "vpc-endpoint-id" => vec![self.endpoint.id.clone()],
+            "ip-address-type" => vec![self.endpoint.ip_address_type.clone()],
+            _ => return None,
+        })
+    }
+    fn tags(&self) -> &Tags {
+        &self.endpoint.tags
+    }
+}
+
+impl World {
+    /// The provider's connections: endpoints of its services.
+    pub fn describe_connections(&mut self, caller: &Caller, filters: &[Filter]) -> Result<Vec<Connection>> {
+        tags::check_filter_names(filters, CONNECTION_FILTERS)?;
+        let found: Vec<Connection> = self
+            .region(&caller.region)
+            .map(|r| {
+                r.endpoints
+                    .values()
+                    .filter_map(|e| {
+                        let sid = e.service_id.as_ref()?;
+                        let s = r.services.get(sid)?;
+                        (s.owner == caller.account).then(|| Connection {
+                            service_id: sid.clone(),
+                            endpoint: e.clone(),
+                            network_load_balancer_arns: s.network_load_balancer_arns.clone(),
+                        })
+                    })
+                    .filter(|c| tags::matches(c, filters))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for c in &found {
+            if c.endpoint.transition.is_some() {
+                self.observe_endpoint(&caller.region, &c.endpoint.id);
+            }
+        }
+        Ok(found)
+    }
+
+    fn connection_endpoint(&self, caller: &Caller, service_id: &str, endpoint_id: &str) -> Result<VpcEndpoint> {
+        check_endpoint_id(endpoint_id)?;
+        self.region(&caller.region)
+            .and_then(|r| r.endpoints.get(endpoint_id))
+            .filter(|e| e.service_id.as_deref() == Some(service_id))
+            .cloned()
+            .ok_or_else(|| endpoint_not_found(endpoint_id))
+    }
+
+    pub fn accept_connections(
+        &mut self,
+        caller: &Caller,
+        now: Millis,
+        service_id: &str,
+        endpoint_ids: &[String],
+        dry: bool,
+    ) -> Result<Vec<Unsuccessful>> {
+        self.own_service(caller, service_id)?;
+        super::dry_run(dry)?;
+        let mut failed = Vec::new();
+        for id in endpoint_ids {
+            match self.connection_endpoint(caller, service_id, id) {
+                Err(error) => failed.push(Unsuccessful { resource_id: id.clone(), error }),
+                Ok(e) if e.state != EndpointState::PendingAcceptance => failed.push(Unsuccessful {
+                    resource_id: id.clone(),
+                    error: Error::new(
+                        "InvalidState",
+                        format!("Vpc Endpoint {id} is in state {} and cannot be accepted", e.state.as_str()),
+                    ),
+                }),
+                Ok(_) => {
+                    let transition = self.transition(now);
+                    if let Some(ep) = self.region_mut(&caller.region).endpoints.get_mut(id) {
+                        ep.state = EndpointState::Pending;
+                        ep.transition = Some(transition);
+                    }
+                    self.schedule(&caller.region, Resource::Endpoint(id.clone()));
+                    self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Rejects pending or live connections; a rejected endpoint loses its
+    /// network interfaces and carries nothing.
+    pub fn reject_connections(
+        &mut self,
+        caller: &Caller,
+        service_id: &str,
+        endpoint_ids: &[String],
+        dry: bool,
+    ) -> Result<Vec<Unsuccessful>> {
+        self.own_service(caller, service_id)?;
+        super::dry_run(dry)?;
+        let mut failed = Vec::new();
+        for id in endpoint_ids {
+            match self.connection_endpoint(caller, service_id, id) {
+                Err(error) => failed.push(Unsuccessful { resource_id: id.clone(), error }),
+                Ok(e) if !e.state.is_live() => failed.push(Unsuccessful {
+                    resource_id: id.clone(),
+                    error: Error::new(
+                        "InvalidState",
+                        format!("Vpc Endpoint {id} is in state {} and cannot be rejected", e.state.as_str()),
+                    ),
+                }),
+                Ok(_) => {
+                    let enis = match self.region_mut(&caller.region).endpoints.get_mut(id) {
+                        Some(ep) => {
+                            ep.state = EndpointState::Rejected;
+                            ep.transition = None;
+                            std::mem::take(&mut ep.network_interface_ids)
+                        }
+                        None => vec![],
+                    };
+                    for eni in enis {
+                        self.delete_network_interface(&caller.region, &eni);
+                    }
+                    self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
+                }
+            }
+        }
+        Ok(failed)
+    }
+}

@@ -1,0 +1,360 @@
+//! The model: pure state and rules of the emulated AWS world. No I/O.
+//!
+//! Everything lives in one [`World`], split by region; every resource records
+//! its owning account, and an account sees only its own resources (plus the
+//! endpoint services that allow it). Every mutation appends [`Event`]s that
+//! the DNS server and the data plane follow; [`World::drain_events`] hands
+//! them out.
+//!
+//! Time is passed in (`now`, Unix milliseconds), never read, so every state
+//! transition is reachable from a unit test. Transitional states (`pending`,
+//! `provisioning`, `deleting`) advance in [`World::tick`] once their time has
+//! come and a client has seen them once, so a poller always observes the
+//! intermediate state even when transitions are instantaneous.
+
+pub mod aws_service;
+pub mod connection;
+pub mod elb;
+pub mod endpoint;
+pub mod error;
+pub mod ids;
+pub mod listener;
+pub mod net;
+pub mod network_interface;
+pub mod private_dns;
+pub mod region;
+pub mod security_group;
+pub mod service;
+pub mod tags;
+pub mod target_group;
+pub mod vpc;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub use elb::LoadBalancer;
+pub use endpoint::{EndpointState, VpcEndpoint};
+pub use error::{Error, Result, Unsuccessful};
+pub use listener::Listener;
+pub use network_interface::NetworkInterface;
+pub use security_group::{IpPermission, SecurityGroup};
+pub use service::{EndpointService, Principal, ServiceState};
+pub use tags::{Filter, Tags};
+pub use target_group::{Target, TargetGroup, TargetHealthState};
+pub use vpc::{Subnet, Vpc};
+
+/// Unix time in milliseconds.
+pub type Millis = u64;
+
+/// Who is calling: the account (from the access key), the principal ARN and
+/// the region (from the SigV4 credential scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+    pub region: String,
+}
+
+impl Caller {
+    pub fn root(account: &str, region: &str) -> Self {
+        Caller { account: account.to_string(), arn: format!("arn:aws:iam::{account}:root"), region: region.to_string() }
+    }
+}
+
+/// Knobs of the model's behaviour.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long `pending`/`provisioning`/`deleting` phases last.
+    pub pending_delay_ms: Millis,
+    /// A transitional state nobody looked at still advances after this long,
+    /// so DNS and the data plane never wait on a poller.
+    pub unobserved_grace_ms: Millis,
+    /// How long a `deleted` endpoint stays visible before it is forgotten.
+    pub deleted_retention_ms: Millis,
+    /// Interface endpoints per VPC (AWS's default quota).
+    pub endpoints_per_vpc: usize,
+    /// Network load balancers per region and account.
+    pub load_balancers_per_region: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            pending_delay_ms: 0,
+            unobserved_grace_ms: 1_000,
+            deleted_retention_ms: 60_000,
+            endpoints_per_vpc: 50,
+            load_balancers_per_region: 50,
+        }
+    }
+}
+
+/// What changed. Adapters re-read the named resource and reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub region: String,
+    pub resource: Resource,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    Vpc(String),
+    Subnet(String),
+    SecurityGroup(String),
+    NetworkInterface(String),
+    LoadBalancer(String),
+    TargetGroup(String),
+    Listener(String),
+    Service(String),
+    Endpoint(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A scheduled move out of a transitional state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub at: Millis,
+    pub observed: bool,
+}
+
+impl Transition {
+    pub fn due(&self, now: Millis, settings: &Settings) -> bool {
+        now >= self.at && (self.observed || now >= self.at + settings.unobserved_grace_ms)
+    }
+}
+
+/// All resources of one region, across accounts.
+#[derive(Debug, Default)]
+pub struct Region {
+    pub name: String,
+    pub vpcs: BTreeMap<String, Vpc>,
+    pub subnets: BTreeMap<String, Subnet>,
+    pub security_groups: BTreeMap<String, SecurityGroup>,
+    pub network_interfaces: BTreeMap<String, NetworkInterface>,
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    pub target_groups: BTreeMap<String, TargetGroup>,
+    pub listeners: BTreeMap<String, Listener>,
+    pub services: BTreeMap<String, EndpointService>,
+    pub endpoints: BTreeMap<String, VpcEndpoint>,
+    /// (account, action, token) -> (fingerprint of the request, resource id)
+    client_tokens: HashMap<(String, &'static str, String), (String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    regions: HashMap<String, Region>,
+    settings: Settings,
+    events: Vec<Event>,
+    /// Host blocks (127.k.0.0/16 in loopback mode) in use, one per VPC.
+    host_blocks: BTreeSet<u8>,
+    /// Resources in a transitional state: (region, resource).
+    transitional: BTreeSet<(String, Resource)>,
+    /// TXT records of the public zones providers publish (name -> values).
+    public_txt: BTreeMap<String, Vec<String>>,
+}
+
+impl World {
+    pub fn new(settings: Settings) -> Self {
+        World { settings, ..Default::default() }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.get(name)
+    }
+
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        self.regions.values()
+    }
+
+    fn region_mut(&mut self, name: &str) -> &mut Region {
+        self.regions.entry(name.to_string()).or_insert_with(|| Region { name: name.to_string(), ..Default::default() })
+    }
+
+    fn emit(&mut self, region: &str, resource: Resource, change: Change) {
+        self.events.push(Event { region: region.to_string(), resource, change });
+    }
+
+    fn schedule(&mut self, region: &str, resource: Resource) {
+        self.transitional.insert((region.to_string(), resource));
+    }
+
+    fn transition(&self, now: Millis) -> Transition {
+        Transition { at: now + self.settings.pending_delay_ms, observed: false }
+    }
+
+    /// Advances every transitional resource whose time has come.
+    pub fn tick(&mut self, now: Millis) {
+        if self.transitional.is_empty() {
+            return;
+        }
+        let due: Vec<(String, Resource)> = self.transitional.iter().cloned().collect();
+        for (region, resource) in due {
+            let still = match &resource {
+                Resource::Endpoint(id) => self.advance_endpoint(&region, id, now),
+                Resource::Service(id) => self.advance_service(&region, id, now),
+                Resource::LoadBalancer(arn) => self.advance_load_balancer(&region, arn, now),
+                Resource::TargetGroup(arn) => self.advance_target_group(&region, arn, now),
+                _ => false,
+            };
+            if !still {
+                self.transitional.remove(&(region, resource));
+            }
+        }
+    }
+
+    /// Returns the id recorded for this client token, after checking the
+    /// request is the same one (AWS: IdempotentParameterMismatch otherwise).
+    fn idempotent(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        token: Option<&str>,
+        fingerprint: &str,
+    ) -> Result<Option<String>> {
+        let Some(token) = token else { return Ok(None) };
+        let key = (caller.account.clone(), action, token.to_string());
+        match self.regions.get(&caller.region).and_then(|r| r.client_tokens.get(&key)) {
+            Some((fp, id)) if fp == fingerprint => Ok(Some(id.clone())),
+            Some(_) => Err(Error::new(
+                "IdempotentParameterMismatch",
+                format!("The client token '{token}' was used with different parameters."),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn remember_token(
+        &mut self,
+        caller: &Caller,
+        action: &'static str,
+        token: Option<&str>,
+        fingerprint: String,
+        id: &str,
+    ) {
+        if let Some(token) = token {
+            let key = (caller.account.clone(), action, token.to_string());
+            self.region_mut(&caller.region).client_tokens.insert(key, (fingerprint, id.to_string()));
+        }
+    }
+}
+
+impl World {
+    /// Tags of any EC2 resource the caller owns, found by its id.
+    pub fn ec2_tags_mut(&mut self, caller: &Caller, id: &str) -> Result<&mut Tags> {
+        let account = caller.account.clone();
+        let r = self.region_mut(&caller.region);
+        let found = if id.starts_with("vpce-svc-") {
+            r.services.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("vpce-") {
+            r.endpoints.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("vpc-") {
+            r.vpcs.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("subnet-") {
+            r.subnets.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("sg-") {
+            r.security_groups.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("eni-") {
+            r.network_interfaces.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else {
+            None
+        };
+        found.ok_or_else(|| Error::new("InvalidID", format!("The ID '{id}' is not valid")))
+    }
+
+    /// (resource id, resource type, key, value) of every tag the caller owns.
+    pub fn ec2_tags(&self, caller: &Caller) -> Vec<(String, &'static str, String, String)> {
+        let mut out = Vec::new();
+        let Some(r) = self.region(&caller.region) else {
+            return out;
+        };
+        let mut push = |id: &str, kind: &'static str, tags: &Tags| {
+            for (k, v) in tags {
+                out.push((id.to_string(), kind, k.clone(), v.clone()));
+            }
+        };
+        let me = &caller.account;
+        r.vpcs.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc", &x.tags));
+        r.subnets.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "subnet", &x.tags));
+        r.security_groups.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "security-group", &x.tags));
+        r.network_interfaces
+            .values()
+            .filter(|x| &x.owner == me)
+            .for_each(|x| push(&x.id, "network-interface", &x.tags));
+        r.endpoints.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc-endpoint", &x.tags));
+        r.services.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc-endpoint-service", &x.tags));
+        out.sort();
+        out
+    }
+}
+
+/// Validates EC2's MaxResults (5..=1000).
+pub fn check_max_results(max: Option<i64>) -> Result<Option<usize>> {
+    match max {
+        None => Ok(None),
+        Some(n) if (5..=1000).contains(&n) => Ok(Some(n as usize)),
+        Some(n) => Err(Error::new(
+            "InvalidMaxResults",
+            format!("Value ( {n} ) for parameter maxResults is invalid. Parameter must be between 5 and 1000."),
+        )),
+    }
+}
+
+/// One page of a listing ordered by key. The token is the last key returned,
+/// hex-encoded so it is opaque to clients.
+pub fn paginate<T: Clone>(
+    items: Vec<(String, T)>,
+    max: Option<usize>,
+    token: Option<&str>,
+) -> Result<(Vec<T>, Option<String>)> {
+    let start_after = match token {
+        None => None,
+        Some(t) => Some(
+            hex::decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| Error::new("InvalidNextToken", format!("The token '{t}' is invalid.")))?,
+        ),
+    };
+    let mut iter = items.into_iter().filter(|(k, _)| start_after.as_ref().is_none_or(|s| k > s)).peekable();
+    let limit = max.unwrap_or(usize::MAX);
+    let mut page = Vec::new();
+    let mut last = None;
+    while page.len() < limit {
+        match iter.next() {
+            Some((k, v)) => {
+                last = Some(k);
+                page.push(v);
+            }
+            None => break,
+        }
+    }
+    let next = if iter.peek().is_some() { last.map(hex::encode) } else { None };
+    Ok((page, next))
+}
+
+/// Returns `Err(DryRunOperation)` when the caller asked for a dry run; call
+/// it after validation, right before the mutation.
+pub fn dry_run(dry: bool) -> Result<()> {
+    if dry {
+        Err(Error::dry_run())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,366 @@
+//! VPCs, subnets, security groups and network interfaces.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use rand::Rng;
+
+use super::net::Ipv4Cidr;
+use super::security_group::{allow_all_egress, IpPermission, SecurityGroup};
+use super::tags::{self, Filter, Filterable, Tags};
+use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
+
+#[derive(Debug, Clone)]
+pub struct Vpc {
+    pub id: String,
+    pub owner: String,
+    pub cidr: Ipv4Cidr,
+    pub cidr_association_id: String,
+    pub dhcp_options_id: String,
+    pub instance_tenancy: String,
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+    pub default_security_group: String,
+    /// Host block k: in loopback mode this VPC lives at 127.k.0.0/16.
+    pub host_block: u8,
+    pub created: Millis,
+    pub tags: Tags,
+}
+
+impl Vpc {
+    /// The Amazon-provided DNS resolver: base address + 2.
+    pub fn resolver_address(&self) -> Ipv4Addr {
+        self.cidr.nth(2)
+    }
+}
+
+impl Filterable for Vpc {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        Some(match name {
+            "vpc-id" => vec![self.id.clone()],
+            "cidr" | "cidr-block-association.cidr-block" => vec![self.cidr.to_string()],
+            "cidr-block-association.association-id" => vec![self.cidr_association_id.clone()],
+            "cidr-block-association.state" | "state" => vec!["available".into()],
+            "owner-id" => vec![self.owner.clone()],
+            "is-default" => vec!["false".into()],
+            "dhcp-options-id" => vec![self.dhcp_options_id.clone()],
+            _ => return None,
+        })
+    }
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Subnet {
+    pub id: String,
+    pub owner: String,
+    pub vpc_id: String,
+    pub cidr: Ipv4Cidr,
+    pub availability_zone: String,
+    pub availability_zone_id: String,
+    /// Addresses handed out in this subnet (ENIs).
+    pub used: BTreeSet<Ipv4Addr>,
+    pub tags: Tags,
+}
+
+impl Subnet {
+    pub fn available_ip_count(&self) -> u64 {
+        self.cidr.usable() - self.used.len() as u64
+    }
+
+    pub fn arn(&self, region: &str) -> String {
+        format!("arn:aws:ec2:{region}:{}:subnet/{}", self.owner, self.id)
+    }
+}
+
+impl Filterable for Subnet {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        Some(match name {
+            "subnet-id" => vec![self.id.clone()],
+            "vpc-id" => vec![self.vpc_id.clone()],
+            "cidr" | "cidr-block" | "cidrBlock" => vec![self.cidr.to_string()],
+            "availability-zone" | "availabilityZone" => vec![self.availability_zone.clone()],
+            "availability-zone-id" => vec![self.availability_zone_id.clone()],
+            "state" => vec!["available".into()],
+            "owner-id" => vec![self.owner.clone()],
+            "default-for-az" | "defaultForAz" => vec!["false".into()],
+            "available-ip-address-count" => vec![self.available_ip_count().to_string()],
+            _ => return None,
+        })
+    }
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
+}
+
+pub const VPC_FILTERS: &[&str] = &[
+    "vpc-id",
+    "cidr",
+    "cidr-block-association.cidr-block",
+    "cidr-block-association.association-id",
+    "cidr-block-association.state",
+    "state",
+    "owner-id",
+    "is-default",
+    "dhcp-options-id",
+];
+pub const SUBNET_FILTERS: &[&str] = &[
+    "subnet-id",
+    "vpc-id",
+    "cidr",
+    "cidr-block",
+    "cidrBlock",
+    "availability-zone",
+    "availabilityZone",
+    "availability-zone-id",
+    "state",
+    "owner-id",
+    "default-for-az",
+    "defaultForAz",
+    "available-ip-address-count",
+];
+
+fn not_found_vpc(id: &str) -> Error {
+    Error::new("InvalidVpcID.NotFound", format!("The vpc ID '{id}' does not exist"))
+}
+
+pub(crate) fn not_found_subnet(id: &str) -> Error {
+    Error::new("InvalidSubnetID.NotFound", format!("The subnet ID '{id}' does not exist"))
+}
+
+pub(crate) fn not_found_group(id: &str) -> Error {
+    Error::new("InvalidGroup.NotFound", format!("The security group '{id}' does not exist"))
+}
+
+impl World {
+    pub fn create_vpc(
+        &mut self,
+        caller: &Caller,
+        now: Millis,
+        cidr: &str,
+        tenancy: Option<&str>,
+        tags: Tags,
+    ) -> Result<Vpc> {
+        let cidr: Ipv4Cidr = cidr.parse().map_err(|_| {
+            Error::new(
+                "InvalidParameterValue",
+                format!("Value ({cidr}) for parameter cidrBlock is invalid. This is not a valid CIDR block."),
+            )
+        })?;
+        if !(16..=28).contains(&cidr.prefix()) {
+            return Err(Error::new("InvalidVpc.Range", format!("The CIDR '{cidr}' is invalid.")));
+        }
+        let host_block = (1..=254u8).find(|k| !self.host_blocks.contains(k)).ok_or_else(|| {
+            Error::new("VpcLimitExceeded", "The maximum number of VPCs has been reached (254 on one emulator).")
+        })?;
+        self.host_blocks.insert(host_block);
+        let vpc_id = ids::resource_id("vpc");
+        let sg_id = ids::resource_id("sg");
+        let vpc = Vpc {
+            id: vpc_id.clone(),
+            owner: caller.account.clone(),
+            cidr,
+            cidr_association_id: ids::resource_id("vpc-cidr-assoc"),
+            dhcp_options_id: ids::resource_id("dopt"),
+            instance_tenancy: tenancy.unwrap_or("default").to_string(),
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            default_security_group: sg_id.clone(),
+            host_block,
+            created: now,
+            tags,
+        };
+        let default_sg = SecurityGroup {
+            id: sg_id.clone(),
+            owner: caller.account.clone(),
+            vpc_id: vpc_id.clone(),
+            name: "default".into(),
+            description: "default VPC security group".into(),
+            ingress: vec![IpPermission {
+                protocol: "-1".into(),
+                from_port: None,
+                to_port: None,
+                ranges: vec![],
+                groups: vec![(sg_id.clone(), caller.account.clone(), None)],
+            }],
+            egress: vec![allow_all_egress()],
+            tags: Tags::new(),
+        };
+        let r = self.region_mut(&caller.region);
+        r.vpcs.insert(vpc_id.clone(), vpc.clone());
+        r.security_groups.insert(sg_id.clone(), default_sg);
+        self.emit(&caller.region, Resource::Vpc(vpc_id), Change::Created);
+        self.emit(&caller.region, Resource::SecurityGroup(sg_id), Change::Created);
+        Ok(vpc)
+    }
+
+    /// The caller's own VPC, or InvalidVpcID.NotFound.
+    pub fn vpc(&self, caller: &Caller, id: &str) -> Result<&Vpc> {
+        self.region(&caller.region)
+            .and_then(|r| r.vpcs.get(id))
+            .filter(|v| v.owner == caller.account)
+            .ok_or_else(|| not_found_vpc(id))
+    }
+
+    pub fn describe_vpcs(&self, caller: &Caller, ids: &[String], filters: &[Filter]) -> Result<Vec<Vpc>> {
+        tags::check_filter_names(filters, VPC_FILTERS)?;
+        for id in ids {
+            self.vpc(caller, id)?;
+        }
+        Ok(self
+            .region(&caller.region)
+            .map(|r| {
+                r.vpcs
+                    .values()
+                    .filter(|v| v.owner == caller.account)
+                    .filter(|v| ids.is_empty() || ids.contains(&v.id))
+                    .filter(|v| tags::matches(*v, filters))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    pub fn delete_vpc(&mut self, caller: &Caller, id: &str) -> Result<()> {
+        let vpc = self.vpc(caller, id)?.clone();
+        let r = self.region_mut(&caller.region);
+        let busy = r.subnets.values().any(|s| s.vpc_id == id)
+            || r.endpoints.values().any(|e| e.vpc_id == id && !e.state.is_gone())
+            || r.load_balancers.values().any(|l| l.vpc_id == id)
+            || r.target_groups.values().any(|t| t.vpc_id.as_deref() == Some(id))
+            || r.security_groups.values().any(|g| g.vpc_id == id && g.id != vpc.default_security_group);
+        if busy {
+            return Err(Error::new(
+                "DependencyViolation",
+                format!("The vpc '{id}' has dependencies and cannot be deleted."),
+            ));
+        }
+        r.vpcs.remove(id);
+        r.security_groups.remove(&vpc.default_security_group);
+        self.host_blocks.remove(&vpc.host_block);
+        self.emit(&caller.region, Resource::SecurityGroup(vpc.default_security_group), Change::Deleted);
+        self.emit(&caller.region, Resource::Vpc(id.to_string()), Change::Deleted);
+        Ok(())
+    }
+
+    /// Sets one of enableDnsSupport / enableDnsHostnames.
+    pub fn modify_vpc_attribute(
+        &mut self,
+        caller: &Caller,
+        id: &str,
+        dns_support: Option<bool>,
+        dns_hostnames: Option<bool>,
+    ) -> Result<()> {
+        self.vpc(caller, id)?;
+        if dns_support.is_some() == dns_hostnames.is_some() {
+            return Err(Error::new(
+                "InvalidParameterCombination",
+                "Fields for multiple attribute types specified: enableDnsSupport, enableDnsHostnames",
+            ));
+        }
+        let vpc = self.region_mut(&caller.region).vpcs.get_mut(id).ok_or_else(|| not_found_vpc(id))?;
+        if let Some(v) = dns_support {
+            vpc.enable_dns_support = v;
+        }
+        if let Some(v) = dns_hostnames {
+            vpc.enable_dns_hostnames = v;
+        }
+        self.emit(&caller.region, Resource::Vpc(id.to_string()), Change::Updated);
+        Ok(())
+    }
+
+    pub fn create_subnet(
+        &mut self,
+        caller: &Caller,
+        vpc_id: &str,
+        cidr: &str,
+        zone: Option<&str>,
+        tags: Tags,
+    ) -> Result<Subnet> {
+        let vpc = self.vpc(caller, vpc_id)?.clone();
+        let cidr: Ipv4Cidr = cidr.parse().map_err(|_| {
+            Error::new(
+                "InvalidParameterValue",
+                format!("Value ({cidr}) for parameter cidrBlock is invalid. This is not a valid CIDR block."),
+            )
+        })?;
+        if !(16..=28).contains(&cidr.prefix()) || !vpc.cidr.contains_cidr(&cidr) {
+            return Err(Error::new("InvalidSubnet.Range", format!("The CIDR '{cidr}' is invalid.")));
+        }
+        let zone = match zone {
+            Some(z) => region::zone(&caller.region, z).ok_or_else(|| {
+                Error::new(
+                    "InvalidParameterValue",
+                    format!("Value ({z}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: {}.",
+                        region::zones(&caller.region).iter().map(|z| z.name.as_str()).collect::<Vec<_>>().join(", ")),
+                )
+            })?,
+            None => {
+                let zones = region::zones(&caller.region);
+                zones[rand::rng().random_range(0..zones.len())].clone()
+            }
+        };
+        let r = self.region_mut(&caller.region);
+        if r.subnets.values().any(|s| s.vpc_id == vpc_id && s.cidr.overlaps(&cidr)) {
+            return Err(Error::new(
+                "InvalidSubnet.Conflict",
+                format!("The CIDR '{cidr}' conflicts with another subnet"),
+            ));
+        }
+        let subnet = Subnet {
+            id: ids::resource_id("subnet"),
+            owner: caller.account.clone(),
+            vpc_id: vpc_id.to_string(),
+            cidr,
+            availability_zone: zone.name,
+            availability_zone_id: zone.id,
+            used: BTreeSet::new(),
+            tags,
+        };
+        r.subnets.insert(subnet.id.clone(), subnet.clone());
+        self.emit(&caller.region, Resource::Subnet(subnet.id.clone()), Change::Created);
+        Ok(subnet)
+    }
+
+    pub fn subnet(&self, caller: &Caller, id: &str) -> Result<&Subnet> {
+        self.region(&caller.region)
+            .and_then(|r| r.subnets.get(id))
+            .filter(|s| s.owner == caller.account)
+            .ok_or_else(|| not_found_subnet(id))
+    }
+
+    pub fn describe_subnets(&self, caller: &Caller, ids: &[String], filters: &[Filter]) -> Result<Vec<Subnet>> {
+        tags::check_filter_names(filters, SUBNET_FILTERS)?;
+        for id in ids {
+            self.subnet(caller, id)?;
+        }
+        Ok(self
+            .region(&caller.region)
+            .map(|r| {
+                r.subnets
+                    .values()
+                    .filter(|s| s.owner == caller.account)
+                    .filter(|s| ids.is_empty() || ids.contains(&s.id))
+                    .filter(|s| tags::matches(*s, filters))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    pub fn delete_subnet(&mut self, caller: &Caller, id: &str) -> Result<()> {
+        self.subnet(caller, id)?;
+        let r = self.region_mut(&caller.region);
+        if r.network_interfaces.values().any(|n| n.subnet_id == id) {
+            return Err(Error::new(
+                "DependencyViolation",
+                format!("The subnet '{id}' has dependencies and cannot be deleted."),
+            ));
+        }
+        r.subnets.remove(id);
+        self.emit(&caller.region, Resource::Subnet(id.to_string()), Change::Deleted);
+        Ok(())
+    }
+}
