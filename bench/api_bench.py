@@ -754,7 +754,7 @@ def render(results: dict, meta: dict) -> str:
     if floor:
         lines.append(
             f"- measurement floor (same client against a canned-answer Python socket server, CreateVpcEndpoint-sized request): "
-            f"p50 {floor['p50_ms']:.3f} ms, p99 {floor['p99_ms']:.3f} ms, of which client CPU {floor['client_cpu_us']:.0f} µs/call. "
+            f"p50 {floor['p50_ms']:.3f} ms, p99 {floor['p99_ms']:.3f} ms, client process CPU ≈ {floor['client_cpu_us']:.0f} µs/call. "
             f"Every latency above includes up to this much client + loopback time, which caps the ratio a very fast server can show."
         )
     lines += [

@@ -143,7 +143,6 @@ fn create_load_balancer(c: &mut Ctx) -> Result<Xml> {
         tags: tags(c, "Tags")?,
     };
     let lb = c.world.create_load_balancer(c.caller, c.now, req)?;
-    c.world.observe_load_balancer(&c.caller.region, &lb.arn);
     let mut x = Xml::new();
     x.members("LoadBalancers", [&lb], render_lb);
     Ok(x)

@@ -243,6 +243,8 @@ impl World {
         };
         self.region_mut(&caller.region).load_balancers.insert(arn.clone(), lb.clone());
         self.schedule(&caller.region, Resource::LoadBalancer(arn.clone()));
+        // The create answer shows `provisioning`: that counts as seen.
+        self.observe_load_balancer(&caller.region, &arn);
         self.emit(&caller.region, Resource::LoadBalancer(arn), Change::Created);
         Ok(lb)
     }
