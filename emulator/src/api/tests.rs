@@ -42,7 +42,9 @@ fn elbv2_answers_carry_the_result_wrapper() {
     let auth = signed("111111111111", "elasticloadbalancing");
     let r = call(&s, &[("authorization", &auth)], "Action=DescribeLoadBalancers&Version=2015-12-01");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("<DescribeLoadBalancersResult><LoadBalancers></LoadBalancers></DescribeLoadBalancersResult>"));
+    assert!(r
+        .body
+        .contains("<DescribeLoadBalancersResult><LoadBalancers></LoadBalancers></DescribeLoadBalancersResult>"));
     assert!(r.body.contains("<ResponseMetadata><RequestId>"));
     let r = call(&s, &[("authorization", &auth)], "Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=x");
     assert_eq!(r.status, 400);
@@ -70,7 +72,14 @@ fn errors_use_ec2_envelope_and_codes() {
 fn garbage_gets_an_answer_and_state_survives() {
     let s = shared(AuthSettings::default());
     call(&s, &[], "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16");
-    for body in ["", "%%%", "\u{0}\u{1}\u{2}", "Action=&&&==", "Action=Describe%FFVpcs", "Action=DescribeVpcs&Filter.1.Value.1=x"] {
+    for body in [
+        "",
+        "%%%",
+        "\u{0}\u{1}\u{2}",
+        "Action=&&&==",
+        "Action=Describe%FFVpcs",
+        "Action=DescribeVpcs&Filter.1.Value.1=x",
+    ] {
         let r = call(&s, &[("authorization", "AWS4-HMAC-SHA256 garbage")], body);
         assert!(r.status >= 400, "{body:?} -> {}", r.status);
         assert!(r.body.contains("<Code>"));
@@ -82,10 +91,12 @@ fn garbage_gets_an_answer_and_state_survives() {
 #[test]
 fn account_comes_from_the_access_key() {
     let s = shared(AuthSettings::default());
-    let r = call(&s, &[("authorization", &signed("222222222222", "sts"))], "Action=GetCallerIdentity&Version=2011-06-15");
+    let r =
+        call(&s, &[("authorization", &signed("222222222222", "sts"))], "Action=GetCallerIdentity&Version=2011-06-15");
     assert!(r.body.contains("<Account>222222222222</Account>"), "{}", r.body);
     assert!(r.body.contains("<Arn>arn:aws:iam::222222222222:root</Arn>"));
-    let r = call(&s, &[("authorization", &signed("AKIAEXAMPLE", "sts"))], "Action=GetCallerIdentity&Version=2011-06-15");
+    let r =
+        call(&s, &[("authorization", &signed("AKIAEXAMPLE", "sts"))], "Action=GetCallerIdentity&Version=2011-06-15");
     assert!(r.body.contains("<Account>000000000000</Account>"));
 }
 

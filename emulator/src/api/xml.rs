@@ -12,6 +12,10 @@ pub struct Xml {
 }
 
 pub fn escape(s: &str, out: &mut String) {
+    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -38,17 +42,29 @@ impl Xml {
     }
 
     /// `<name>..children..</name>`
+    fn open(&mut self, name: &str) {
+        self.buf.push('<');
+        self.buf.push_str(name);
+        self.buf.push('>');
+    }
+
+    fn close(&mut self, name: &str) {
+        self.buf.push_str("</");
+        self.buf.push_str(name);
+        self.buf.push('>');
+    }
+
     pub fn node(&mut self, name: &str, body: impl FnOnce(&mut Xml)) {
-        let _ = write!(self.buf, "<{name}>");
+        self.open(name);
         body(self);
-        let _ = write!(self.buf, "</{name}>");
+        self.close(name);
     }
 
     /// `<name>value</name>`, escaped.
     pub fn leaf(&mut self, name: &str, value: impl AsRef<str>) {
-        let _ = write!(self.buf, "<{name}>");
+        self.open(name);
         escape(value.as_ref(), &mut self.buf);
-        let _ = write!(self.buf, "</{name}>");
+        self.close(name);
     }
 
     pub fn opt(&mut self, name: &str, value: Option<impl AsRef<str>>) {
@@ -62,7 +78,9 @@ impl Xml {
     }
 
     pub fn num(&mut self, name: &str, value: impl std::fmt::Display) {
-        let _ = write!(self.buf, "<{name}>{value}</{name}>");
+        self.open(name);
+        let _ = write!(self.buf, "{value}");
+        self.close(name);
     }
 
     /// A list in EC2's style: `<name><item>..</item>...</name>`.

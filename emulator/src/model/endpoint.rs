@@ -321,7 +321,7 @@ impl World {
         }
         let in_vpc = self
             .region(&caller.region)
-            .map(|r| r.endpoints.values().filter(|e| e.vpc_id == vpc.id && !e.state.is_gone()).count())
+            .map(|r| r.endpoints_in_vpc(&vpc.id).filter(|e| !e.state.is_gone()).count())
             .unwrap_or(0);
         if in_vpc >= self.settings.endpoints_per_vpc {
             return Err(Error::new(
@@ -398,7 +398,9 @@ impl World {
             last_error: None,
         };
         endpoint.dns_entries = self.dns_entries(&endpoint, &base, private_dns_name.as_deref());
-        self.region_mut(&caller.region).endpoints.insert(id.clone(), endpoint.clone());
+        let r = self.region_mut(&caller.region);
+        r.endpoints.insert(id.clone(), endpoint.clone());
+        r.endpoints_by_vpc.entry(endpoint.vpc_id.clone()).or_default().insert(id.clone());
         self.remember_token(caller, "CreateVpcEndpoint", req.client_token.as_deref(), fingerprint, &id);
         if endpoint.transition.is_some() {
             self.schedule(&caller.region, Resource::Endpoint(id.clone()));
@@ -510,7 +512,12 @@ impl World {
                 true
             }
             EndpointState::Deleted => {
-                self.region_mut(region).endpoints.remove(id);
+                let r = self.region_mut(region);
+                if let Some(gone) = r.endpoints.remove(id) {
+                    if let Some(ids) = r.endpoints_by_vpc.get_mut(&gone.vpc_id) {
+                        ids.remove(id);
+                    }
+                }
                 self.emit(region, Resource::Endpoint(id.to_string()), Change::Deleted);
                 false
             }

@@ -142,8 +142,17 @@ pub struct Region {
     pub listeners: BTreeMap<String, Listener>,
     pub services: BTreeMap<String, EndpointService>,
     pub endpoints: BTreeMap<String, VpcEndpoint>,
+    /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
+    endpoints_by_vpc: HashMap<String, BTreeSet<String>>,
     /// (account, action, token) -> (fingerprint of the request, resource id)
     client_tokens: HashMap<(String, &'static str, String), (String, String)>,
+}
+
+impl Region {
+    /// The endpoints in one VPC, in id order.
+    pub fn endpoints_in_vpc<'a>(&'a self, vpc_id: &str) -> impl Iterator<Item = &'a VpcEndpoint> + 'a {
+        self.endpoints_by_vpc.get(vpc_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.endpoints.get(id))
+    }
 }
 
 #[derive(Debug, Default)]

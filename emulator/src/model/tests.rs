@@ -178,7 +178,10 @@ fn other_accounts_cannot_see_each_others_resources() {
     assert_eq!(s.world.endpoint(&consumer(), "vpce-zz").unwrap_err().code, "InvalidVpcEndpointId.Malformed");
     assert_eq!(s.world.vpc(&provider(), &s.consumer_vpc).unwrap_err().code, "InvalidVpcID.NotFound");
     assert!(s.world.describe_connections(&stranger(), &[]).unwrap().is_empty());
-    assert_eq!(s.world.own_service(&consumer(), &s.service_id).unwrap_err().code, "InvalidVpcEndpointServiceId.NotFound");
+    assert_eq!(
+        s.world.own_service(&consumer(), &s.service_id).unwrap_err().code,
+        "InvalidVpcEndpointServiceId.NotFound"
+    );
 }
 
 #[test]
@@ -219,7 +222,10 @@ fn delete_goes_through_deleting_and_frees_addresses() {
     s.world.tick(21);
     assert_eq!(state(&mut s, &e.id), EndpointState::Deleted);
     let r = s.world.region(REGION).unwrap();
-    assert!(r.network_interfaces.is_empty() || e.network_interface_ids.iter().all(|n| !r.network_interfaces.contains_key(n)));
+    assert!(
+        r.network_interfaces.is_empty()
+            || e.network_interface_ids.iter().all(|n| !r.network_interfaces.contains_key(n))
+    );
     for (sid, ip) in s.consumer_subnets.iter().zip(ips) {
         assert!(!r.subnets[sid].used.contains(&ip));
     }
