@@ -108,7 +108,8 @@ fn acceptance_flow_passes_through_pending() {
     assert_eq!(conns[0].endpoint.state, EndpointState::PendingAcceptance);
     assert_eq!(conns[0].endpoint.owner, "222222222222");
 
-    let failed = s.world.accept_connections(&provider(), 20, &s.service_id, &[e.id.clone()], false).unwrap();
+    let failed =
+        s.world.accept_connections(&provider(), 20, &s.service_id, std::slice::from_ref(&e.id), false).unwrap();
     assert!(failed.is_empty());
     s.world.tick(21);
     assert_eq!(state(&mut s, &e.id), EndpointState::Pending, "a poller sees pending once");
@@ -122,7 +123,7 @@ fn acceptance_flow_passes_through_pending() {
 fn unobserved_pending_still_advances_after_the_grace() {
     let mut s = seed();
     let e = create_endpoint(&mut s, 10).unwrap();
-    s.world.accept_connections(&provider(), 20, &s.service_id, &[e.id.clone()], false).unwrap();
+    s.world.accept_connections(&provider(), 20, &s.service_id, std::slice::from_ref(&e.id), false).unwrap();
     s.world.tick(500);
     assert_eq!(s.world.region(REGION).unwrap().endpoints[&e.id].state, EndpointState::Pending);
     s.world.tick(20 + 1_000);
@@ -188,13 +189,13 @@ fn other_accounts_cannot_see_each_others_resources() {
 fn reject_removes_interfaces_and_is_final() {
     let mut s = seed();
     let e = create_endpoint(&mut s, 10).unwrap();
-    let failed = s.world.reject_connections(&provider(), &s.service_id, &[e.id.clone()], false).unwrap();
+    let failed = s.world.reject_connections(&provider(), &s.service_id, std::slice::from_ref(&e.id), false).unwrap();
     assert!(failed.is_empty());
     let r = s.world.region(REGION).unwrap();
     assert_eq!(r.endpoints[&e.id].state, EndpointState::Rejected);
     assert!(r.endpoints[&e.id].network_interface_ids.is_empty());
     assert!(e.network_interface_ids.iter().all(|n| !r.network_interfaces.contains_key(n)));
-    let again = s.world.accept_connections(&provider(), 30, &s.service_id, &[e.id.clone()], false).unwrap();
+    let again = s.world.accept_connections(&provider(), 30, &s.service_id, std::slice::from_ref(&e.id), false).unwrap();
     assert_eq!(again[0].error.code, "InvalidState");
 }
 
@@ -204,7 +205,11 @@ fn available_endpoint_can_be_rejected() {
     let e = create_endpoint(&mut s, 10).unwrap();
     s.world.tick(11);
     assert_eq!(state(&mut s, &e.id), EndpointState::Available);
-    assert!(s.world.reject_connections(&provider(), &s.service_id, &[e.id.clone()], false).unwrap().is_empty());
+    assert!(s
+        .world
+        .reject_connections(&provider(), &s.service_id, std::slice::from_ref(&e.id), false)
+        .unwrap()
+        .is_empty());
     assert_eq!(state(&mut s, &e.id), EndpointState::Rejected);
 }
 
@@ -217,7 +222,7 @@ fn delete_goes_through_deleting_and_frees_addresses() {
         .iter()
         .map(|n| s.world.region(REGION).unwrap().network_interfaces[n].private_ip)
         .collect();
-    assert!(s.world.delete_endpoints(&consumer(), 20, &[e.id.clone()]).is_empty());
+    assert!(s.world.delete_endpoints(&consumer(), 20, std::slice::from_ref(&e.id)).is_empty());
     assert_eq!(state(&mut s, &e.id), EndpointState::Deleting);
     s.world.tick(21);
     assert_eq!(state(&mut s, &e.id), EndpointState::Deleted);
@@ -239,10 +244,10 @@ fn delete_goes_through_deleting_and_frees_addresses() {
 fn service_with_live_connections_cannot_be_deleted() {
     let mut s = seed();
     let e = create_endpoint(&mut s, 10).unwrap();
-    let failed = s.world.delete_services(&provider(), 20, &[s.service_id.clone()]);
+    let failed = s.world.delete_services(&provider(), 20, std::slice::from_ref(&s.service_id));
     assert_eq!(failed[0].error.code, "ExistingVpcEndpointConnections");
     s.world.reject_connections(&provider(), &s.service_id, &[e.id], false).unwrap();
-    assert!(s.world.delete_services(&provider(), 30, &[s.service_id.clone()]).is_empty());
+    assert!(s.world.delete_services(&provider(), 30, std::slice::from_ref(&s.service_id)).is_empty());
     s.world.tick(31 + 1_000);
     assert!(s.world.region(REGION).unwrap().services.is_empty());
     // With the service gone the NLB is free to go.
