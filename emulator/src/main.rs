@@ -6,6 +6,10 @@ use privatelink_emulator::config::{Args, Config};
 use tokio::net::TcpListener;
 use tracing::{error, info};
 
+// The API allocates many small strings per request; mimalloc keeps that cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
