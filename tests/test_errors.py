@@ -1,0 +1,162 @@
+"""Negative paths answer with AWS's codes and envelopes, and nothing takes
+the server down: bad ids, missing parameters, other accounts' resources,
+unknown actions, garbage bodies, oversized bodies."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from urllib.parse import urlparse
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import CONSUMER, PROVIDER, STRANGER
+from topology import build_consumer, build_provider, create_endpoint
+
+
+def code_of(call, *args, **kwargs):
+    with pytest.raises(ClientError) as e:
+        call(*args, **kwargs)
+    return e.value.response["Error"]["Code"]
+
+
+def raw(url, body, method="POST", headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def healthy(url):
+    with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as r:
+        return json.load(r)["status"] == "ok"
+
+
+def test_ec2_codes(client):
+    p = build_provider(client, name="errors")
+    c = build_consumer(client, cidr_prefix="10.40")
+    ec2c = client("ec2", CONSUMER)
+    ec2p = client("ec2", PROVIDER)
+    ep = create_endpoint(client, p, c)
+
+    unknown = "com.amazonaws.vpce.ap-northeast-1.vpce-svc-0123456789abcdef0"
+    assert code_of(ec2c.create_vpc_endpoint, VpcEndpointType="Interface", VpcId=c.vpc, ServiceName=unknown) == (
+        "InvalidServiceName"
+    )
+    assert code_of(ec2c.describe_vpc_endpoints, VpcEndpointIds=["vpce-zz"]) == "InvalidVpcEndpointId.Malformed"
+    assert code_of(ec2c.describe_vpc_endpoints, MaxResults=1) == "InvalidMaxResults"
+    assert code_of(ec2c.describe_vpc_endpoints, NextToken="garbage") == "InvalidNextToken"
+    assert code_of(ec2c.describe_vpc_endpoints, Filters=[{"Name": "no-such-filter", "Values": ["x"]}]) == (
+        "InvalidParameterValue"
+    )
+    # Another account's resources do not exist for the caller.
+    stranger = client("ec2", STRANGER)
+    assert code_of(stranger.describe_vpc_endpoints, VpcEndpointIds=[ep["VpcEndpointId"]]) == (
+        "InvalidVpcEndpointId.NotFound"
+    )
+    assert code_of(stranger.describe_vpcs, VpcIds=[c.vpc]) == "InvalidVpcID.NotFound"
+    assert code_of(stranger.describe_vpc_endpoint_service_configurations, ServiceIds=[p.service_id]) == (
+        "InvalidVpcEndpointServiceId.NotFound"
+    )
+    assert code_of(ec2c.accept_vpc_endpoint_connections, ServiceId=p.service_id, VpcEndpointIds=[ep["VpcEndpointId"]]) == (
+        "InvalidVpcEndpointServiceId.NotFound"
+    )
+    assert code_of(ec2c.describe_subnets, SubnetIds=["subnet-0123456789abcdef0"]) == "InvalidSubnetID.NotFound"
+    assert code_of(
+        ec2c.create_vpc_endpoint, VpcEndpointType="Interface", VpcId=c.vpc, ServiceName=p.service_name,
+        SecurityGroupIds=["sg-0123456789abcdef0"],
+    ) == "InvalidGroup.NotFound"
+    assert code_of(ec2p.create_vpc_endpoint_service_configuration, NetworkLoadBalancerArns=["not-an-arn"]) == (
+        "InvalidNetworkLoadBalancerArn.Malformed"
+    )
+    assert code_of(
+        ec2p.modify_vpc_endpoint_service_permissions, ServiceId=p.service_id, AddAllowedPrincipals=["nobody"]
+    ) == "InvalidPrincipal"
+    assert code_of(ec2c.create_subnet, VpcId=c.vpc, CidrBlock="10.99.0.0/24") == "InvalidSubnet.Range"
+    assert code_of(ec2c.create_vpc, CidrBlock="10.0.0.0/8") == "InvalidVpc.Range"
+    assert code_of(ec2c.create_vpc, CidrBlock="10.0.0.0/16", DryRun=True) == "DryRunOperation"
+    assert code_of(ec2c.delete_vpc, VpcId=c.vpc) == "DependencyViolation"
+    # Gateway is the API's default endpoint type: wrong for an interface service.
+    assert code_of(ec2c.create_vpc_endpoint, VpcId=c.vpc, ServiceName=p.service_name) == "InvalidParameter"
+
+
+def test_elbv2_codes(client):
+    p = build_provider(client, name="elb-errors")
+    elb = client("elbv2", PROVIDER)
+    missing = "arn:aws:elasticloadbalancing:ap-northeast-1:111111111111:loadbalancer/net/nope/0123456789abcdef"
+    assert code_of(elb.describe_load_balancers, LoadBalancerArns=[missing]) == "LoadBalancerNotFound"
+    assert code_of(elb.describe_target_health, TargetGroupArn=p.tg_arn.replace(p.tg_arn[-16:], "0" * 16)) == (
+        "TargetGroupNotFound"
+    )
+    assert code_of(
+        elb.create_listener, LoadBalancerArn=p.lb_arn, Protocol="TCP", Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": p.tg_arn}],
+    ) == "DuplicateListener"
+    assert code_of(elb.create_load_balancer, Name="bad_name!", Subnets=p.subnets, Type="network") == "ValidationError"
+    assert code_of(elb.create_load_balancer, Name="x", Subnets=["subnet-0123456789abcdef0"], Type="network") == (
+        "SubnetNotFound"
+    )
+    assert code_of(
+        elb.create_target_group, Name="hc", Protocol="TCP", Port=80, VpcId=p.vpc,
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=10,
+    ) == "ValidationError"
+    assert code_of(elb.register_targets, TargetGroupArn=p.tg_arn, Targets=[{"Id": "192.0.2.1"}]) == "InvalidTarget"
+    assert code_of(elb.delete_load_balancer, LoadBalancerArn=p.lb_arn) == "ResourceInUse"
+    # Another account cannot see the provider's load balancer.
+    assert code_of(client("elbv2", CONSUMER).describe_load_balancers, LoadBalancerArns=[p.lb_arn]) == (
+        "LoadBalancerNotFound"
+    )
+
+
+def test_protocol_level_garbage(emulator):
+    ec2_xml = "<Response><Errors><Error><Code>"
+    status, body = raw(emulator, b"Action=NoSuchAction&Version=2016-11-15")
+    assert status == 400 and ec2_xml + "InvalidAction</Code>" in body and "<RequestID>" in body
+    status, body = raw(emulator, b"Version=2016-11-15")
+    assert status == 400 and "MissingAction" in body
+    status, body = raw(emulator, b"Action=CreateVpcEndpoint&Version=2016-11-15")
+    assert status == 400 and "MissingParameter" in body
+    status, body = raw(emulator, b"Action=NoSuchAction&Version=2015-12-01")
+    assert status == 400 and "<ErrorResponse" in body and "<Code>InvalidAction</Code>" in body
+    for junk in (b"\x00\xff\xfe\x80garbage", b"%%%%", b"&&&===&&", b"Action=" + b"A" * 5000, bytes(range(256))):
+        status, body = raw(emulator, junk)
+        assert 400 <= status < 500, (junk[:20], status)
+        assert "<Code>" in body
+    status, body = raw(emulator, None, method="GET")
+    assert status == 400 and "MissingAction" in body
+    status, body = raw(f"{emulator}/?Action=DescribeRegions&Version=2016-11-15", None, method="GET")
+    assert status == 200 and "<regionName>ap-northeast-1</regionName>" in body
+    status, body = raw(emulator, b"Action=DescribeVpcs", headers={"Authorization": "AWS4-HMAC-SHA256 nonsense"})
+    assert status == 200  # an unparseable signature is an unsigned request in lenient mode
+    assert healthy(emulator)
+
+
+def test_oversized_and_broken_http(emulator):
+    status, body = raw(emulator, b"Action=DescribeVpcs&X=" + b"x" * (5 * 1024 * 1024))
+    assert status == 413 and "RequestEntityTooLarge" in body
+    u = urlparse(emulator)
+    # A client that sends half a request and goes away.
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nAction=Desc")
+    # A client that sends something that is not HTTP.
+    with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+        s.sendall(b"\x16\x03\x01\x02\x00hello\r\n\r\n")
+        s.settimeout(5)
+        try:
+            s.recv(100)
+        except (ConnectionResetError, socket.timeout):
+            pass
+    assert healthy(emulator)
+
+
+def test_admin_endpoints(emulator, client):
+    with urllib.request.urlopen(f"{emulator}/_emulator/status", timeout=5) as r:
+        status = json.load(r)
+    assert "regions" in status and status["strict_auth"] is False
+    status_code, body = raw(f"{emulator}/_emulator/nope", None, method="GET")
+    assert status_code == 404
+    status_code, body = raw(f"{emulator}/_emulator/public-dns/txt", b"{not json")
+    assert status_code == 400
