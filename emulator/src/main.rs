@@ -10,7 +10,9 @@ use tracing::{error, info};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+// One thread serves the API: requests are short and the world sits behind one
+// lock, so hopping between worker threads only adds wake-up latency.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
