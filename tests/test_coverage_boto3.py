@@ -70,6 +70,12 @@ def test_zones_and_regions(client):
         ("ap-northeast-1a", "apne1-az4"), ("ap-northeast-1c", "apne1-az1"), ("ap-northeast-1d", "apne1-az2"),
     ]
     assert all(z["State"] == "available" and z["RegionName"] == REGION for z in zones)
+    with pytest.raises(ClientError) as e:
+        ec2.describe_availability_zones(DryRun=True)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
+    with pytest.raises(ClientError) as e:
+        ec2.describe_vpc_endpoints(DryRun=True)
+    assert e.value.response["Error"]["Code"] == "DryRunOperation"
     regions = [r["RegionName"] for r in ec2.describe_regions()["Regions"]]
     assert "ap-northeast-1" in regions and "us-east-1" in regions
 

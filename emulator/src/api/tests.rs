@@ -66,6 +66,12 @@ fn errors_use_ec2_envelope_and_codes() {
     let r = call(&s, &[], "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16&DryRun=true");
     assert_eq!(r.status, 412);
     assert!(r.body.contains("<Code>DryRunOperation</Code>"));
+    let r = call(&s, &[], "Action=DescribeVpcs&Version=2016-11-15&DryRun=true");
+    assert_eq!(r.status, 412);
+    let r = call(&s, &[], "Action=DescribeVpcs&Version=2016-11-15&DryRun=true&VpcId.1=vpc-0123456789abcdef0");
+    assert!(r.body.contains("<Code>InvalidVpcID.NotFound</Code>"), "validation comes before the dry-run answer");
+    let r = call(&s, &[], "Action=DescribeVpcs&Version=2016-11-15");
+    assert_eq!(r.body.matches("<vpcId>").count(), 0, "the dry run created nothing");
 }
 
 #[test]

@@ -99,6 +99,16 @@ pub const ACTIONS: &[&str] = &[
 
 /// Runs one EC2 action; the answer is the body inside `<ActionResponse>`.
 pub fn dispatch(action: &str, c: &mut Ctx) -> Result<Xml> {
+    let answer = run(action, c)?;
+    // Mutating handlers stop before they change anything; a read-only action
+    // is simply run, and a dry run of it reports that it would have worked.
+    if action.starts_with("Describe") {
+        c.dry_run()?;
+    }
+    Ok(answer)
+}
+
+fn run(action: &str, c: &mut Ctx) -> Result<Xml> {
     match action {
         "CreateVpc" => vpc::create_vpc(c),
         "DescribeVpcs" => vpc::describe_vpcs(c),
