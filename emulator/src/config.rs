@@ -49,6 +49,16 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_DEFAULT_REGION")]
     pub default_region: Option<String>,
 
+    /// Added to every endpoint listener port on the host, for users who may
+    /// not bind ports below 1024 (8000 serves listener port 80 on 8080).
+    /// [default: 0]
+    #[arg(long, env = "PRIVATELINK_PORT_OFFSET")]
+    pub port_offset: Option<u16>,
+
+    /// Idle timeout of flows through endpoints, in seconds. [default: 350]
+    #[arg(long, env = "PRIVATELINK_IDLE_TIMEOUT_SECONDS")]
+    pub idle_timeout_seconds: Option<u64>,
+
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
     pub log: String,
@@ -62,6 +72,8 @@ pub struct FileConfig {
     pub pending_seconds: Option<f64>,
     pub default_account: Option<String>,
     pub default_region: Option<String>,
+    pub port_offset: Option<u16>,
+    pub idle_timeout_seconds: Option<u64>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -81,6 +93,7 @@ pub struct Config {
     pub api_addr: SocketAddr,
     pub auth: AuthSettings,
     pub model: Settings,
+    pub dataplane: crate::dataplane::Settings,
 }
 
 impl Default for Config {
@@ -89,6 +102,7 @@ impl Default for Config {
             api_addr: DEFAULT_API_ADDR.parse().expect("literal address"),
             auth: AuthSettings::default(),
             model: Settings::default(),
+            dataplane: crate::dataplane::Settings::default(),
         }
     }
 }
@@ -125,6 +139,15 @@ impl Config {
                 return Err(format!("pending seconds {s} must be between 0 and 3600"));
             }
             c.model.pending_delay_ms = (s * 1000.0) as u64;
+        }
+        if let Some(o) = args.port_offset.or(file.port_offset) {
+            c.dataplane.port_offset = o;
+        }
+        if let Some(t) = args.idle_timeout_seconds.or(file.idle_timeout_seconds) {
+            if t == 0 {
+                return Err("idle timeout must be at least one second".into());
+            }
+            c.dataplane.idle_timeout = std::time::Duration::from_secs(t);
         }
         let mut creds = HashMap::new();
         for f in file.credentials {

@@ -6,10 +6,13 @@
 //! - [`api`]: the AWS Query protocol front (EC2, ELBv2, STS): parameters in,
 //!   AWS-shaped XML out, transport-free.
 //! - [`server`]: carries the API over HTTP/1.1 (hyper) on a bound listener.
+//! - [`dataplane`]: follows the model and carries real TCP flows from
+//!   endpoint ENIs through NLB nodes to targets (loopback address plane).
 //! - [`config`]: command line, environment and config file settings.
 
 pub mod api;
 pub mod config;
+pub mod dataplane;
 pub mod model;
 pub mod server;
 

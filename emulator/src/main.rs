@@ -3,17 +3,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use privatelink_emulator::config::{Args, Config};
-use tokio::net::TcpListener;
+use privatelink_emulator::dataplane::DataPlane;
+use tokio::sync::watch;
 use tracing::{error, info};
 
 // The API allocates many small strings per request; mimalloc keeps that cheap.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// One thread serves the API: requests are short and the world sits behind one
-// lock, so hopping between worker threads only adds wake-up latency.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
@@ -26,7 +24,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(config.api_addr).await {
+    let api_listener = match std::net::TcpListener::bind(config.api_addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }) {
         Ok(l) => l,
         Err(e) => {
             error!(
@@ -36,20 +37,66 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let addr = match listener.local_addr() {
+    let addr = match api_listener.local_addr() {
         Ok(a) => a,
         Err(e) => {
             error!("cannot read the bound address: {e}");
             return ExitCode::from(1);
         }
     };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let shared = privatelink_emulator::shared(&config);
-    // The readiness line tests and scripts wait for.
-    println!("privatelink-emulator: api listening on http://{addr}");
-    let _ = std::io::stdout().flush();
-    info!(%addr, strict_auth = config.auth.strict, "serving EC2, ELBv2 and STS");
-    privatelink_emulator::serve(listener, shared, shutdown_signal()).await;
-    ExitCode::SUCCESS
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // One thread serves the API: requests are short and the world sits behind
+    // one lock, so hopping between worker threads would only add latency.
+    let api = {
+        let shared = shared.clone();
+        let mut stop = stop_rx.clone();
+        std::thread::Builder::new().name("api".into()).spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(api_listener)?;
+                privatelink_emulator::serve(listener, shared, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+                Ok::<(), std::io::Error>(())
+            })
+        })
+    };
+    let api = match api {
+        Ok(h) => h,
+        Err(e) => {
+            error!("cannot start the API thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+
+    runtime.block_on(async {
+        let dataplane = DataPlane::start(shared.clone(), config.dataplane);
+        // The readiness line tests and scripts wait for.
+        println!("privatelink-emulator: api listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        info!(%addr, strict_auth = config.auth.strict, port_offset = config.dataplane.port_offset, "serving EC2, ELBv2 and STS; data plane on 127.0.0.0/8");
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        dataplane.shutdown().await;
+    });
+    match api.join() {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            error!("api: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => ExitCode::from(1),
+    }
 }
 
 async fn shutdown_signal() {

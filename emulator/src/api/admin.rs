@@ -18,8 +18,14 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
         ("GET", "/_emulator/health") => json_response(200, json!({"status": "ok"})),
         ("GET", "/_emulator/status") => {
             shared.tick();
-            let w = shared.world();
-            json_response(200, status(&w, shared))
+            let mut doc = {
+                let w = shared.world();
+                status(&w, shared)
+            };
+            for (name, section) in shared.status_sections() {
+                doc[name] = section;
+            }
+            json_response(200, doc)
         }
         ("GET", "/_emulator/public-dns/txt") => {
             let w = shared.world();

@@ -54,18 +54,48 @@ impl Default for AuthSettings {
     }
 }
 
+type StatusSource = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// State shared by every part of the emulator.
 pub struct Shared {
     world: Mutex<World>,
     events: broadcast::Sender<Event>,
     pub auth: AuthSettings,
     pub started: std::time::Instant,
+    /// Other parts (data plane, DNS) add their section of /_emulator/status.
+    status: Mutex<Vec<(String, StatusSource)>>,
 }
 
 impl Shared {
     pub fn new(world: World, auth: AuthSettings) -> Arc<Shared> {
         let (events, _) = broadcast::channel(4096);
-        Arc::new(Shared { world: Mutex::new(world), events, auth, started: std::time::Instant::now() })
+        Arc::new(Shared {
+            world: Mutex::new(world),
+            events,
+            auth,
+            started: std::time::Instant::now(),
+            status: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Changes the world and publishes what changed.
+    pub fn mutate<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let (r, events) = {
+            let mut w = self.world();
+            let r = f(&mut w);
+            (r, w.drain_events())
+        };
+        self.publish(events);
+        r
+    }
+
+    pub fn add_status(&self, name: &str, source: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), Box::new(source)));
+    }
+
+    /// The sections other parts contribute to the status document.
+    pub fn status_sections(&self) -> Vec<(String, serde_json::Value)> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(n, f)| (n.clone(), f())).collect()
     }
 
     /// The world, locked. A poisoned lock still holds consistent state (every

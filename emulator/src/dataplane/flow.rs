@@ -1,0 +1,205 @@
+//! One flow through an endpoint: the security group check, the NLB node's
+//! choice of target, the connection to it from the node's address (so the
+//! target sees the NLB, never the consumer), an optional PROXY v2 header,
+//! and half-close-correct copying until both sides are done.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tracing::debug;
+
+use super::plan::{flow_hash, Route};
+use super::proxy_protocol;
+use super::stats::EndpointStats;
+
+const BUFFER: usize = 64 * 1024;
+
+/// Settings every flow shares.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowSettings {
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Ends a connection with RST instead of FIN (what AWS does to flows it drops).
+pub fn reset(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+fn source_vpc_addr(route: &Route, peer: SocketAddr) -> Option<std::net::Ipv4Addr> {
+    match peer {
+        SocketAddr::V4(v4) => route.consumer.vpc_addr(*v4.ip()),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// Carries one accepted connection to a target, or resets it.
+pub async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddrV4,
+    route: Arc<Route>,
+    stats: Arc<EndpointStats>,
+    settings: FlowSettings,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let source = source_vpc_addr(&route, peer);
+    if !route.admits(source) {
+        debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the flow");
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        reset(&client);
+        return;
+    }
+    let candidates = route.candidates();
+    let SocketAddr::V4(peer4) = peer else {
+        reset(&client);
+        return;
+    };
+    let reachable: Vec<_> = candidates.iter().filter_map(|t| t.dial).collect();
+    if reachable.is_empty() {
+        debug!(endpoint = %route.endpoint_id, "no target to send the flow to");
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        reset(&client);
+        return;
+    }
+    let target = reachable[(flow_hash(peer4, local) % reachable.len() as u64) as usize];
+    let upstream = match connect_from(route.node_host, target, settings.connect_timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(endpoint = %route.endpoint_id, %target, error = %e, "target unreachable");
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            reset(&client);
+            return;
+        }
+    };
+    stats.connections.fetch_add(1, Ordering::Relaxed);
+    stats.active.fetch_add(1, Ordering::Relaxed);
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let mut upstream = upstream;
+    if route.proxy_protocol_v2 {
+        let src = SocketAddrV4::new(source.unwrap_or(*peer4.ip()), peer4.port());
+        let dst = SocketAddrV4::new(route.eni_addr, route.port);
+        if upstream.write_all(&proxy_protocol::header(src, dst, &route.endpoint_id)).await.is_err() {
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+            reset(&client);
+            return;
+        }
+    }
+    let outcome = pipe(client, upstream, &stats, settings.idle_timeout, &mut cancel).await;
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+    debug!(endpoint = %route.endpoint_id, %peer, ?outcome, "flow ended");
+}
+
+async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
+    match tokio::time::timeout(timeout, socket.connect(SocketAddr::V4(target))).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Closed,
+    Reset,
+    Idle,
+    Cancelled,
+}
+
+/// Copies both ways until both directions have ended. A FIN on one side is
+/// passed on as a FIN (the other direction keeps going); a reset or error on
+/// either side resets both; so do the idle timeout and cancellation.
+async fn pipe(
+    client: TcpStream,
+    upstream: TcpStream,
+    stats: &EndpointStats,
+    idle_timeout: Duration,
+    cancel: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let started = Instant::now();
+    let last = AtomicU64::new(0);
+    let (cr, cw) = client.into_split();
+    let (ur, uw) = upstream.into_split();
+    let both = async {
+        let (a, b) =
+            tokio::join!(half(cr, uw, &stats.bytes_in, &last, started), half(ur, cw, &stats.bytes_out, &last, started));
+        match (a, b) {
+            (Ok(x), Ok(y)) => Ok((x, y)),
+            (Err(e), Ok((r, w))) | (Ok((r, w)), Err(e)) => Err((e, Some((r, w)))),
+            (Err(e), Err(_)) => Err((e, None)),
+        }
+    };
+    tokio::pin!(both);
+    let idle = async {
+        loop {
+            let quiet = started.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+            if quiet >= idle_timeout {
+                return;
+            }
+            tokio::time::sleep(idle_timeout - quiet).await;
+        }
+    };
+    tokio::select! {
+        r = &mut both => match r {
+            Ok(_) => Outcome::Closed,
+            Err((_, Some((r, _)))) => {
+                reset(r.as_ref());
+                Outcome::Reset
+            }
+            Err((_, None)) => Outcome::Reset,
+        },
+        _ = idle => Outcome::Idle,
+        _ = wait_cancelled(cancel) => Outcome::Cancelled,
+    }
+    // Leaving the select drops the halves still held by `both`; flows that
+    // ended abnormally were marked for RST above or by `half`.
+}
+
+async fn wait_cancelled(cancel: &mut watch::Receiver<bool>) {
+    while !*cancel.borrow() {
+        if cancel.changed().await.is_err() {
+            // The listener is gone without saying so: treat it as cancelled.
+            return;
+        }
+    }
+}
+
+/// One direction. On EOF it forwards a FIN and returns the halves; on error it
+/// marks the writer for RST and fails.
+async fn half(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    counter: &AtomicU64,
+    last: &AtomicU64,
+    started: Instant,
+) -> io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) => {
+                to.shutdown().await.ok();
+                return Ok((from, to));
+            }
+            Ok(n) => n,
+            Err(e) => {
+                reset(to.as_ref());
+                return Err(e);
+            }
+        };
+        if let Err(e) = to.write_all(&buf[..n]).await {
+            reset(from.as_ref());
+            return Err(e);
+        }
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,244 @@
+//! The data plane: real TCP flows from a consumer, through its endpoint's
+//! ENIs, through the provider's NLB, to real targets.
+//!
+//! It follows the model: on every change it rebuilds a [`plan::Plan`] and
+//! reconciles listeners, one per (ENI host address, listener port) of every
+//! `available` endpoint. Endpoints that stop being available lose their
+//! listeners, and their open flows are reset.
+
+pub mod address;
+mod flow;
+pub mod health;
+pub mod plan;
+pub mod proxy_protocol;
+pub mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, Instrument};
+
+pub use flow::FlowSettings;
+use plan::Plan;
+use stats::Stats;
+
+use crate::api::Shared;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Added to every listener port on the host (80 -> 8080 with 8000), for
+    /// users who may not bind ports below 1024.
+    pub port_offset: u16,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { port_offset: 0, idle_timeout: Duration::from_secs(350), connect_timeout: Duration::from_secs(10) }
+    }
+}
+
+struct Running {
+    endpoint_id: String,
+    accept: JoinHandle<()>,
+    /// Set to true to reset every flow of this listener.
+    cancel: watch::Sender<bool>,
+}
+
+pub struct DataPlane {
+    shared: Arc<Shared>,
+    settings: Settings,
+    plan: RwLock<Arc<Plan>>,
+    listeners: Mutex<HashMap<SocketAddrV4, Running>>,
+    /// Listeners that could not bind, so the reason is logged once.
+    failed: Mutex<HashMap<SocketAddrV4, String>>,
+    stats: Stats,
+    stop: watch::Sender<bool>,
+}
+
+impl DataPlane {
+    /// Starts following the model on the current tokio runtime.
+    pub fn start(shared: Arc<Shared>, settings: Settings) -> Arc<DataPlane> {
+        let (stop, _) = watch::channel(false);
+        let dp = Arc::new(DataPlane {
+            shared: shared.clone(),
+            settings,
+            plan: RwLock::new(Arc::new(Plan::default())),
+            listeners: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+            stop,
+        });
+        let events = shared.subscribe();
+        tokio::spawn(follow(dp.clone(), events, dp.stop.subscribe()));
+        tokio::spawn(health::run(dp.clone(), dp.stop.subscribe()));
+        let weak = Arc::downgrade(&dp);
+        shared.add_status("dataplane", move || weak.upgrade().map(|dp| dp.status()).unwrap_or(Value::Null));
+        dp
+    }
+
+    pub fn plan(&self) -> Arc<Plan> {
+        self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Rebuilds the plan and opens/closes listeners to match it.
+    fn reconcile(self: &Arc<Self>) {
+        let plan = {
+            let world = self.shared.world();
+            Arc::new(plan::build(&world, self.settings.port_offset))
+        };
+        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan.clone();
+        let mut running = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        let stale: Vec<SocketAddrV4> = running
+            .iter()
+            .filter(|(k, r)| plan.listeners.get(k).is_none_or(|route| route.endpoint_id != r.endpoint_id))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            if let Some(r) = running.remove(&key) {
+                info!(listener = %key, endpoint = %r.endpoint_id, "closing listener");
+                let _ = r.cancel.send(true);
+                r.accept.abort();
+            }
+        }
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.retain(|k, _| plan.listeners.contains_key(k));
+        for (key, route) in &plan.listeners {
+            if running.contains_key(key) {
+                continue;
+            }
+            match bind(*key) {
+                Ok(listener) => {
+                    failed.remove(key);
+                    info!(listener = %key, endpoint = %route.endpoint_id, vpc_address = %SocketAddrV4::new(route.eni_addr, route.port), "listening");
+                    let (cancel, cancelled) = watch::channel(false);
+                    let accept = tokio::spawn(
+                        accept_loop(self.clone(), listener, *key, cancelled)
+                            .instrument(tracing::info_span!("endpoint", id = %route.endpoint_id, listener = %key)),
+                    );
+                    running.insert(*key, Running { endpoint_id: route.endpoint_id.clone(), accept, cancel });
+                }
+                Err(e) => {
+                    let why = bind_advice(*key, &e, self.settings.port_offset);
+                    if failed.get(key) != Some(&why) {
+                        error!("{why}");
+                        failed.insert(*key, why);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn status(&self) -> Value {
+        let plan = self.plan();
+        let mut listeners: Vec<Value> = plan
+            .listeners
+            .iter()
+            .map(|(k, r)| {
+                json!({
+                    "host_address": k.to_string(),
+                    "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
+                    "vpc_endpoint_id": r.endpoint_id,
+                    "nlb_node": {"vpc_address": r.node_addr.to_string(), "host_address": r.node_host.to_string()},
+                    "targets": r.targets.iter().map(|t| json!({
+                        "id": t.id, "port": t.port, "health": t.health.as_str(),
+                        "dial": t.dial.map(|d| d.to_string()),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        listeners.sort_by_key(|v| v["host_address"].as_str().unwrap_or("").to_string());
+        let failed: Vec<String> = self.failed.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        json!({
+            "port_offset": self.settings.port_offset,
+            "listeners": listeners,
+            "bind_failures": failed,
+            "endpoints": self.stats.to_json(),
+        })
+    }
+
+    /// Stops every listener and resets open flows.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let drained: Vec<Running> =
+            self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, r)| r).collect();
+        for r in drained {
+            let _ = r.cancel.send(true);
+            r.accept.abort();
+        }
+    }
+}
+
+fn bind(addr: SocketAddrV4) -> io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::V4(addr))?;
+    socket.listen(1024)
+}
+
+fn bind_advice(addr: SocketAddrV4, e: &io::Error, offset: u16) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "cannot listen on {addr}: permission denied. Ports below 1024 need root or CAP_NET_BIND_SERVICE \
+             (sudo setcap cap_net_bind_service=+ep $(which privatelink-emulator)), or move every listener up \
+             with --port-offset (now {offset}), e.g. --port-offset 8000 serves port 80 on 8080"
+        ),
+        io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the address is in use by another process"),
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+async fn follow(
+    dp: Arc<DataPlane>,
+    mut events: broadcast::Receiver<crate::model::Event>,
+    mut stop: watch::Receiver<bool>,
+) {
+    dp.reconcile();
+    loop {
+        tokio::select! {
+            r = events.recv() => match r {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Coalesce a burst of changes into one reconcile.
+                    while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
+                    dp.reconcile();
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV4, cancelled: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(route) = dp.plan().listeners.get(&key).cloned() else {
+            flow::reset(&stream);
+            continue;
+        };
+        let stats = dp.stats.endpoint(&route.endpoint_id);
+        let settings =
+            FlowSettings { idle_timeout: dp.settings.idle_timeout, connect_timeout: dp.settings.connect_timeout };
+        tokio::spawn(flow::serve(stream, peer, key, route, stats, settings, cancelled.clone()));
+    }
+}
+
+/// Listener addresses in use, for tests and the status endpoint.
+pub fn listening(dp: &DataPlane) -> HashSet<SocketAddrV4> {
+    dp.listeners.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+}

@@ -1,0 +1,233 @@
+//! The routing plan: for every endpoint that carries traffic, where its
+//! listeners live on the host and how a flow reaches a target. Rebuilt from
+//! the model whenever it changes, so a connection always sees fresh state
+//! (health, security groups, deregistration) without touching the model lock.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use super::address::{is_host_loopback, VpcBlock};
+use crate::model::{IpPermission, Region, TargetHealthState, World};
+
+/// How a registered target is reached and whether it may take new flows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRoute {
+    pub id: String,
+    pub port: u16,
+    /// Where to dial it on this host; `None` when it cannot be reached here
+    /// (an address outside every VPC and outside 127.0.0.0/8, an instance id).
+    pub dial: Option<SocketAddrV4>,
+    /// The target's zone; `None` for targets registered with zone `all`.
+    pub zone: Option<String>,
+    pub health: TargetHealthState,
+}
+
+/// Everything a listener needs to carry one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub endpoint_id: String,
+    pub region: String,
+    /// The endpoint ENI's VPC address and the NLB listener port it serves.
+    pub eni_addr: Ipv4Addr,
+    pub port: u16,
+    pub zone: String,
+    pub consumer: VpcBlock,
+    /// Ingress rules of the ENI's security groups, merged.
+    pub ingress: Vec<IpPermission>,
+    /// The NLB node in the ENI's zone: its VPC address and host address.
+    pub node_addr: Ipv4Addr,
+    pub node_host: Ipv4Addr,
+    pub target_group_arn: String,
+    pub targets: Vec<TargetRoute>,
+    pub cross_zone: bool,
+    pub proxy_protocol_v2: bool,
+}
+
+/// A target group that some available endpoint sends traffic to: what the
+/// health checker looks after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthGroup {
+    pub region: String,
+    pub target_group_arn: String,
+    pub protocol: String,
+    pub port: Option<u16>,
+    pub path: Option<String>,
+    pub matcher: Option<String>,
+    pub interval_seconds: u64,
+    pub timeout_seconds: u64,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// The host address health checks come from (an NLB node).
+    pub source: Ipv4Addr,
+    pub targets: Vec<TargetRoute>,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub listeners: HashMap<SocketAddrV4, Arc<Route>>,
+    pub health: Vec<HealthGroup>,
+}
+
+fn block(region: &Region, vpc_id: &str) -> Option<VpcBlock> {
+    region.vpcs.get(vpc_id).map(|v| VpcBlock { cidr: v.cidr, host_block: v.host_block })
+}
+
+/// Resolves where a target is reached from this host.
+fn target_routes(region: &Region, tg: &crate::model::TargetGroup) -> Vec<TargetRoute> {
+    let vpc = tg.vpc_id.as_deref().and_then(|v| block(region, v));
+    tg.targets
+        .iter()
+        .map(|t| {
+            let ip: Option<Ipv4Addr> = if tg.target_type == "ip" { t.id.parse().ok() } else { None };
+            let inside = ip.and_then(|ip| vpc.and_then(|b| b.host_addr(ip)));
+            let dial = match (ip, inside) {
+                (_, Some(host)) => Some(SocketAddrV4::new(host, t.port)),
+                (Some(ip), None) if is_host_loopback(ip) => Some(SocketAddrV4::new(ip, t.port)),
+                _ => None,
+            };
+            let zone = match (t.availability_zone.as_deref(), ip) {
+                (Some("all"), _) => None,
+                (Some(z), _) => Some(z.to_string()),
+                (None, Some(ip)) => region
+                    .subnets
+                    .values()
+                    .find(|s| Some(&s.vpc_id) == tg.vpc_id.as_ref() && s.cidr.contains(ip))
+                    .map(|s| s.availability_zone.clone()),
+                (None, None) => None,
+            };
+            TargetRoute { id: t.id.clone(), port: t.port, dial, zone, health: t.health }
+        })
+        .collect()
+}
+
+/// Builds the plan; `port_offset` is added to every listener port on the host.
+pub fn build(world: &World, port_offset: u16) -> Plan {
+    let mut plan = Plan::default();
+    let mut checked: HashMap<(String, String), ()> = HashMap::new();
+    for region in world.regions() {
+        for e in region.endpoints.values().filter(|e| e.is_available()) {
+            let Some(service) = e.service_id.as_ref().and_then(|s| region.services.get(s)) else { continue };
+            for lb_arn in &service.network_load_balancer_arns {
+                let Some(lb) = region.load_balancers.get(lb_arn) else { continue };
+                let Some(provider) = block(region, &lb.vpc_id) else { continue };
+                for listener in region.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
+                    let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
+                    let targets = target_routes(region, tg);
+                    for eni in e.network_interface_ids.iter().filter_map(|n| region.network_interfaces.get(n)) {
+                        let Some(consumer) = block(region, &eni.vpc_id) else { continue };
+                        let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
+                        let Some(node) = lb.nodes.iter().find(|n| n.availability_zone == eni.availability_zone) else {
+                            continue;
+                        };
+                        let Some(node_host) = provider.host_addr(node.private_ip) else { continue };
+                        let ingress = eni
+                            .group_ids
+                            .iter()
+                            .filter_map(|g| region.security_groups.get(g))
+                            .flat_map(|g| g.ingress.iter().cloned())
+                            .collect();
+                        let Some(host_port) = listener.port.checked_add(port_offset) else { continue };
+                        let key = SocketAddrV4::new(host, host_port);
+                        plan.listeners.entry(key).or_insert_with(|| {
+                            Arc::new(Route {
+                                endpoint_id: e.id.clone(),
+                                region: region.name.clone(),
+                                eni_addr: eni.private_ip,
+                                port: listener.port,
+                                zone: eni.availability_zone.clone(),
+                                consumer,
+                                ingress,
+                                node_addr: node.private_ip,
+                                node_host,
+                                target_group_arn: tg.arn.clone(),
+                                targets: targets.clone(),
+                                cross_zone: lb.cross_zone(),
+                                proxy_protocol_v2: tg.proxy_protocol_v2(),
+                            })
+                        });
+                    }
+                    if checked.insert((region.name.clone(), tg.arn.clone()), ()).is_none() && tg.health_check.enabled {
+                        let hc = &tg.health_check;
+                        let first_node = lb.nodes.first().and_then(|n| provider.host_addr(n.private_ip));
+                        if let Some(source) = first_node {
+                            plan.health.push(HealthGroup {
+                                region: region.name.clone(),
+                                target_group_arn: tg.arn.clone(),
+                                protocol: hc.protocol.clone(),
+                                port: hc.port.parse().ok(),
+                                path: hc.path.clone(),
+                                matcher: hc.matcher.clone(),
+                                interval_seconds: hc.interval_seconds.max(1) as u64,
+                                timeout_seconds: hc.timeout_seconds.max(1) as u64,
+                                healthy_threshold: hc.healthy_threshold.max(1) as u32,
+                                unhealthy_threshold: hc.unhealthy_threshold.max(1) as u32,
+                                source,
+                                targets,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    plan
+}
+
+impl Route {
+    /// Security groups: does any ingress rule admit this TCP source?
+    /// `source` is the client's VPC address, or `None` for a client on the
+    /// host outside every VPC block, which counts as an unnamed host inside
+    /// the endpoint's VPC: any rule admitting the port from a range that
+    /// overlaps the VPC, or from a security group, lets it in.
+    pub fn admits(&self, source: Option<Ipv4Addr>) -> bool {
+        self.ingress.iter().any(|rule| {
+            rule.allows_port("tcp", self.port)
+                && match source {
+                    Some(ip) => {
+                        rule.ranges.iter().any(|(cidr, _)| cidr.contains(ip))
+                            || (!rule.groups.is_empty() && self.consumer.cidr.contains(ip))
+                    }
+                    None => {
+                        !rule.groups.is_empty()
+                            || rule.ranges.iter().any(|(cidr, _)| cidr.overlaps(&self.consumer.cidr))
+                    }
+                }
+        })
+    }
+
+    /// The targets a new flow may go to: in the node's zone unless cross-zone
+    /// is on, not draining, healthy ones first; when none is healthy the NLB
+    /// fails open and uses them all.
+    pub fn candidates(&self) -> Vec<&TargetRoute> {
+        let eligible: Vec<&TargetRoute> = self
+            .targets
+            .iter()
+            .filter(|t| t.health != TargetHealthState::Draining && t.health != TargetHealthState::Unused)
+            .filter(|t| self.cross_zone || t.zone.as_ref().is_none_or(|z| z == &self.zone))
+            .collect();
+        let healthy: Vec<&TargetRoute> =
+            eligible.iter().copied().filter(|t| t.health == TargetHealthState::Healthy).collect();
+        if healthy.is_empty() {
+            eligible
+        } else {
+            healthy
+        }
+    }
+}
+
+/// A flow hash over the 4-tuple, as an NLB keeps a flow on one target.
+pub fn flow_hash(src: SocketAddrV4, dst: SocketAddrV4) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in src
+        .ip()
+        .octets()
+        .iter()
+        .chain(&src.port().to_be_bytes())
+        .chain(&dst.ip().octets())
+        .chain(&dst.port().to_be_bytes())
+    {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
