@@ -24,21 +24,30 @@ class Consumer:
     cidrs: dict = field(default_factory=dict)
 
 
-def build_provider(client, acceptance_required=True, allow=(CONSUMER,), name="web"):
+def build_provider(
+    client, acceptance_required=True, allow=(CONSUMER,), name="web", listener_port=80, target_port=80,
+    targets=("10.0.128.142",), health=None, cidr_prefix="10.0",
+):
     ec2 = client("ec2", PROVIDER)
     elb = client("elbv2", PROVIDER)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    s1 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/20", AvailabilityZone="ap-northeast-1a")["Subnet"]["SubnetId"]
-    s2 = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.128.0/20", AvailabilityZone="ap-northeast-1c")["Subnet"][
+    vpc = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
+    s1 = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr_prefix}.0.0/20", AvailabilityZone="ap-northeast-1a")["Subnet"][
         "SubnetId"
     ]
+    s2 = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr_prefix}.128.0/20", AvailabilityZone="ap-northeast-1c")[
+        "Subnet"
+    ]["SubnetId"]
     lb = elb.create_load_balancer(Name=name, Subnets=[s1, s2], Scheme="internal", Type="network")["LoadBalancers"][0]
-    tg = elb.create_target_group(Name=name, Protocol="TCP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
-    elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": "10.0.128.142", "Port": 80}])
+    tg = elb.create_target_group(
+        Name=name, Protocol="TCP", Port=target_port, VpcId=vpc, TargetType="ip", **(health or {})
+    )["TargetGroups"][0]
+    elb.register_targets(
+        TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": t, "Port": target_port} for t in targets]
+    )
     elb.create_listener(
         LoadBalancerArn=lb["LoadBalancerArn"],
         Protocol="TCP",
-        Port=80,
+        Port=listener_port,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
     )
     elb.modify_load_balancer_attributes(
