@@ -104,7 +104,15 @@ impl DataPlane {
             .collect();
         for key in stale {
             if let Some(r) = running.remove(&key) {
-                info!(listener = %key, endpoint = %r.endpoint_id, "closing listener");
+                let s = self.stats.endpoint(&r.endpoint_id);
+                info!(
+                    listener = %key, endpoint = %r.endpoint_id,
+                    connections = s.connections.load(std::sync::atomic::Ordering::Relaxed),
+                    refused = s.refused.load(std::sync::atomic::Ordering::Relaxed),
+                    bytes_in = s.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
+                    bytes_out = s.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
+                    "closing listener"
+                );
                 let _ = r.cancel.send(true);
                 r.accept.abort();
             }
@@ -205,7 +213,14 @@ async fn follow(
     loop {
         tokio::select! {
             r = events.recv() => match r {
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Ok(event) => {
+                    log_vpc(&dp, &event);
+                    while let Ok(e) = events.try_recv() {
+                        log_vpc(&dp, &e);
+                    }
+                    dp.reconcile();
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Coalesce a burst of changes into one reconcile.
                     while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
                     dp.reconcile();
@@ -213,6 +228,17 @@ async fn follow(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Says where a new VPC lives on the host, so users can find its addresses.
+fn log_vpc(dp: &DataPlane, event: &crate::model::Event) {
+    use crate::model::{Change, Resource};
+    if let (Resource::Vpc(id), Change::Created) = (&event.resource, event.change) {
+        let world = dp.shared.world();
+        if let Some(v) = world.region(&event.region).and_then(|r| r.vpcs.get(id)) {
+            info!(vpc = %id, cidr = %v.cidr, owner = %v.owner, host_block = %format!("127.{}.0.0/16", v.host_block), "vpc addresses live on the host block");
         }
     }
 }
