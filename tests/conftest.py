@@ -3,11 +3,13 @@ the real AWS CLI and boto3 pointed at it, two accounts by access key."""
 
 import json
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -23,7 +25,7 @@ REGION = "ap-northeast-1"
 PROVIDER = "111111111111"
 CONSUMER = "222222222222"
 STRANGER = "333333333333"
-READY = re.compile(r"api listening on (http://[0-9.]+:\d+)")
+READY = re.compile(r"privatelink-emulator: api listening on (http://127\.0\.0\.1:\d+)")
 
 
 def emulator_bin():
@@ -40,53 +42,92 @@ def emulator_bin():
     return str(path)
 
 
-def start_emulator(extra_args=(), timeout=30):
-    """Starts the emulator on a free port and returns (process, url) once
-    its readiness line is printed and /_emulator/health answers."""
-    proc = subprocess.Popen(
-        [emulator_bin(), "--api-addr", "127.0.0.1:0", *extra_args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout
-    url = None
-    while url is None:
-        left = deadline - time.monotonic()
-        if left <= 0 or proc.poll() is not None:
-            stop_emulator(proc)
-            raise RuntimeError(f"emulator did not start: {proc.stderr.read()}")
-        ready, _, _ = select.select([proc.stdout], [], [], left)
-        if ready:
-            m = READY.search(proc.stdout.readline())
+class Emulator:
+    """A running emulator process. Its stdout is drained by a thread (the
+    readiness line arrives through a queue, so there is no fixed sleep and
+    no buffered line can be missed) and its log goes to a file, so a long
+    module can never block the server on a full pipe."""
+
+    def __init__(self, extra_args=(), timeout=30):
+        self.log = tempfile.NamedTemporaryFile(prefix="privatelink-emulator-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [emulator_bin(), "--api-addr", "127.0.0.1:0", *extra_args],
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.url = self._wait_ready(timeout)
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(left, 0.01)) if left > 0 else None
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.stop()
+                raise RuntimeError(f"emulator did not print its readiness line; log:\n{self.log_text()}")
+            m = READY.fullmatch(line.strip())
             if m:
                 url = m.group(1)
-    with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as r:
-        assert json.load(r)["status"] == "ok"
-    return proc, url
+                with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as r:
+                    assert r.status == 200
+                    assert json.load(r)["status"] == "ok"
+                return url
+
+    def log_text(self):
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self):
+        proc = self.proc
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+        self.log.close()
+        return proc.returncode
 
 
-def stop_emulator(proc):
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    for f in (proc.stdout, proc.stderr):
-        if f:
-            f.close()
+def start_emulator(extra_args=(), timeout=30):
+    """Starts the emulator on a free port; returns (handle, url) once its
+    readiness line is printed and /_emulator/health answers."""
+    emu = Emulator(extra_args, timeout)
+    return emu, emu.url
+
+
+def stop_emulator(emu):
+    """Stops it; fails if it crashed or panicked while serving."""
+    code = emu.stop()
+    log = emu.log_text()
+    os.unlink(emu.log.name)
+    assert code in (0, -signal.SIGTERM), f"emulator exited with {code}; log:\n{log[-4000:]}"
+    assert "panicked" not in log, f"emulator panicked while serving; log:\n{log[-4000:]}"
 
 
 @pytest.fixture(scope="module")
 def emulator():
     """One emulator per test module; tests create fresh resources."""
-    proc, url = start_emulator()
+    emu, url = start_emulator()
     yield url
-    stop_emulator(proc)
-    assert proc.returncode in (0, -signal.SIGTERM), f"emulator exited with {proc.returncode}"
+    stop_emulator(emu)
 
 
 class Aws:

@@ -8,10 +8,12 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import CONSUMER, PROVIDER, STRANGER
+from conftest import CONSUMER, PROVIDER, REGION, STRANGER, wait_for
 from topology import build_consumer, build_provider, create_endpoint
 
 
@@ -81,6 +83,93 @@ def test_ec2_codes(client):
     assert code_of(ec2c.delete_vpc, VpcId=c.vpc) == "DependencyViolation"
     # Gateway is the API's default endpoint type: wrong for an interface service.
     assert code_of(ec2c.create_vpc_endpoint, VpcId=c.vpc, ServiceName=p.service_name) == "InvalidParameter"
+
+
+def test_cross_account_and_busy_service(client):
+    p = build_provider(client, acceptance_required=False, name="busy")
+    c = build_consumer(client, cidr_prefix="10.41")
+    ec2p = client("ec2", PROVIDER)
+    stranger = client("ec2", STRANGER)
+    ep = create_endpoint(client, p, c)["VpcEndpointId"]
+    wait_for(
+        lambda: client("ec2", CONSUMER).describe_vpc_endpoints(VpcEndpointIds=[ep])["VpcEndpoints"][0]["State"]
+        == "available",
+        "available",
+    )
+    # An available connection blocks deleting the service: HTTP 200, per item.
+    out = ec2p.delete_vpc_endpoint_service_configurations(ServiceIds=[p.service_id])
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert [(u["ResourceId"], u["Error"]["Code"]) for u in out["Unsuccessful"]] == [
+        (p.service_id, "ExistingVpcEndpointConnections")
+    ]
+    assert ec2p.describe_vpc_endpoint_service_configurations(ServiceIds=[p.service_id])["ServiceConfigurations"]
+    # Another account can neither change nor delete the consumer's endpoint.
+    assert code_of(stranger.modify_vpc_endpoint, VpcEndpointId=ep, RemoveSubnetIds=[c.subnets[0]]) == (
+        "InvalidVpcEndpointId.NotFound"
+    )
+    out = stranger.delete_vpc_endpoints(VpcEndpointIds=[ep])["Unsuccessful"]
+    assert [u["ResourceId"] for u in out] == [ep]
+    # AWS's error list has both spellings for a missing endpoint.
+    assert out[0]["Error"]["Code"] in ("InvalidVpcEndpointId.NotFound", "InvalidVpcEndpoint.NotFound")
+    assert client("ec2", CONSUMER).describe_vpc_endpoints(VpcEndpointIds=[ep])["VpcEndpoints"][0]["State"] == (
+        "available"
+    )
+    # The provider only sees its service's side of it.
+    assert code_of(ec2p.describe_vpc_endpoints, VpcEndpointIds=[ep]) == "InvalidVpcEndpointId.NotFound"
+
+
+def test_missing_parameter_and_dry_run(client, emulator):
+    # botocore checks required members itself; switch that off to reach the server.
+    loose = boto3.client(
+        "ec2", endpoint_url=emulator, region_name=REGION, aws_access_key_id=CONSUMER, aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}, parameter_validation=False),
+    )
+    assert code_of(loose.create_vpc_endpoint, VpcEndpointType="Interface") == "MissingParameter"
+    assert code_of(loose.modify_vpc_endpoint) == "MissingParameter"
+    assert code_of(loose.create_vpc) == "MissingParameter"
+    # A dry run that would succeed says so, and changes nothing.
+    ec2 = client("ec2", CONSUMER)
+    before = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    assert code_of(ec2.create_vpc, CidrBlock="10.42.0.0/16", DryRun=True) == "DryRunOperation"
+    assert {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]} == before
+
+
+def test_cli_error_codes(aws, client):
+    p = build_provider(client, name="cli-errors")
+    c = build_consumer(client, cidr_prefix="10.43")
+    consumer, provider, stranger = aws(CONSUMER), aws(PROVIDER), aws(STRANGER)
+
+    def create(cli, vpc, name):
+        return cli.fails(
+            "ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc,
+            "--service-name", name, "--subnet-ids", c.subnets[0],
+        )
+
+    unknown = f"com.amazonaws.vpce.{REGION}.vpce-svc-0123456789abcdef0"
+    assert "(InvalidServiceName) when calling the CreateVpcEndpoint operation" in create(consumer, c.vpc, unknown)
+    s = build_consumer(client, account=STRANGER, cidr_prefix="10.44")
+    assert "(InvalidServiceName)" in create(stranger, s.vpc, p.service_name)
+
+    ep = create_endpoint(client, p, c)["VpcEndpointId"]
+    err = stranger.fails("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep)
+    assert "(InvalidVpcEndpointId.NotFound) when calling the DescribeVpcEndpoints operation" in err
+    assert "(InvalidVpcEndpointId.Malformed)" in consumer.fails("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", "vpce-zz")
+    assert "(DryRunOperation)" in consumer.fails("ec2", "create-vpc", "--cidr-block", "10.45.0.0/16", "--dry-run")
+
+    # A pending connection: the delete is answered (exit 0) with a failed item.
+    out = provider("ec2", "delete-vpc-endpoint-service-configurations", "--service-ids", p.service_id)
+    assert out["Unsuccessful"][0]["Error"]["Code"] == "ExistingVpcEndpointConnections"
+
+    missing_lb = f"arn:aws:elasticloadbalancing:{REGION}:{PROVIDER}:loadbalancer/net/nope/0123456789abcdef"
+    missing_tg = f"arn:aws:elasticloadbalancing:{REGION}:{PROVIDER}:targetgroup/nope/0123456789abcdef"
+    assert "(LoadBalancerNotFound)" in provider.fails("elbv2", "describe-load-balancers", "--load-balancer-arns", missing_lb)
+    assert "(TargetGroupNotFound)" in provider.fails("elbv2", "describe-target-groups", "--target-group-arns", missing_tg)
+    assert "(TargetGroupNotFound)" in provider.fails("elbv2", "describe-target-health", "--target-group-arn", missing_tg)
+    err = provider.fails(
+        "elbv2", "create-listener", "--load-balancer-arn", p.lb_arn, "--protocol", "TCP", "--port", "80",
+        "--default-actions", f"Type=forward,TargetGroupArn={p.tg_arn}",
+    )
+    assert "(DuplicateListener) when calling the CreateListener operation" in err
 
 
 def test_elbv2_codes(client):

@@ -93,6 +93,54 @@ def test_reject_and_delete(client):
     assert out[0]["Error"]["Code"] == "InvalidVpcEndpointId.NotFound"
 
 
+def test_reject_an_available_connection(client):
+    p = build_provider(client, name="reject-later")
+    c = build_consumer(client, cidr_prefix="10.31")
+    ec2p = client("ec2", PROVIDER)
+    ep = create_endpoint(client, p, c)["VpcEndpointId"]
+    ec2p.accept_vpc_endpoint_connections(ServiceId=p.service_id, VpcEndpointIds=[ep])
+    wait_for(lambda: endpoint(client, ep)["State"] == "available", "available")
+    assert ec2p.reject_vpc_endpoint_connections(ServiceId=p.service_id, VpcEndpointIds=[ep])["Unsuccessful"] == []
+    assert endpoint(client, ep)["State"] == "rejected"
+    conns = ec2p.describe_vpc_endpoint_connections(Filters=[{"Name": "vpc-endpoint-id", "Values": [ep]}])
+    assert [c["VpcEndpointState"] for c in conns["VpcEndpointConnections"]] == ["rejected"]
+    # A rejected connection no longer blocks deleting the service.
+    assert ec2p.delete_vpc_endpoint_service_configurations(ServiceIds=[p.service_id])["Unsuccessful"] == []
+
+
+def test_delete_goes_deleting_then_deleted(client):
+    p = build_provider(client, acceptance_required=False, name="deleting")
+    c = build_consumer(client, cidr_prefix="10.32")
+    ec2c = client("ec2", CONSUMER)
+    ep = create_endpoint(client, p, c)
+    wait_for(lambda: endpoint(client, ep["VpcEndpointId"])["State"] == "available", "available")
+    assert len(ep["NetworkInterfaceIds"]) == 2
+    assert ec2c.delete_vpc_endpoints(VpcEndpointIds=[ep["VpcEndpointId"]])["Unsuccessful"] == []
+    seen = []
+
+    def deleted():
+        seen.append(endpoint(client, ep["VpcEndpointId"])["State"])
+        return seen[-1] == "deleted"
+
+    wait_for(deleted, "deleted")
+    assert seen[0] == "deleting" and seen[-1] == "deleted", seen
+    assert set(seen) == {"deleting", "deleted"}, seen
+    # Its ENIs went with it.
+    left = ec2c.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [c.vpc]}])["NetworkInterfaces"]
+    assert left == []
+    # Filtering by state finds it among the deleted, not the available.
+    def in_state(state):
+        return [
+            e["VpcEndpointId"]
+            for e in ec2c.describe_vpc_endpoints(
+                Filters=[{"Name": "vpc-id", "Values": [c.vpc]}, {"Name": "vpc-endpoint-state", "Values": [state]}]
+            )["VpcEndpoints"]
+        ]
+
+    assert in_state("available") == []
+    assert in_state("deleted") == [ep["VpcEndpointId"]]
+
+
 def test_modify_endpoint_subnets_and_groups(client):
     p = build_provider(client, acceptance_required=False, name="modify")
     c = build_consumer(client, cidr_prefix="10.27")
@@ -115,10 +163,18 @@ def test_modify_endpoint_subnets_and_groups(client):
     assert zonal == ["ap-northeast-1a", "ap-northeast-1c"]
     assert {g["GroupId"] for g in after["Groups"]} == {c.group, default["SecurityGroups"][0]["GroupId"]}
 
-    ec2.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], RemoveSubnetIds=[c.subnets[0]])
+    enis = ec2.describe_network_interfaces(NetworkInterfaceIds=after["NetworkInterfaceIds"])["NetworkInterfaces"]
+    for eni in enis:
+        assert ipaddress.ip_address(eni["PrivateIpAddress"]) in ipaddress.ip_network(c.cidrs[eni["SubnetId"]])
+    first_eni = {e["SubnetId"]: e["NetworkInterfaceId"] for e in enis}[c.subnets[0]]
+
+    assert ec2.modify_vpc_endpoint(VpcEndpointId=ep["VpcEndpointId"], RemoveSubnetIds=[c.subnets[0]])["Return"] is True
     after = endpoint(client, ep["VpcEndpointId"])
     assert after["SubnetIds"] == [c.subnets[1]]
-    assert len(after["NetworkInterfaceIds"]) == 1
+    assert len(after["NetworkInterfaceIds"]) == 1 and first_eni not in after["NetworkInterfaceIds"]
+    # The removed subnet's ENI is gone from the VPC, not just from the endpoint.
+    left = ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [c.vpc]}])["NetworkInterfaces"]
+    assert [e["NetworkInterfaceId"] for e in left] == after["NetworkInterfaceIds"]
     assert len(after["DnsEntries"]) == 2 and after["DnsEntries"][1]["DnsName"].split(".")[0].endswith("ap-northeast-1c")
 
 

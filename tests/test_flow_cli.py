@@ -4,7 +4,7 @@ real AWS CLI (awscli), two accounts by access key, against the emulator."""
 import ipaddress
 import re
 
-from conftest import CONSUMER, PROVIDER, REGION, wait_for
+from conftest import CONSUMER, PROVIDER, REGION, STRANGER, wait_for
 
 HEX17 = "[0-9a-f]{17}"
 
@@ -123,7 +123,16 @@ def test_seed_flow_with_the_aws_cli(aws):
     def state():
         return consumer("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep_id)["VpcEndpoints"][0]
 
-    final = wait_for(lambda: (lambda e: e if e["State"] == "available" else None)(state()), "available", timeout=20)
+    seen = []
+
+    def available():
+        e = state()
+        seen.append(e["State"])
+        return e if e["State"] == "available" else None
+
+    final = wait_for(available, "available", timeout=20)
+    # Like a waiter: the first describe shows `pending`, the second `available`.
+    assert seen == ["pending", "available"], seen
     ready = consumer(
         "ec2", "describe-vpc-endpoints", "--filters", "Name=vpc-endpoint-state,Values=available"
     )["VpcEndpoints"]
@@ -159,6 +168,7 @@ def test_seed_flow_with_the_aws_cli(aws):
 
     # The consumer deletes; the endpoint goes deleting -> deleted; the ENIs go with it.
     assert consumer("ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", ep_id)["Unsuccessful"] == []
+    assert state()["State"] == "deleting"
     wait_for(lambda: state()["State"] == "deleted", "deleted")
     left = consumer("ec2", "describe-network-interfaces", "--filters", f"Name=vpc-id,Values={cvpc}")
     assert left["NetworkInterfaces"] == []
@@ -180,3 +190,23 @@ def test_cli_reports_aws_error_codes(aws):
     assert "InvalidVpcID.NotFound" in stderr
     stderr = consumer.fails("elbv2", "describe-load-balancers", "--names", "missing")
     assert "LoadBalancerNotFound" in stderr
+
+
+def test_aws_services_are_visible_to_every_account(aws):
+    for account in (PROVIDER, CONSUMER, STRANGER):
+        out = aws(account)("ec2", "describe-vpc-endpoint-services")
+        details = {d["ServiceName"]: d for d in out["ServiceDetails"]}
+        for short, dns in (("ec2", "ec2"), ("elasticloadbalancing", "elasticloadbalancing"), ("sts", "sts")):
+            name = f"com.amazonaws.{REGION}.{short}"
+            assert name in out["ServiceNames"]
+            d = details[name]
+            assert d["PrivateDnsName"] == f"{dns}.{REGION}.amazonaws.com"
+            assert d["AcceptanceRequired"] is False
+            assert d["Owner"] == "amazon"
+            assert d["ServiceType"] == [{"ServiceType": "Interface"}]
+            assert d["BaseEndpointDnsNames"] == [f"{short}.{REGION}.vpce.amazonaws.com"]
+            assert re.fullmatch(rf"vpce-svc-{HEX17}", d["ServiceId"])
+    # Asking by name narrows the answer to that service.
+    one = aws(CONSUMER)("ec2", "describe-vpc-endpoint-services", "--service-names", f"com.amazonaws.{REGION}.sts")
+    assert one["ServiceNames"] == [f"com.amazonaws.{REGION}.sts"]
+    assert [d["ServiceName"] for d in one["ServiceDetails"]] == [f"com.amazonaws.{REGION}.sts"]

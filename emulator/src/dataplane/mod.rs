@@ -46,6 +46,9 @@ impl Default for Settings {
     }
 }
 
+/// How long the data plane lets changes pile up before it rebuilds its plan.
+const RECONCILE_DEBOUNCE: Duration = Duration::from_millis(5);
+
 struct Running {
     endpoint_id: String,
     accept: JoinHandle<()>,
@@ -215,6 +218,9 @@ async fn follow(
             r = events.recv() => match r {
                 Ok(event) => {
                     log_vpc(&dp, &event);
+                    // A burst of API calls becomes one rebuild, and the
+                    // model's lock stays free for the API meanwhile.
+                    tokio::time::sleep(RECONCILE_DEBOUNCE).await;
                     while let Ok(e) = events.try_recv() {
                         log_vpc(&dp, &e);
                     }

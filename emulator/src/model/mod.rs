@@ -190,7 +190,11 @@ impl World {
     }
 
     fn region_mut(&mut self, name: &str) -> &mut Region {
-        self.regions.entry(name.to_string()).or_insert_with(|| Region { name: name.to_string(), ..Default::default() })
+        // Looked up on every mutation: allocate the key only for a new region.
+        if !self.regions.contains_key(name) {
+            self.regions.insert(name.to_string(), Region { name: name.to_string(), ..Default::default() });
+        }
+        self.regions.get_mut(name).expect("inserted above")
     }
 
     fn emit(&mut self, region: &str, resource: Resource, change: Change) {
