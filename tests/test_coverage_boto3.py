@@ -4,8 +4,14 @@ each answer, with filters, tags, pagination, ClientToken and DryRun."""
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import CONSUMER, PROVIDER, REGION, wait_for
-from topology import build_consumer, build_provider
+from conftest import CONSUMER, PROVIDER, REGION, STRANGER, wait_for
+from topology import build_consumer, build_provider, create_endpoint
+
+
+def code_of(call, *args, **kwargs):
+    with pytest.raises(ClientError) as e:
+        call(*args, **kwargs)
+    return e.value.response["Error"]["Code"]
 
 
 def test_vpc_family(client):
@@ -88,8 +94,12 @@ def test_endpoint_listing_filters_pagination_and_tokens(client):
     for i in range(12):
         ep = ec2.create_vpc_endpoint(
             VpcEndpointType="Interface", VpcId=c.vpc, ServiceName=p.service_name, SubnetIds=[c.subnets[i % 2]],
-            TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": [{"Key": "n", "Value": str(i)}]}],
+            TagSpecifications=[
+                {"ResourceType": "vpc-endpoint", "Tags": [{"Key": "n", "Value": str(i)}, {"Key": "Name", "Value": f"ep-{i}"}]}
+            ] if i < 10 else [],
         )["VpcEndpoint"]
+        # AWS does not promise an order for tags.
+        assert {t["Key"]: t["Value"] for t in ep.get("Tags", [])} == ({"n": str(i), "Name": f"ep-{i}"} if i < 10 else {})
         made.append(ep["VpcEndpointId"])
     pages, token, seen = 0, None, []
     while True:
@@ -111,11 +121,22 @@ def test_endpoint_listing_filters_pagination_and_tokens(client):
         for e in page["VpcEndpoints"]
     ]
     assert sorted(paginated) == sorted(made)
-    tagged = ec2.describe_vpc_endpoints(Filters=[{"Name": "tag:n", "Values": ["3"]}])["VpcEndpoints"]
-    assert [e["VpcEndpointId"] for e in tagged] == [made[3]]
-    assert ec2.describe_vpc_endpoints(Filters=[{"Name": "tag-key", "Values": ["n"]}, {"Name": "vpc-endpoint-type", "Values": ["Interface"]}])["VpcEndpoints"]
-    by_name = ec2.describe_vpc_endpoints(Filters=[{"Name": "service-name", "Values": [p.service_name]}])["VpcEndpoints"]
-    assert len(by_name) == 12
+    def ids(*filters):
+        out = ec2.describe_vpc_endpoints(Filters=[{"Name": n, "Values": list(v)} for n, v in filters])
+        return sorted(e["VpcEndpointId"] for e in out["VpcEndpoints"])
+
+    assert ids(("tag:n", ["3"])) == [made[3]]
+    assert ids(("tag:Name", ["ep-4", "ep-7"])) == sorted([made[4], made[7]])
+    assert ids(("tag-key", ["Name"]), ("vpc-endpoint-type", ["Interface"])) == sorted(made[:10])
+    assert ids(("tag-key", ["Name"]), ("vpc-endpoint-type", ["Gateway"])) == []
+    assert ids(("service-name", [p.service_name])) == sorted(made)
+    assert ids(("vpc-id", [c.vpc]), ("vpc-endpoint-state", ["pending", "available"])) == sorted(made)
+    assert ids(("vpc-endpoint-state", ["pendingAcceptance"])) == []
+    assert ids(("vpc-endpoint-id", [made[0], made[11]])) == sorted([made[0], made[11]])
+    # Ids and filters combine.
+    assert [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(
+        VpcEndpointIds=[made[1], made[2]], Filters=[{"Name": "tag:n", "Values": ["2"]}]
+    )["VpcEndpoints"]] == [made[2]]
 
     # ClientToken: the same request twice is one endpoint.
     c2 = build_consumer(client, cidr_prefix="10.52")
@@ -136,6 +157,22 @@ def test_endpoint_listing_filters_pagination_and_tokens(client):
 def test_provider_side_actions(client):
     p = build_provider(client, name="provider-side")
     ec2 = client("ec2", PROVIDER)
+    c = build_consumer(client, cidr_prefix="10.53")
+    ep = create_endpoint(client, p, c)["VpcEndpointId"]
+
+    def connections(*filters):
+        out = ec2.describe_vpc_endpoint_connections(Filters=[{"Name": n, "Values": [v]} for n, v in filters])
+        return [(x["VpcEndpointId"], x["VpcEndpointState"]) for x in out["VpcEndpointConnections"]]
+
+    assert connections(("service-id", p.service_id)) == [(ep, "pendingAcceptance")]
+    assert connections(("vpc-endpoint-owner", CONSUMER), ("service-id", p.service_id)) == [(ep, "pendingAcceptance")]
+    assert connections(("vpc-endpoint-state", "available"), ("service-id", p.service_id)) == []
+    assert connections(("vpc-endpoint-owner", STRANGER)) == []
+    # The consumer owns no service, so it sees no connections.
+    assert client("ec2", CONSUMER).describe_vpc_endpoint_connections()["VpcEndpointConnections"] == []
+    assert ec2.reject_vpc_endpoint_connections(ServiceId=p.service_id, VpcEndpointIds=[ep])["Unsuccessful"] == []
+    assert connections(("vpc-endpoint-state", "rejected"), ("service-id", p.service_id)) == [(ep, "rejected")]
+
     svc = ec2.describe_vpc_endpoint_service_configurations(
         Filters=[{"Name": "service-name", "Values": [p.service_name]}]
     )["ServiceConfigurations"]
@@ -149,11 +186,60 @@ def test_provider_side_actions(client):
     assert out["AddedPrincipals"][0]["PrincipalType"] == "Role"
     perms = ec2.describe_vpc_endpoint_service_permissions(ServiceId=p.service_id)["AllowedPrincipals"]
     assert [x["Principal"] for x in perms] == ["arn:aws:iam::444444444444:role/app"]
-    ec2.modify_vpc_endpoint_service_configuration(ServiceId=p.service_id, AcceptanceRequired=False)
+    out = ec2.modify_vpc_endpoint_service_configuration(ServiceId=p.service_id, AcceptanceRequired=False)
+    assert out["Return"] is True
     svc = ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[p.service_id])["ServiceConfigurations"][0]
     assert svc["AcceptanceRequired"] is False
-    assert ec2.describe_vpc_endpoint_connections()["VpcEndpointConnections"] is not None
     assert ec2.delete_vpc_endpoint_service_configurations(ServiceIds=[p.service_id])["Unsuccessful"] == []
+
+
+def test_service_tags_and_consumer_filters(client):
+    p = build_provider(client, name="tagged-svc")
+    ec2 = client("ec2", PROVIDER)
+    # An NLB fronts one service at most: the second service gets its own.
+    lb = client("elbv2", PROVIDER).create_load_balancer(
+        Name="tagged-svc-2", Subnets=p.subnets, Scheme="internal", Type="network"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    assert code_of(ec2.create_vpc_endpoint_service_configuration, NetworkLoadBalancerArns=[p.lb_arn]) == (
+        "InvalidParameter"
+    )
+    svc = ec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb], AcceptanceRequired=False,
+        TagSpecifications=[{"ResourceType": "vpc-endpoint-service", "Tags": [{"Key": "Name", "Value": "tagged"}]}],
+    )["ServiceConfiguration"]
+    assert svc["Tags"] == [{"Key": "Name", "Value": "tagged"}]
+    assert svc["ServiceType"] == [{"ServiceType": "Interface"}] and svc["ServiceState"] in ("Pending", "Available")
+    wait_for(
+        lambda: ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[svc["ServiceId"]])[
+            "ServiceConfigurations"
+        ][0]["ServiceState"] == "Available",
+        "service Available",
+    )
+    assert svc["NetworkLoadBalancerArns"] == [lb]
+    found = ec2.describe_vpc_endpoint_service_configurations(Filters=[{"Name": "tag:Name", "Values": ["tagged"]}])
+    assert [s["ServiceId"] for s in found["ServiceConfigurations"]] == [svc["ServiceId"]]
+    found = ec2.describe_vpc_endpoint_service_configurations(Filters=[{"Name": "tag-key", "Values": ["Name"]}])
+    assert [s["ServiceId"] for s in found["ServiceConfigurations"]] == [svc["ServiceId"]]
+    ec2.modify_vpc_endpoint_service_permissions(ServiceId=svc["ServiceId"], AddAllowedPrincipals=["*"])
+    perms = ec2.describe_vpc_endpoint_service_permissions(ServiceId=svc["ServiceId"])["AllowedPrincipals"]
+    assert [(x["Principal"], x["PrincipalType"]) for x in perms] == [("*", "All")]
+
+    # The consumer finds it by owner and by type; AWS's own services are owned by "amazon".
+    consumer = client("ec2", CONSUMER)
+    mine = consumer.describe_vpc_endpoint_services(Filters=[{"Name": "owner", "Values": [PROVIDER]}])
+    assert svc["ServiceName"] in mine["ServiceNames"] and p.service_name in mine["ServiceNames"]
+    assert all(d["Owner"] == PROVIDER for d in mine["ServiceDetails"])
+    amazon = consumer.describe_vpc_endpoint_services(Filters=[{"Name": "owner", "Values": ["amazon"]}])["ServiceNames"]
+    assert f"com.amazonaws.{REGION}.ec2" in amazon and svc["ServiceName"] not in amazon
+    by_name = consumer.describe_vpc_endpoint_services(
+        Filters=[{"Name": "service-name", "Values": [svc["ServiceName"]]}, {"Name": "service-type", "Values": ["Interface"]}]
+    )
+    assert by_name["ServiceNames"] == [svc["ServiceName"]]
+    detail = by_name["ServiceDetails"][0]
+    assert (detail["ServiceId"], detail["AcceptanceRequired"], detail["ManagesVpcEndpoints"]) == (
+        svc["ServiceId"], False, False
+    )
+    assert ec2.delete_vpc_endpoint_service_configurations(ServiceIds=[svc["ServiceId"]])["Unsuccessful"] == []
 
 
 def test_elbv2_actions(client):

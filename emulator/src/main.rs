@@ -24,6 +24,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Every endpoint listener and flow holds descriptors; the soft limit is
+    // often 1024, far below what a few hundred endpoints need.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => info!(open_files = n, "descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+    }
     let api_listener = match std::net::TcpListener::bind(config.api_addr).and_then(|l| {
         l.set_nonblocking(true)?;
         Ok(l)
