@@ -26,6 +26,15 @@ def test_vpc_family(client):
     assert [v["VpcId"] for v in got] == [vpc["VpcId"]]
     attr = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsSupport")
     assert attr["EnableDnsSupport"]["Value"] is True
+    assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")["EnableDnsHostnames"][
+        "Value"
+    ] is False
+    ec2.modify_vpc_attribute(VpcId=vpc["VpcId"], EnableDnsHostnames={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc["VpcId"], EnableDnsSupport={"Value": False})
+    attrs = [
+        ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=a) for a in ("enableDnsHostnames", "enableDnsSupport")
+    ]
+    assert (attrs[0]["EnableDnsHostnames"]["Value"], attrs[1]["EnableDnsSupport"]["Value"]) == (True, False)
 
     subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.50.1.0/24", AvailabilityZoneId="apne1-az1")["Subnet"]
     assert subnet["AvailabilityZone"] == "ap-northeast-1c" and subnet["AvailableIpAddressCount"] == 251

@@ -328,3 +328,26 @@ def test_half_close_delivers_the_whole_answer(world):
         assert bodies == [b"request body"]
     finally:
         server.stop()
+
+
+def test_deregistered_target_drains(world):
+    w = world(acceptance_required=False)
+    w.start_nginx()
+    w.endpoint()
+    w.wait_state("available")
+    w.wait_listeners()
+    host = w.eni_hosts()[0]
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection((host, w.port), timeout=5, source_address=(w.client_host, 0)) as kept:
+        kept.sendall(request)
+        assert b"200 OK" in kept.recv(4096)
+        elb = w.client("elbv2", PROVIDER)
+        elb.deregister_targets(TargetGroupArn=w.provider.tg_arn, Targets=[{"Id": w.target_ips[0], "Port": w.target_port}])
+        health = elb.describe_target_health(TargetGroupArn=w.provider.tg_arn)["TargetHealthDescriptions"][0]
+        assert health["TargetHealth"]["State"] == "draining"
+        assert health["TargetHealth"]["Reason"] == "Target.DeregistrationInProgress"
+        # New flows no longer start...
+        wait_for(lambda: curl(f"http://{host}:{w.port}/", source=w.client_host, timeout=2).returncode != 0, "refused")
+        # ...while the existing one goes on for the deregistration delay.
+        kept.sendall(request)
+        assert b"200 OK" in kept.recv(4096)
