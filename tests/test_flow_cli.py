@@ -131,8 +131,11 @@ def test_seed_flow_with_the_aws_cli(aws):
         return e if e["State"] == "available" else None
 
     final = wait_for(available, "available", timeout=20)
-    # Like a waiter: the first describe shows `pending`, the second `available`.
-    assert seen == ["pending", "available"], seen
+    # Like a waiter: `pending`, then `available` by the second describe. (A
+    # CLI process starts slower than the emulator's one-second grace for
+    # unobserved transitions, so the first describe may already be final;
+    # test_flow_boto3 checks that a fast poller sees `pending`.)
+    assert seen in (["pending", "available"], ["available"]), seen
     ready = consumer(
         "ec2", "describe-vpc-endpoints", "--filters", "Name=vpc-endpoint-state,Values=available"
     )["VpcEndpoints"]
@@ -168,7 +171,7 @@ def test_seed_flow_with_the_aws_cli(aws):
 
     # The consumer deletes; the endpoint goes deleting -> deleted; the ENIs go with it.
     assert consumer("ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", ep_id)["Unsuccessful"] == []
-    assert state()["State"] == "deleting"
+    assert state()["State"] in ("deleting", "deleted")
     wait_for(lambda: state()["State"] == "deleted", "deleted")
     left = consumer("ec2", "describe-network-interfaces", "--filters", f"Name=vpc-id,Values={cvpc}")
     assert left["NetworkInterfaces"] == []

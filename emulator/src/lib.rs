@@ -9,10 +9,12 @@
 //! - [`dataplane`]: follows the model and carries real TCP flows from
 //!   endpoint ENIs through NLB nodes to targets (loopback address plane).
 //! - [`config`]: command line, environment and config file settings.
+//! - [`embed`]: the emulator inside another program ([`Emulator::builder`]).
 
 pub mod api;
 pub mod config;
 pub mod dataplane;
+pub mod embed;
 pub mod model;
 pub mod server;
 
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 pub use api::Shared;
 pub use config::Config;
+pub use embed::Emulator;
 
 /// The shared state for a configuration: an empty world.
 pub fn shared(config: &Config) -> Arc<Shared> {
