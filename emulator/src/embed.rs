@@ -32,9 +32,7 @@ pub struct Builder {
 
 impl Default for Builder {
     fn default() -> Self {
-        let mut config = Config::default();
-        config.api_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        Builder { config }
+        Builder { config: Config { api_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() } }
     }
 }
 
