@@ -58,8 +58,15 @@ class Emulator:
             start_new_session=True,
         )
         self.lines = queue.Queue()
-        threading.Thread(target=self._drain, daemon=True).start()
-        self.url = self._wait_ready(timeout)
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+        try:
+            self.url = self._wait_ready(timeout)
+        except BaseException:
+            if self.proc.poll() is None:
+                self.stop()
+                os.unlink(self.log.name)
+            raise
 
     def _drain(self):
         for line in self.proc.stdout:
@@ -75,8 +82,10 @@ class Emulator:
             except queue.Empty:
                 line = None
             if line is None:
-                self.stop()
-                raise RuntimeError(f"emulator did not print its readiness line; log:\n{self.log_text()}")
+                code = self.stop()
+                log = self.log_text()
+                os.unlink(self.log.name)
+                raise RuntimeError(f"emulator did not print its readiness line (exit {code}); log:\n{log}")
             m = READY.fullmatch(line.strip())
             if m:
                 url = m.group(1)
@@ -100,7 +109,9 @@ class Emulator:
                 except ProcessLookupError:
                     pass
                 proc.wait()
-        if proc.stdout:
+        # The drain thread ends at EOF; closing the pipe under it would race.
+        self.drain.join(timeout=5)
+        if proc.stdout and not self.drain.is_alive():
             proc.stdout.close()
         self.log.close()
         return proc.returncode

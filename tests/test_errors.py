@@ -3,7 +3,9 @@ the server down: bad ids, missing parameters, other accounts' resources,
 unknown actions, garbage bodies, oversized bodies."""
 
 import json
+import random
 import socket
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlparse
@@ -214,6 +216,14 @@ def test_protocol_level_garbage(emulator):
         status, body = raw(emulator, junk)
         assert 400 <= status < 500, (junk[:20], status)
         assert "<Code>" in body
+    # Values of the wrong type are the caller's fault, with EC2's codes.
+    for body_, code in (
+        (b"Action=DescribeVpcs&Version=2016-11-15&MaxResults=abc", "InvalidParameterValue"),
+        (b"Action=DescribeVpcs&Version=2016-11-15&DryRun=maybe", "InvalidParameterValue"),
+        (b"Action=%ff%fe&Version=2016-11-15", "InvalidAction"),
+    ):
+        status, body = raw(emulator, body_)
+        assert status == 400 and f"<Code>{code}</Code>" in body, (body_, status, body)
     status, body = raw(emulator, None, method="GET")
     assert status == 400 and "MissingAction" in body
     status, body = raw(f"{emulator}/?Action=DescribeRegions&Version=2016-11-15", None, method="GET")
@@ -249,3 +259,53 @@ def test_admin_endpoints(emulator, client):
     assert status_code == 404
     status_code, body = raw(f"{emulator}/_emulator/public-dns/txt", b"{not json")
     assert status_code == 400
+
+
+EC2_ACTIONS = (
+    "CreateVpc", "DescribeVpcs", "CreateSubnet", "DescribeSubnets", "CreateSecurityGroup",
+    "AuthorizeSecurityGroupIngress", "CreateVpcEndpoint", "DescribeVpcEndpoints", "ModifyVpcEndpoint",
+    "DeleteVpcEndpoints", "CreateVpcEndpointServiceConfiguration", "DescribeVpcEndpointServices",
+    "ModifyVpcEndpointServicePermissions", "AcceptVpcEndpointConnections", "CreateTags", "DescribeTags",
+)
+ELB_ACTIONS = (
+    "CreateLoadBalancer", "DescribeLoadBalancers", "CreateTargetGroup", "RegisterTargets", "CreateListener",
+    "ModifyLoadBalancerAttributes", "DescribeTargetHealth", "AddTags",
+)
+KEYS = (
+    "VpcId", "CidrBlock", "SubnetId.1", "SubnetId.0", "SubnetId.100000000", "VpcEndpointId.1", "ServiceName",
+    "ServiceId", "Filter.1.Name", "Filter.1.Value.1", "Filter.99999999.Value.99999999", "MaxResults", "NextToken",
+    "DryRun", "TagSpecification.1.Tag.1.Key", "IpPermissions.1.FromPort", "AvailabilityZone", "Name",
+    "Subnets.member.1", "Subnets.member.4294967296", "LoadBalancerArn", "TargetGroupArn", "Targets.member.1.Id",
+    "Targets.member.1.Port", "Port", "Protocol", "Attributes.member.1.Key", "Attributes.member.1.Value",
+    "DefaultActions.member.1.Type", "AcceptanceRequired", "NetworkLoadBalancerArn.1",
+)
+VALUES = (
+    "", "0", "-1", "4294967297", "99999999999999999999999", "true", "maybe", "%", "%zz", "vpce-", "vpc-zz",
+    "10.0.0.0/33", "10.0.0.0/16", "x" * 300, "\u00e9\u00e8", "arn:aws:elasticloadbalancing:::", "TCP", "*",
+)
+
+
+def test_random_requests_never_break_the_server(emulator):
+    """Seeded random requests (unsigned, so they land in the default account,
+    apart from the other tests): every answer is AWS-shaped XML below 500,
+    quick even for absurd list indexes, and the server keeps serving."""
+    rng = random.Random(20261123)
+    for i in range(300):
+        if rng.random() < 0.5:
+            action, version = rng.choice(EC2_ACTIONS), "2016-11-15"
+        else:
+            action, version = rng.choice(ELB_ACTIONS), "2015-12-01"
+        params = [("Action", action), ("Version", version)]
+        params += [(rng.choice(KEYS), rng.choice(VALUES)) for _ in range(rng.randint(0, 6))]
+        body = "&".join(f"{k}={v}" for k, v in params).encode()
+        if rng.random() < 0.1:
+            body = bytes(rng.randrange(256) for _ in range(rng.randint(1, 200)))
+        started = time.monotonic()
+        status, text = raw(emulator, body)
+        assert time.monotonic() - started < 5, body[:200]
+        assert status < 500, (body[:200], status, text[:300])
+        if status == 200:
+            assert "Response xmlns=" in text, (body[:200], text[:300])
+        else:
+            assert status >= 400 and "<Code>" in text and "</Error>" in text, (body[:200], status, text[:300])
+    assert healthy(emulator)
