@@ -1,1 +1,209 @@
-fn main() {}
+//! `privatelink`: drive the emulator as people do.
+//!
+//! - `demo`: the provider/consumer walkthrough, step by step, narrated;
+//! - `dig NAME --vpc VPC`, `curl URL --vpc VPC`: as a host inside a VPC;
+//! - `status`: a readable tree of accounts, VPCs, services and endpoints.
+
+mod demo;
+
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use privatelink_client::{host, Host};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "privatelink", version, about = "Drive the PrivateLink emulator: demo, dig, curl, status")]
+struct Cli {
+    /// The emulator's API (what `--endpoint-url` is for the AWS CLI).
+    #[arg(long, env = "PRIVATELINK_ENDPOINT_URL", default_value = "http://127.0.0.1:4566", global = true)]
+    endpoint_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the walkthrough: NLB, endpoint service, permissions, endpoint,
+    /// acceptance, dig, curl, and the backend's view of the source address.
+    Demo {
+        /// Start an emulator inside this process instead of using --endpoint-url.
+        #[arg(long)]
+        in_process: bool,
+        /// Listener and backend port (80 as in the walkthrough; needs privileges).
+        #[arg(long, default_value_t = 80)]
+        port: u16,
+    },
+    /// Resolve a name as a host inside a VPC does.
+    Dig {
+        name: String,
+        #[arg(long)]
+        vpc: String,
+        /// The host's address in the VPC (default: base + 10).
+        #[arg(long)]
+        from: Option<Ipv4Addr>,
+    },
+    /// GET a URL from a host inside a VPC.
+    Curl {
+        url: String,
+        #[arg(long)]
+        vpc: String,
+        #[arg(long)]
+        from: Option<Ipv4Addr>,
+    },
+    /// Accounts, VPCs, services and endpoints, with states, names and addresses.
+    Status,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo { in_process, port } => demo::run(&cli.endpoint_url, in_process, port).await,
+        Command::Dig { name, vpc, from } => dig(&cli.endpoint_url, &name, &vpc, from).await,
+        Command::Curl { url, vpc, from } => curl(&cli.endpoint_url, &url, &vpc, from).await,
+        Command::Status => status(&cli.endpoint_url).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("privatelink: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn host(url: &str, vpc: &str, from: Option<Ipv4Addr>) -> Result<Host, String> {
+    let address = match from {
+        Some(a) => a,
+        None => {
+            let st = host::status(url).await.map_err(|e| e.to_string())?;
+            let cidr =
+                vpcs(&st).into_iter().find(|v| v["vpc_id"] == vpc).and_then(|v| v["cidr"].as_str().map(str::to_string));
+            let base: Ipv4Addr = cidr
+                .and_then(|c| c.split('/').next().and_then(|b| b.parse().ok()))
+                .ok_or_else(|| format!("no VPC {vpc}"))?;
+            Ipv4Addr::from(u32::from(base) + 10)
+        }
+    };
+    Host::in_vpc(url, vpc, address).await.map_err(|e| e.to_string())
+}
+
+async fn dig(url: &str, name: &str, vpc: &str, from: Option<Ipv4Addr>) -> Result<(), String> {
+    let h = host(url, vpc, from).await?;
+    let answers = h.resolve(name).await.map_err(|e| e.to_string())?;
+    if answers.is_empty() {
+        return Err(format!("{name}: NXDOMAIN in {vpc}"));
+    }
+    println!(";; ANSWER SECTION (as seen from {} in {vpc}; host addresses):", h.address);
+    for a in answers {
+        println!("{name}.\t60\tIN\tA\t{a}");
+    }
+    Ok(())
+}
+
+async fn curl(url: &str, target: &str, vpc: &str, from: Option<Ipv4Addr>) -> Result<(), String> {
+    let h = host(url, vpc, from).await?;
+    let (code, body) = h.http_get(target).await.map_err(|e| e.to_string())?;
+    print!("{body}");
+    if code >= 400 {
+        return Err(format!("HTTP {code}"));
+    }
+    Ok(())
+}
+
+fn vpcs(st: &Value) -> Vec<Value> {
+    st["regions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["vpcs"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+async fn status(url: &str) -> Result<(), String> {
+    let st = host::status(url).await.map_err(|e| e.to_string())?;
+    for region in st["regions"].as_array().into_iter().flatten() {
+        println!("{}", region["region"].as_str().unwrap_or("?"));
+        let mut accounts: Vec<String> = Vec::new();
+        for key in ["vpcs", "load_balancers", "endpoint_services", "vpc_endpoints"] {
+            for r in region[key].as_array().into_iter().flatten() {
+                let owner = r["owner"].as_str().unwrap_or("").to_string();
+                if !accounts.contains(&owner) {
+                    accounts.push(owner);
+                }
+            }
+        }
+        for account in accounts {
+            println!("  account {account}");
+            let mine = |key: &str| -> Vec<Value> {
+                region[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r["owner"] == account.as_str())
+                    .cloned()
+                    .collect()
+            };
+            for v in mine("vpcs") {
+                println!(
+                    "    {} {} (on the host: {}, resolver {})",
+                    v["vpc_id"].as_str().unwrap_or(""),
+                    v["cidr"].as_str().unwrap_or(""),
+                    v["host_block"].as_str().unwrap_or(""),
+                    v["resolver"].as_str().unwrap_or("")
+                );
+            }
+            for l in mine("load_balancers") {
+                let nodes: Vec<String> = l["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| format!("{} {}", n["zone"].as_str().unwrap_or(""), n["address"].as_str().unwrap_or("")))
+                    .collect();
+                println!(
+                    "    nlb {} [{}] nodes: {}",
+                    l["dns_name"].as_str().unwrap_or(""),
+                    l["state"].as_str().unwrap_or(""),
+                    nodes.join(", ")
+                );
+            }
+            for s in mine("endpoint_services") {
+                println!(
+                    "    service {} [{}] acceptance required: {}, allowed: {}",
+                    s["service_name"].as_str().unwrap_or(""),
+                    s["state"].as_str().unwrap_or(""),
+                    s["acceptance_required"],
+                    s["allowed_principals"]
+                );
+            }
+            for e in mine("vpc_endpoints") {
+                println!(
+                    "    endpoint {} [{}] in {} -> {}",
+                    e["vpc_endpoint_id"].as_str().unwrap_or(""),
+                    e["state"].as_str().unwrap_or(""),
+                    e["vpc_id"].as_str().unwrap_or(""),
+                    e["service_name"].as_str().unwrap_or("")
+                );
+                for n in e["dns_names"].as_array().into_iter().flatten() {
+                    println!("      {}", n.as_str().unwrap_or(""));
+                }
+                println!("      addresses: {}", e["addresses"]);
+            }
+        }
+    }
+    if let Some(dp) = st.get("dataplane") {
+        println!("data plane listeners:");
+        for l in dp["listeners"].as_array().into_iter().flatten() {
+            println!(
+                "  {} (VPC {}) {} via NLB node {}",
+                l["host_address"].as_str().unwrap_or(""),
+                l["vpc_address"].as_str().unwrap_or(""),
+                l["vpc_endpoint_id"].as_str().unwrap_or(""),
+                l["nlb_node"]["vpc_address"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}

@@ -106,15 +106,12 @@ fn status(w: &World, shared: &Shared) -> Value {
             .endpoints
             .values()
             .map(|e| {
-                let addresses: Vec<String> = e
-                    .network_interface_ids
-                    .iter()
-                    .filter_map(|n| r.network_interfaces.get(n))
-                    .map(|n| n.private_ip.to_string())
-                    .collect();
+                let enis: Vec<_> = e.network_interface_ids.iter().filter_map(|n| r.network_interfaces.get(n)).collect();
+                let addresses: Vec<String> = enis.iter().map(|n| n.private_ip.to_string()).collect();
+                let zones: Vec<String> = enis.iter().map(|n| n.availability_zone.clone()).collect();
                 json!({
                     "vpc_endpoint_id": e.id, "owner": e.owner, "vpc_id": e.vpc_id, "service_name": e.service_name,
-                    "state": e.state.as_str(), "addresses": addresses,
+                    "state": e.state.as_str(), "addresses": addresses, "zones": zones,
                     "dns_names": e.dns_entries.iter().map(|d| d.dns_name.clone()).collect::<Vec<_>>(),
                 })
             })

@@ -105,17 +105,18 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// Recomputes the signature with `secret` and compares it.
-pub fn verify(sig: &Signature, req: &SignedRequest<'_>, secret: &str) -> Result<(), Error> {
+/// The signature of a request under `credential` with `secret`, given the
+/// `X-Amz-Date` it carries.
+pub fn signature(
+    credential: &Credential,
+    signed_headers: &[String],
+    req: &SignedRequest<'_>,
+    amz_date: &str,
+    secret: &str,
+) -> String {
     let header = |name: &str| req.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let amz_date = header("x-amz-date")
-        .map(str::to_string)
-        .or_else(|| {
-            form_urlencoded::parse(req.query.as_bytes()).find(|(k, _)| k == "X-Amz-Date").map(|(_, v)| v.into_owned())
-        })
-        .ok_or_else(|| Error::new("IncompleteSignature", "Request is missing X-Amz-Date").with_status(403))?;
     let mut canonical_headers = String::new();
-    for name in &sig.signed_headers {
+    for name in signed_headers {
         let values: Vec<&str> = req.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
         let joined =
             values.iter().map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join(",");
@@ -131,10 +132,10 @@ pub fn verify(sig: &Signature, req: &SignedRequest<'_>, secret: &str) -> Result<
         canonical_path(req.path),
         canonical_query(req.query),
         canonical_headers,
-        sig.signed_headers.join(";"),
+        signed_headers.join(";"),
         payload_hash
     );
-    let c = &sig.credential;
+    let c = credential;
     let scope = format!("{}/{}/{}/aws4_request", c.date, c.region, c.service);
     let string_to_sign =
         format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())));
@@ -142,7 +143,21 @@ pub fn verify(sig: &Signature, req: &SignedRequest<'_>, secret: &str) -> Result<
     let k_region = hmac(&k_date, c.region.as_bytes());
     let k_service = hmac(&k_region, c.service.as_bytes());
     let k_signing = hmac(&k_service, b"aws4_request");
-    let expected = hex::encode(hmac(&k_signing, string_to_sign.as_bytes()));
+    hex::encode(hmac(&k_signing, string_to_sign.as_bytes()))
+}
+
+/// Recomputes the signature with `secret` and compares it.
+pub fn verify(sig: &Signature, req: &SignedRequest<'_>, secret: &str) -> Result<(), Error> {
+    let amz_date = req
+        .headers
+        .iter()
+        .find(|(n, _)| n == "x-amz-date")
+        .map(|(_, v)| v.clone())
+        .or_else(|| {
+            form_urlencoded::parse(req.query.as_bytes()).find(|(k, _)| k == "X-Amz-Date").map(|(_, v)| v.into_owned())
+        })
+        .ok_or_else(|| Error::new("IncompleteSignature", "Request is missing X-Amz-Date").with_status(403))?;
+    let expected = signature(&sig.credential, &sig.signed_headers, req, &amz_date, secret);
     if constant_time_eq(expected.as_bytes(), sig.signature.as_bytes()) {
         Ok(())
     } else {

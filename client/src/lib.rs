@@ -1,0 +1,23 @@
+//! Client, test harness and CLI for the PrivateLink emulator.
+//!
+//! - [`Client`]: signs Query API calls (SigV4) and returns AWS's errors as
+//!   typed [`Error`]s; typed calls for the actions of a topology live in
+//!   [`resources`].
+//! - [`scenario`]: the walkthrough as functions (publish a service, build a
+//!   consumer VPC, connect an endpoint).
+//! - [`host`]: act as a host inside a VPC: resolve names as that VPC does,
+//!   connect from one of its addresses, GET over HTTP.
+//! - [`Emulator`]: the emulator itself, started in-process on free ports.
+
+pub mod api;
+pub mod host;
+pub mod resources;
+pub mod scenario;
+pub mod xml;
+
+pub use api::{Client, Credentials, Error, Result};
+pub use host::Host;
+pub use privatelink_emulator::Emulator;
+
+/// The region the walkthrough uses.
+pub const REGION: &str = "ap-northeast-1";
