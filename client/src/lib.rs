@@ -21,3 +21,8 @@ pub use privatelink_emulator::Emulator;
 
 /// The region the walkthrough uses.
 pub const REGION: &str = "ap-northeast-1";
+
+/// The README's Rust examples compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
