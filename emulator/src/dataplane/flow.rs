@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tracing::debug;
@@ -119,49 +119,47 @@ enum Outcome {
 /// passed on as a FIN (the other direction keeps going); a reset or error on
 /// either side resets both; so do the idle timeout and cancellation.
 async fn pipe(
-    client: TcpStream,
-    upstream: TcpStream,
+    mut client: TcpStream,
+    mut upstream: TcpStream,
     stats: &EndpointStats,
     idle_timeout: Duration,
     cancel: &mut watch::Receiver<bool>,
 ) -> Outcome {
     let started = Instant::now();
     let last = AtomicU64::new(0);
-    let (cr, cw) = client.into_split();
-    let (ur, uw) = upstream.into_split();
-    let both = async {
-        let (a, b) =
-            tokio::join!(half(cr, uw, &stats.bytes_in, &last, started), half(ur, cw, &stats.bytes_out, &last, started));
-        match (a, b) {
-            (Ok(x), Ok(y)) => Ok((x, y)),
-            (Err(e), Ok((r, w))) | (Ok((r, w)), Err(e)) => Err((e, Some((r, w)))),
-            (Err(e), Err(_)) => Err((e, None)),
+    let outcome = {
+        // Borrowed halves: dropping them sends nothing, so an abnormal end
+        // below becomes an RST rather than a FIN followed by an RST.
+        let (cr, cw) = client.split();
+        let (ur, uw) = upstream.split();
+        // Both directions run to their own end; the first error stops both.
+        let both = async {
+            tokio::try_join!(
+                half(cr, uw, &stats.bytes_in, &last, started),
+                half(ur, cw, &stats.bytes_out, &last, started)
+            )
+            .is_ok()
+        };
+        let idle = async {
+            loop {
+                let quiet = started.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+                if quiet >= idle_timeout {
+                    return;
+                }
+                tokio::time::sleep(idle_timeout - quiet).await;
+            }
+        };
+        tokio::select! {
+            clean = both => if clean { Outcome::Closed } else { Outcome::Reset },
+            _ = idle => Outcome::Idle,
+            _ = wait_cancelled(cancel) => Outcome::Cancelled,
         }
     };
-    tokio::pin!(both);
-    let idle = async {
-        loop {
-            let quiet = started.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
-            if quiet >= idle_timeout {
-                return;
-            }
-            tokio::time::sleep(idle_timeout - quiet).await;
-        }
-    };
-    tokio::select! {
-        r = &mut both => match r {
-            Ok(_) => Outcome::Closed,
-            Err((_, Some((r, _)))) => {
-                reset(r.as_ref());
-                Outcome::Reset
-            }
-            Err((_, None)) => Outcome::Reset,
-        },
-        _ = idle => Outcome::Idle,
-        _ = wait_cancelled(cancel) => Outcome::Cancelled,
+    if !matches!(outcome, Outcome::Closed) {
+        reset(&client);
+        reset(&upstream);
     }
-    // Leaving the select drops the halves still held by `both`; flows that
-    // ended abnormally were marked for RST above or by `half`.
+    outcome
 }
 
 async fn wait_cancelled(cancel: &mut watch::Receiver<bool>) {
@@ -173,32 +171,22 @@ async fn wait_cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// One direction. On EOF it forwards a FIN and returns the halves; on error it
-/// marks the writer for RST and fails.
+/// One direction: on EOF it passes a FIN on; it fails on any error.
 async fn half(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
     counter: &AtomicU64,
     last: &AtomicU64,
     started: Instant,
-) -> io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
+) -> io::Result<()> {
     let mut buf = vec![0u8; BUFFER];
     loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) => {
-                to.shutdown().await.ok();
-                return Ok((from, to));
-            }
-            Ok(n) => n,
-            Err(e) => {
-                reset(to.as_ref());
-                return Err(e);
-            }
-        };
-        if let Err(e) = to.write_all(&buf[..n]).await {
-            reset(from.as_ref());
-            return Err(e);
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            to.shutdown().await.ok();
+            return Ok(());
         }
+        to.write_all(&buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
         last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
