@@ -187,6 +187,22 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid, children=True) + sum(cpu_seconds(c, children=True) for c in child_pids(pid))
 
 
+def time_wait_from(ip: str) -> int:
+    """Sockets in TIME_WAIT whose local address is `ip` (from /proc/net/tcp)."""
+    want = socket.inet_aton(ip)[::-1].hex().upper() if sys.byteorder == "little" else socket.inet_aton(ip).hex().upper()
+    n = 0
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split(None, 4)
+                if parts[3] == "06" and parts[1].split(":")[0] == want:
+                    n += 1
+    except OSError:
+        return -1
+    return n
+
+
 def loadavg() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
