@@ -6,10 +6,15 @@
 //! - [`api`]: the AWS Query protocol front (EC2, ELBv2, STS): parameters in,
 //!   AWS-shaped XML out, transport-free.
 //! - [`server`]: carries the API over HTTP/1.1 (hyper) on a bound listener.
+//! - [`dns`]: follows the model and answers DNS (hickory-server): the public
+//!   vpce names, and per VPC at its resolver the private DNS names.
+//! - [`addressing`]: the address plane, where a VPC address lives on the host.
 //! - [`config`]: command line, environment and config file settings.
 
+pub mod addressing;
 pub mod api;
 pub mod config;
+pub mod dns;
 pub mod model;
 pub mod server;
 
