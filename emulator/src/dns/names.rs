@@ -293,6 +293,6 @@ mod tests {
     fn long_txt_values_split_into_character_strings() {
         let long = "v".repeat(600);
         let t = txt_rdata(&long);
-        assert_eq!(t.txt_data().len(), 3);
+        assert_eq!(t.txt_data.len(), 3);
     }
 }
