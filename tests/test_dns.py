@@ -4,6 +4,7 @@ endpoint's life, NXDOMAIN vs NODATA, TCP, and the verification of a custom
 private DNS name end to end with the AWS CLI."""
 
 import json
+import os
 import re
 import select
 import shutil
@@ -28,22 +29,25 @@ def start(timeout=30):
         [emulator_bin(), "--api-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     url = port = None
+    seen = b""
     while url is None or port is None:
         left = deadline - time.monotonic()
         if left <= 0 or proc.poll() is not None:
             stop_emulator(proc)
-            raise RuntimeError(f"emulator did not start: {proc.stderr.read()}")
+            raise RuntimeError(f"emulator did not start: {proc.stderr.read().decode(errors='replace')}")
+        # Raw reads: a buffered readline could hold the second line back
+        # while select waits on the pipe.
         ready, _, _ = select.select([proc.stdout], [], [], left)
         if ready:
-            line = proc.stdout.readline()
-            if m := API_READY.search(line):
+            seen += os.read(proc.stdout.fileno(), 4096)
+            text = seen.decode(errors="replace")
+            if m := API_READY.search(text):
                 url = m.group(1)
-            if m := DNS_READY.search(line):
+            if m := DNS_READY.search(text):
                 port = int(m.group(2))
     return proc, url, port
 

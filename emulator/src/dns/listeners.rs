@@ -3,7 +3,7 @@
 //! TCP. A task follows the model's events: it updates the index and opens
 //! or closes VPC resolvers as VPCs come and go.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -56,7 +56,14 @@ impl DnsServer {
         let upstream = settings.upstream;
         let public = serve(Handler::new(index.clone(), View::Public, upstream), public);
         let (stop, stop_rx) = watch::channel(false);
-        let follower = Follower { shared, index: index.clone(), upstream, port, resolvers: HashMap::new() };
+        let follower = Follower {
+            shared,
+            index: index.clone(),
+            upstream,
+            port,
+            resolvers: HashMap::new(),
+            unbindable: HashSet::new(),
+        };
         let task = tokio::spawn(follower.run(events, stop_rx, public));
         Ok(DnsServer { index, stop, task })
     }
@@ -78,6 +85,9 @@ struct Follower {
     upstream: Option<SocketAddr>,
     port: u16,
     resolvers: HashMap<VpcKey, Server<Handler>>,
+    /// VPCs whose resolver address could not be bound: not retried on
+    /// every event (the warning says it once).
+    unbindable: HashSet<VpcKey>,
 }
 
 impl Follower {
@@ -136,6 +146,7 @@ impl Follower {
     async fn reconcile(&mut self) {
         let wanted = self.index.read().unwrap_or_else(|e| e.into_inner()).vpcs().clone();
         let gone: Vec<VpcKey> = self.resolvers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+        self.unbindable.retain(|k| wanted.contains_key(k));
         for key in gone {
             if let Some(mut server) = self.resolvers.remove(&key) {
                 let _ = server.shutdown_gracefully().await;
@@ -143,7 +154,7 @@ impl Follower {
             }
         }
         for (key, info) in wanted {
-            if self.resolvers.contains_key(&key) {
+            if self.resolvers.contains_key(&key) || self.unbindable.contains(&key) {
                 continue;
             }
             let addr = SocketAddr::new(info.resolver.into(), self.port);
@@ -153,7 +164,10 @@ impl Follower {
                     self.resolvers.insert(key.clone(), serve(handler, bound));
                     info!(vpc = %key.vpc_id, region = %key.region, %addr, vpc_address = %info.vpc_resolver, "vpc resolver listening");
                 }
-                Err(e) => warn!(vpc = %key.vpc_id, %addr, error = %e, "cannot open the vpc resolver"),
+                Err(e) => {
+                    warn!(vpc = %key.vpc_id, %addr, error = %e, "cannot open the vpc resolver");
+                    self.unbindable.insert(key);
+                }
             }
         }
     }
