@@ -51,7 +51,7 @@ class Emulator:
     def __init__(self, extra_args=(), timeout=30):
         self.log = tempfile.NamedTemporaryFile(prefix="privatelink-emulator-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
-            [emulator_bin(), "--api-addr", "127.0.0.1:0", *extra_args],
+            [emulator_bin(), "--api-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", *extra_args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,

@@ -9,6 +9,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::api::{AuthSettings, Credential};
+use crate::dns::DnsSettings;
 use crate::model::Settings;
 
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:4566";
@@ -58,6 +59,22 @@ pub struct Args {
     /// Idle timeout of flows through endpoints, in seconds. [default: 350]
     #[arg(long, env = "PRIVATELINK_IDLE_TIMEOUT_SECONDS")]
     pub idle_timeout_seconds: Option<u64>,
+    /// Address of the DNS server's public view (UDP and TCP): the vpce
+    /// names of every endpoint and the public TXT records. Port 0 picks a
+    /// free port. Port 53 needs root or CAP_NET_BIND_SERVICE.
+    /// [default: 127.0.0.1:53]
+    #[arg(long, env = "PRIVATELINK_DNS_ADDR")]
+    pub dns_addr: Option<SocketAddr>,
+
+    /// Port of the per-VPC resolvers (each VPC's at 127.k.0.2, serving its
+    /// private DNS names too). [default: the port of --dns-addr]
+    #[arg(long, env = "PRIVATELINK_VPC_DNS_PORT")]
+    pub vpc_dns_port: Option<u16>,
+
+    /// Forward names outside the emulator's zones to this resolver
+    /// (ip:port). Unset (the default, offline): such names are NXDOMAIN.
+    #[arg(long, env = "PRIVATELINK_DNS_UPSTREAM")]
+    pub dns_upstream: Option<SocketAddr>,
 
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
@@ -74,6 +91,9 @@ pub struct FileConfig {
     pub default_region: Option<String>,
     pub port_offset: Option<u16>,
     pub idle_timeout_seconds: Option<u64>,
+    pub dns_addr: Option<SocketAddr>,
+    pub vpc_dns_port: Option<u16>,
+    pub dns_upstream: Option<SocketAddr>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -94,6 +114,7 @@ pub struct Config {
     pub auth: AuthSettings,
     pub model: Settings,
     pub dataplane: crate::dataplane::Settings,
+    pub dns: DnsSettings,
 }
 
 impl Default for Config {
@@ -103,6 +124,7 @@ impl Default for Config {
             auth: AuthSettings::default(),
             model: Settings::default(),
             dataplane: crate::dataplane::Settings::default(),
+            dns: DnsSettings::default(),
         }
     }
 }
@@ -121,6 +143,11 @@ impl Config {
         if let Some(a) = args.api_addr.or(file.api_addr) {
             c.api_addr = a;
         }
+        if let Some(a) = args.dns_addr.or(file.dns_addr) {
+            c.dns.addr = a;
+        }
+        c.dns.vpc_port = args.vpc_dns_port.or(file.vpc_dns_port);
+        c.dns.upstream = args.dns_upstream.or(file.dns_upstream);
         c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
         if let Some(a) = args.default_account.clone().or(file.default_account) {
             if !is_account(&a) {

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::dataplane::DataPlane;
+use crate::dns::DnsServer;
 use crate::Shared;
 
 /// Settings of an in-process emulator; every address defaults to a free
@@ -32,7 +33,9 @@ pub struct Builder {
 
 impl Default for Builder {
     fn default() -> Self {
-        Builder { config: Config { api_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() } }
+        let mut config = Config { api_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() };
+        config.dns.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        Builder { config }
     }
 }
 
@@ -60,25 +63,37 @@ impl Builder {
         self
     }
 
-    /// Binds, starts the API and the data plane on the current runtime.
+    /// The DNS server's public address (port 0: a free port; the per-VPC
+    /// resolvers at 127.k.0.2 use the same port).
+    pub fn dns_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.dns.addr = addr;
+        self
+    }
+
+    /// Binds, starts the API, DNS and the data plane on the current runtime.
     pub async fn start(self) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(self.config.api_addr).await?;
         let api_addr = listener.local_addr()?;
         let shared = crate::shared(&self.config);
+        let sockets = crate::dns::bind(self.config.dns.addr).await?;
+        let dns_addr = sockets.local_addr()?;
+        let dns = DnsServer::start(shared.clone(), sockets, &self.config.dns)?;
         let dataplane = DataPlane::start(shared.clone(), self.config.dataplane);
         let (stop, mut stopped) = watch::channel(false);
         let api = tokio::spawn(crate::serve(listener, shared.clone(), async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
-        Ok(Emulator { api_addr, shared, dataplane, stop, api })
+        Ok(Emulator { api_addr, dns_addr, shared, dataplane, dns, stop, api })
     }
 }
 
 /// A running emulator.
 pub struct Emulator {
     api_addr: SocketAddr,
+    dns_addr: SocketAddr,
     shared: Arc<Shared>,
     dataplane: Arc<DataPlane>,
+    dns: DnsServer,
     stop: watch::Sender<bool>,
     api: JoinHandle<()>,
 }
@@ -97,6 +112,12 @@ impl Emulator {
         self.api_addr
     }
 
+    /// The DNS server's public view; each VPC's resolver is at 127.k.0.2 on
+    /// the same port.
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns_addr
+    }
+
     /// The state, for assertions a test wants to make directly.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
@@ -110,6 +131,7 @@ impl Emulator {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         self.dataplane.shutdown().await;
+        self.dns.shutdown().await;
         let _ = self.api.await;
     }
 }

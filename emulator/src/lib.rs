@@ -8,12 +8,17 @@
 //! - [`server`]: carries the API over HTTP/1.1 (hyper) on a bound listener.
 //! - [`dataplane`]: follows the model and carries real TCP flows from
 //!   endpoint ENIs through NLB nodes to targets (loopback address plane).
+//! - [`dns`]: follows the model and answers DNS (hickory-server): the public
+//!   vpce names, and per VPC at its resolver the private DNS names.
+//! - [`addressing`]: the address plane, where a VPC address lives on the host.
 //! - [`config`]: command line, environment and config file settings.
 //! - [`embed`]: the emulator inside another program ([`Emulator::builder`]).
 
+pub mod addressing;
 pub mod api;
 pub mod config;
 pub mod dataplane;
+pub mod dns;
 pub mod embed;
 pub mod model;
 pub mod server;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use privatelink_emulator::config::{Args, Config};
 use privatelink_emulator::dataplane::DataPlane;
+use privatelink_emulator::dns::{self, DnsServer};
 use tokio::sync::watch;
 use tracing::{error, info};
 
@@ -13,10 +14,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(log_filter(&args.log)).with_writer(std::io::stderr).init();
     let config = match Config::load(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -85,16 +83,34 @@ fn main() -> ExitCode {
         }
     };
 
-    runtime.block_on(async {
+    let explicit_dns = args.dns_addr.is_some() || std::env::var_os("PRIVATELINK_DNS_ADDR").is_some();
+    let served = runtime.block_on(async {
+        let dns = match start_dns(&config, shared.clone(), explicit_dns).await {
+            Ok(d) => d,
+            Err(()) => return false,
+        };
         let dataplane = DataPlane::start(shared.clone(), config.dataplane);
-        // The readiness line tests and scripts wait for.
+        // The readiness lines tests and scripts wait for; the API's comes
+        // last, when everything answers.
+        if let Some((_, dns_addr)) = &dns {
+            println!("privatelink-emulator: dns listening on {dns_addr}");
+        }
         println!("privatelink-emulator: api listening on http://{addr}");
         let _ = std::io::stdout().flush();
         info!(%addr, strict_auth = config.auth.strict, port_offset = config.dataplane.port_offset, "serving EC2, ELBv2 and STS; data plane on 127.0.0.0/8");
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         dataplane.shutdown().await;
+        if let Some((dns, _)) = dns {
+            dns.shutdown().await;
+        }
+        true
     });
+    if !served {
+        let _ = stop_tx.send(true);
+        let _ = api.join();
+        return ExitCode::from(1);
+    }
     match api.join() {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -102,6 +118,51 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(1),
+    }
+}
+
+/// Starts DNS. A DNS address the user chose must work; the default port 53
+/// may need privileges, and without them the emulator still serves the API
+/// and the data plane, saying how to get DNS too.
+async fn start_dns(
+    config: &Config,
+    shared: std::sync::Arc<privatelink_emulator::Shared>,
+    explicit: bool,
+) -> Result<Option<(DnsServer, std::net::SocketAddr)>, ()> {
+    let advice = "choose another address with --dns-addr or PRIVATELINK_DNS_ADDR, e.g. --dns-addr 127.0.0.1:5353 (port 0 picks a free one)";
+    let sockets = match dns::bind(config.dns.addr).await {
+        Ok(b) => b,
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            } else {
+                ""
+            };
+            if explicit {
+                error!("cannot serve DNS on {}: {e}{hint}; {advice}", config.dns.addr);
+                return Err(());
+            }
+            tracing::warn!("DNS is off: cannot serve it on {}: {e}{hint}; {advice}", config.dns.addr);
+            return Ok(None);
+        }
+    };
+    let dns_addr = sockets.local_addr().map_err(|e| error!("cannot read the bound DNS address: {e}"))?;
+    let server =
+        DnsServer::start(shared, sockets, &config.dns).map_err(|e| error!("cannot start the DNS server: {e}"))?;
+    info!(%dns_addr, vpc_port = config.dns.vpc_port.unwrap_or(dns_addr.port()), upstream = ?config.dns.upstream, "serving DNS");
+    Ok(Some((server, dns_addr)))
+}
+
+/// The user's log filter; hickory logs every query at info, which is noise
+/// here (and costs throughput), so it is quieter unless asked for.
+fn log_filter(spec: &str) -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::try_new(spec).unwrap_or_else(|_| "info".into());
+    if spec.contains("hickory") {
+        return filter;
+    }
+    match "hickory_server=warn".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
     }
 }
 

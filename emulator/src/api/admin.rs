@@ -45,16 +45,21 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
                 return json_response(400, json!({"error": "missing \"name\""}));
             };
             let value = body.get("value").and_then(Value::as_str);
-            let mut w = shared.world();
-            if req.method == "POST" {
-                let Some(value) = value else {
-                    return json_response(400, json!({"error": "missing \"value\""}));
-                };
-                w.publish_txt(name, value);
-            } else {
-                w.unpublish_txt(name, value);
-            }
-            json_response(200, json!({"name": name, "values": w.txt_records(name)}))
+            let (values, events) = {
+                let mut w = shared.world();
+                if req.method == "POST" {
+                    let Some(value) = value else {
+                        return json_response(400, json!({"error": "missing \"value\""}));
+                    };
+                    w.publish_txt(name, value);
+                } else {
+                    w.unpublish_txt(name, value);
+                }
+                (w.txt_records(name), w.drain_events())
+            };
+            // The DNS server follows these, so the record is served at once.
+            shared.publish(events);
+            json_response(200, json!({"name": name, "values": values}))
         }
         _ => json_response(404, json!({"error": format!("no such admin endpoint: {} {}", req.method, req.path)})),
     }

@@ -6,7 +6,6 @@
 //! `available` endpoint. Endpoints that stop being available lose their
 //! listeners, and their open flows are reset.
 
-pub mod address;
 mod flow;
 pub mod health;
 pub mod plan;

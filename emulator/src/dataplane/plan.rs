@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use super::address::{is_host_loopback, VpcBlock};
+use crate::addressing::{is_host_loopback, VpcBlock};
 use crate::model::{IpPermission, Region, TargetHealthState, World};
 
 /// How a registered target is reached and whether it may take new flows.

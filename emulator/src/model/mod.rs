@@ -91,6 +91,7 @@ impl Default for Settings {
 /// What changed. Adapters re-read the named resource and reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// Empty for resources outside every region (the public TXT records).
     pub region: String,
     pub resource: Resource,
     pub change: Change,
@@ -107,6 +108,8 @@ pub enum Resource {
     Listener(String),
     Service(String),
     Endpoint(String),
+    /// A name in the public zones providers publish TXT records in.
+    PublicTxt(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

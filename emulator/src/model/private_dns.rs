@@ -99,9 +99,11 @@ impl World {
     /// Records a TXT value in the emulator's public zones (what a provider
     /// publishes to prove it owns a domain).
     pub fn publish_txt(&mut self, name: &str, value: &str) {
-        let values = self.public_txt.entry(normalise_name(name)).or_default();
+        let key = normalise_name(name);
+        let values = self.public_txt.entry(key.clone()).or_default();
         if !values.iter().any(|v| v == value) {
             values.push(value.to_string());
+            self.emit("", Resource::PublicTxt(key), Change::Updated);
         }
     }
 
@@ -112,6 +114,7 @@ impl World {
             if values.is_empty() {
                 self.public_txt.remove(&key);
             }
+            self.emit("", Resource::PublicTxt(key), Change::Updated);
         }
     }
 

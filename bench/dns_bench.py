@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""DNS benchmark: the emulator's DNS server against NSD, in one run, with
+dnsperf, on an equivalent zone of 10,000 endpoint names.
+
+The emulator gets its names the way users give them: 5,000 interface
+endpoints created through the EC2 API (100 VPCs x 50, one subnet each: a
+regional and a zonal name per endpoint). NSD serves a zone file with the
+same 10,000 names and the same addresses. dnsperf then asks both for A
+records of those names in the same shuffled order, for the same time.
+
+    python3 bench/dns_bench.py            # 20 s per server, writes BENCHMARKS.md
+    python3 bench/dns_bench.py --quick    # 3 s per server, for CI
+    python3 bench/dns_bench.py --out FILE # write the section elsewhere
+
+Only 127.0.0.1 is used. Needs dnsperf and nsd (Debian packages).
+"""
+
+import argparse
+import datetime
+import http.client
+import os
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+START, END = "<!-- dns-bench:start -->", "<!-- dns-bench:end -->"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_emulator(binary):
+    proc = subprocess.Popen(
+        [binary, "--api-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", "--default-region", REGION, "--log", "warn"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    api = dns = None
+    seen = b""
+    deadline = time.monotonic() + 30
+    while api is None or dns is None:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("emulator did not start")
+        # Raw reads: a buffered readline could hold the second line back
+        # while select waits on the pipe.
+        ready, _, _ = select.select([proc.stdout], [], [], 1)
+        if ready:
+            seen += os.read(proc.stdout.fileno(), 4096)
+            text = seen.decode(errors="replace")
+            if m := re.search(r"api listening on http://([0-9.]+):(\d+)", text):
+                api = int(m.group(2))
+            if m := re.search(r"dns listening on ([0-9.]+):(\d+)", text):
+                dns = int(m.group(2))
+    return proc, api, dns
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Api:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def __call__(self, action, **params):
+        from urllib.parse import urlencode
+
+        body = urlencode({"Action": action, "Version": "2016-11-15", **params})
+        self.conn.request("POST", "/", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        r = self.conn.getresponse()
+        text = r.read().decode()
+        if r.status != 200:
+            raise RuntimeError(f"{action}: {text}")
+        return text
+
+
+def populate(api, vpcs, per_vpc):
+    """Creates the endpoints; returns [(name, [host addresses])]."""
+    records = []
+    for v in range(vpcs):
+        xml = api("CreateVpc", CidrBlock=f"10.{v}.0.0/16")
+        vpc = re.search(r"<vpcId>(vpc-[0-9a-f]+)</vpcId>", xml).group(1)
+        status_block = None
+        xml = api("CreateSubnet", VpcId=vpc, CidrBlock=f"10.{v}.0.0/18", AvailabilityZone=f"{REGION}a")
+        subnet = re.search(r"<subnetId>(subnet-[0-9a-f]+)</subnetId>", xml).group(1)
+        for _ in range(per_vpc):
+            xml = api(
+                "CreateVpcEndpoint",
+                VpcEndpointType="Interface",
+                VpcId=vpc,
+                ServiceName=f"com.amazonaws.{REGION}.ec2",
+                **{"SubnetId.1": subnet},
+            )
+            names = re.findall(r"<dnsName>([^<]+)</dnsName>", xml)
+            records.append((names, vpc))
+        del status_block
+    return records
+
+
+def host_addresses(api_port):
+    """Endpoint id -> host addresses, from the status endpoint."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/_emulator/status", timeout=60) as r:
+        status = json.load(r)
+    out = {}
+    for region in status["regions"]:
+        blocks = {v["vpc_id"]: (v["host_block"].split(".")[1], v["cidr"]) for v in region["vpcs"]}
+        for e in region["vpc_endpoints"]:
+            k, _cidr = blocks[e["vpc_id"]]
+            addrs = []
+            for a in e["addresses"]:
+                _, _, x, y = a.split(".")
+                addrs.append(f"127.{k}.{x}.{y}")
+            for n in e["dns_names"]:
+                out[n] = addrs
+    return out
+
+
+def wait_answers(port, name, deadline=60):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        r = subprocess.run(
+            ["dig", "+short", "+time=1", "+tries=1", "@127.0.0.1", "-p", str(port), name],
+            capture_output=True,
+            text=True,
+        )
+        if r.stdout.strip():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} never answered on port {port}")
+
+
+def start_nsd(workdir, names, threads):
+    port = free_port()
+    zone = workdir / "vpce.amazonaws.com.zone"
+    lines = [
+        "$ORIGIN vpce.amazonaws.com.",
+        "$TTL 60",
+        "@ IN SOA ns-0.awsdns-00.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 60",
+        "@ IN NS ns-0.awsdns-00.com.",
+    ]
+    for name, addrs in names.items():
+        for a in addrs:
+            lines.append(f"{name}. 60 IN A {a}")
+    zone.write_text("\n".join(lines) + "\n")
+    conf = workdir / "nsd.conf"
+    conf.write_text(
+        f"""server:
+    ip-address: 127.0.0.1@{port}
+    do-ip6: no
+    server-count: {threads}
+    username: ""
+    chroot: ""
+    zonesdir: "{workdir}"
+    database: ""
+    zonelistfile: "{workdir}/zone.list"
+    xfrdfile: "{workdir}/xfrd.state"
+    pidfile: "{workdir}/nsd.pid"
+    logfile: "{workdir}/nsd.log"
+    verbosity: 0
+remote-control:
+    control-enable: no
+zone:
+    name: vpce.amazonaws.com
+    zonefile: "{zone}"
+"""
+    )
+    proc = subprocess.Popen(["nsd", "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return proc, port
+
+
+def dnsperf(port, queries, seconds):
+    out = subprocess.run(
+        ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", str(seconds), "-c", "4", "-q", "200", "-t", "2"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    def grab(pattern):
+        m = re.search(pattern, out)
+        return float(m.group(1)) if m else float("nan")
+    return {
+        "qps": grab(r"Queries per second:\s+([0-9.]+)"),
+        "avg_ms": grab(r"Average Latency \(s\):\s+([0-9.]+)") * 1000,
+        "max_ms": grab(r"Average Latency \(s\):\s+[0-9.]+ \(min [0-9.]+, max ([0-9.]+)\)") * 1000,
+        "sd_ms": grab(r"Latency StdDev \(s\):\s+([0-9.]+)") * 1000,
+        "lost": grab(r"Queries lost:\s+(\d+)"),
+        "sent": grab(r"Queries sent:\s+(\d+)"),
+        "raw": out,
+    }
+
+
+def version(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def write_section(path, text):
+    body = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = f"{START}\n{text.rstrip()}\n{END}"
+    if START in body and END in body:
+        body = body[: body.index(START)] + section + body[body.index(END) + len(END) :]
+    else:
+        body = body.rstrip() + "\n\n" + section + "\n"
+    path.write_text(body)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 s per server (CI)")
+    ap.add_argument("--seconds", type=int, default=None)
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--bin", default=os.environ.get("PRIVATELINK_EMULATOR_BIN", str(ROOT / "target/release/privatelink-emulator")))
+    args = ap.parse_args()
+    seconds = args.seconds or (3 if args.quick else 20)
+    for tool in ("dnsperf", "nsd", "dig"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (Debian: dnsperf, nsd, bind9-dnsutils)")
+    threads = os.cpu_count() or 1
+    emu, api_port, dns_port = start_emulator(args.bin)
+    nsd = None
+    try:
+        api = Api(api_port)
+        t0 = time.monotonic()
+        populate(api, 100, 50)
+        created = time.monotonic() - t0
+        names = host_addresses(api_port)
+        names = {n: a for n, a in names.items() if a}
+        assert len(names) == 10_000, len(names)
+        order = list(names)
+        random.Random(1).shuffle(order)
+        wait_answers(dns_port, order[-1])
+        work = Path(tempfile.mkdtemp(prefix="dns-bench-"))
+        queries = work / "queries.txt"
+        queries.write_text("".join(f"{n} A\n" for n in order))
+        nsd, nsd_port = start_nsd(work, names, threads)
+        wait_answers(nsd_port, order[-1])
+        # One warm-up each, then the measured runs back to back.
+        dnsperf(dns_port, queries, 1)
+        dnsperf(nsd_port, queries, 1)
+        emu_r = dnsperf(dns_port, queries, seconds)
+        nsd_r = dnsperf(nsd_port, queries, seconds)
+    finally:
+        stop(emu)
+        if nsd:
+            stop(nsd)
+    ratio_qps = emu_r["qps"] / nsd_r["qps"] if nsd_r["qps"] else float("nan")
+    ratio_lat = emu_r["avg_ms"] / nsd_r["avg_ms"] if nsd_r["avg_ms"] else float("nan")
+    met = ratio_qps >= 0.5
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cpu = "unknown"
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"""## DNS benchmark: emulator vs NSD
+
+Written by `bench/dns_bench.py{' --quick' if args.quick else ''}` on {now}. Do not edit this section by hand; re-run the script.
+
+| Metric | Emulator | NSD | Ratio (emulator / NSD) | Target | Met? |
+|---|---:|---:|---:|---:|---|
+| Queries per second | {emu_r['qps']:,.0f} | {nsd_r['qps']:,.0f} | {ratio_qps:.2f} | ≥ 0.50 | {'yes' if met else '**no**'} |
+| Average latency | {emu_r['avg_ms']:.3f} ms | {nsd_r['avg_ms']:.3f} ms | {ratio_lat:.2f} | | |
+| Latency std dev | {emu_r['sd_ms']:.3f} ms | {nsd_r['sd_ms']:.3f} ms | | | |
+| Max latency | {emu_r['max_ms']:.3f} ms | {nsd_r['max_ms']:.3f} ms | | | |
+| Queries lost | {emu_r['lost']:.0f} of {emu_r['sent']:.0f} | {nsd_r['lost']:.0f} of {nsd_r['sent']:.0f} | | | |
+
+Method:
+
+- Zone: 10,000 names (regional and zonal names of 5,000 interface endpoints in 100 VPCs, created through the EC2 API in {created:.1f} s); NSD serves a zone file with the same names and addresses, TTL 60.
+- Load: dnsperf, A queries for those names in one shuffled order, {seconds} s per server after a 1 s warm-up, 4 clients, up to 200 queries in flight, UDP on 127.0.0.1.
+- Both servers on the same {threads}-core machine as dnsperf itself; NSD with `server-count: {threads}`, the emulator with its default multi-threaded runtime.
+
+Machine and versions: {cpu} × {threads}; {version(['dnsperf', '-h'])}; {version(['nsd', '-v'])}; emulator `{args.bin}`.
+"""
+    write_section(Path(args.out), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+//! The address plane in loopback mode: where a simulated address is real on
+//! this host.
+//!
+//! VPC number k (its `host_block`) lives at 127.k.0.0/16. A simulated address
+//! keeps its 16-bit offset from the VPC's base address, so 10.24.20.69 in
+//! 10.24.0.0/16 with k = 3 is 127.3.20.69. AWS VPCs are /16 at most, so the
+//! offset always fits. DNS answers and the data plane use host addresses;
+//! the API keeps reporting VPC addresses, as AWS does. Everything stays in
+//! 127.0.0.0/8, which Linux routes to `lo` without adding any address.
+
+use std::net::Ipv4Addr;
+
+use crate::model::net::Ipv4Cidr;
+use crate::model::Vpc;
+
+/// What the address plane needs to know of a VPC: its CIDR and its block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VpcBlock {
+    pub cidr: Ipv4Cidr,
+    pub host_block: u8,
+}
+
+impl From<&Vpc> for VpcBlock {
+    fn from(vpc: &Vpc) -> Self {
+        VpcBlock { cidr: vpc.cidr, host_block: vpc.host_block }
+    }
+}
+
+impl VpcBlock {
+    /// The host address of a simulated address inside this VPC.
+    pub fn host_addr(&self, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.cidr.contains(ip).then(|| in_block(self.host_block, self.cidr.offset_of(ip)))
+    }
+
+    /// The simulated address a host address of this VPC's block stands for.
+    pub fn vpc_addr(&self, host: Ipv4Addr) -> Option<Ipv4Addr> {
+        let [a, k, hi, lo] = host.octets();
+        if a != 127 || k != self.host_block {
+            return None;
+        }
+        let offset = u32::from(hi) << 8 | u32::from(lo);
+        (u64::from(offset) < self.cidr.size()).then(|| self.cidr.nth(offset))
+    }
+
+    /// Where the Amazon-provided resolver (base + 2) listens on the host.
+    pub fn resolver_host_addr(&self) -> Ipv4Addr {
+        in_block(self.host_block, 2)
+    }
+}
+
+/// The host address of `ip`, a simulated address inside `vpc`; `None` when
+/// `ip` is outside the VPC's CIDR.
+pub fn host_addr(vpc: &Vpc, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+    VpcBlock::from(vpc).host_addr(ip)
+}
+
+/// Where the VPC's Amazon-provided resolver (base + 2) listens on the host.
+pub fn vpc_resolver_host_addr(vpc: &Vpc) -> Ipv4Addr {
+    VpcBlock::from(vpc).resolver_host_addr()
+}
+
+/// The simulated address a host address of `vpc`'s block stands for.
+pub fn vpc_addr(vpc: &Vpc, host: Ipv4Addr) -> Option<Ipv4Addr> {
+    VpcBlock::from(vpc).vpc_addr(host)
+}
+
+/// True for addresses the loopback plane may dial as they are.
+pub fn is_host_loopback(ip: Ipv4Addr) -> bool {
+    ip.is_loopback()
+}
+
+fn in_block(host_block: u8, offset: u32) -> Ipv4Addr {
+    // A /16 offset fits in the two low octets; larger VPCs cannot be created.
+    Ipv4Addr::new(127, host_block, (offset >> 8) as u8, offset as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Caller, Settings, World};
+
+    fn vpc(cidr: &str) -> Vpc {
+        let mut w = World::new(Settings::default());
+        w.create_vpc(&Caller::root("111111111111", "ap-northeast-1"), 0, cidr, None, Default::default()).unwrap()
+    }
+
+    #[test]
+    fn maps_offsets_into_the_host_block() {
+        let mut v = vpc("10.24.0.0/16");
+        v.host_block = 3;
+        assert_eq!(host_addr(&v, Ipv4Addr::new(10, 24, 20, 69)), Some(Ipv4Addr::new(127, 3, 20, 69)));
+        assert_eq!(host_addr(&v, Ipv4Addr::new(10, 24, 255, 254)), Some(Ipv4Addr::new(127, 3, 255, 254)));
+        assert_eq!(host_addr(&v, Ipv4Addr::new(10, 25, 0, 1)), None);
+        assert_eq!(vpc_resolver_host_addr(&v), Ipv4Addr::new(127, 3, 0, 2));
+        assert_eq!(vpc_addr(&v, Ipv4Addr::new(127, 3, 20, 69)), Some(Ipv4Addr::new(10, 24, 20, 69)));
+        assert_eq!(vpc_addr(&v, Ipv4Addr::new(127, 4, 20, 69)), None);
+    }
+
+    #[test]
+    fn small_vpcs_keep_their_offset() {
+        let mut v = vpc("192.168.1.0/24");
+        v.host_block = 9;
+        assert_eq!(host_addr(&v, Ipv4Addr::new(192, 168, 1, 7)), Some(Ipv4Addr::new(127, 9, 0, 7)));
+        assert_eq!(vpc_resolver_host_addr(&v), Ipv4Addr::new(127, 9, 0, 2));
+        assert_eq!(vpc_addr(&v, Ipv4Addr::new(127, 9, 1, 7)), None, "beyond a /24");
+        for ip in [Ipv4Addr::new(192, 168, 1, 0), Ipv4Addr::new(192, 168, 1, 255)] {
+            let h = host_addr(&v, ip).unwrap();
+            assert!(h.is_loopback());
+            assert_eq!(vpc_addr(&v, h), Some(ip));
+        }
+    }
+}

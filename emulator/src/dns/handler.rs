@@ -1,0 +1,257 @@
+//! Answers one DNS request from one view of the index.
+//!
+//! - A name with the asked type: its records, TTL 60, AA set.
+//! - A name that exists without that type (AAAA of an IPv4 endpoint, an
+//!   empty non-terminal): NOERROR with no answer and the zone's SOA in the
+//!   authority section (NODATA).
+//! - A name in a zone the view owns that does not exist: NXDOMAIN with the
+//!   SOA.
+//! - Any other name: forwarded to the upstream resolver when one is
+//!   configured, otherwise NXDOMAIN without AA. NXDOMAIN rather than
+//!   REFUSED because a VPC resolver answers for the whole namespace: the
+//!   emulator's offline world simply has no such name.
+//! - More or less than one question: FORMERR; opcodes other than QUERY:
+//!   NOTIMP; classes other than IN: REFUSED; EDNS versions above 0: BADVERS.
+//!   Undecodable packets never reach this handler (hickory answers FORMERR
+//!   when the header is readable and drops the rest).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_server::net::runtime::Time;
+use hickory_server::proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_server::proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use tracing::debug;
+
+use super::index::{Index, View};
+use super::names::RrSets;
+
+/// Largest UDP answer offered to EDNS clients (the DNS flag day size).
+const MAX_UDP_PAYLOAD: u16 = 1232;
+/// How long a forwarded question may wait for the upstream resolver.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The request handler of one listener: the public view or one VPC's.
+#[derive(Clone)]
+pub struct Handler {
+    index: Arc<RwLock<Index>>,
+    view: View,
+    upstream: Option<SocketAddr>,
+}
+
+/// Which of a name's record sets answer the question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    A,
+    Txt,
+    Both,
+}
+
+/// A response decided under the index's read lock, sent after it is released.
+enum Reply {
+    Error(ResponseCode),
+    /// Records of the index; `soa` goes to the authority section.
+    Records {
+        code: ResponseCode,
+        authoritative: bool,
+        rrsets: Option<(Arc<RrSets>, Pick)>,
+        owned: Vec<Record>,
+        soa: Option<Arc<Record>>,
+    },
+    Forward(SocketAddr),
+}
+
+impl Handler {
+    pub fn new(index: Arc<RwLock<Index>>, view: View, upstream: Option<SocketAddr>) -> Self {
+        Handler { index, view, upstream }
+    }
+
+    fn decide(&self, request: &Request) -> Reply {
+        let queries = request.queries.queries();
+        if request.metadata.op_code != OpCode::Query {
+            return Reply::Error(ResponseCode::NotImp);
+        }
+        if queries.len() != 1 {
+            return Reply::Error(ResponseCode::FormErr);
+        }
+        let query = &queries[0];
+        if query.query_class() != DNSClass::IN {
+            return Reply::Error(ResponseCode::Refused);
+        }
+        let qtype = query.query_type();
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return Reply::Error(ResponseCode::Refused);
+        }
+        let text = query.name().to_string();
+        let name = text.strip_suffix('.').unwrap_or(&text);
+        let found = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            index.lookup(&self.view, name)
+        };
+        let Some(found) = found else {
+            return match self.upstream {
+                Some(up) => Reply::Forward(up),
+                None => Reply::Records {
+                    code: ResponseCode::NXDomain,
+                    authoritative: false,
+                    rrsets: None,
+                    owned: Vec::new(),
+                    soa: None,
+                },
+            };
+        };
+        let pick = match qtype {
+            RecordType::A => Some(Pick::A),
+            RecordType::TXT => Some(Pick::Txt),
+            RecordType::ANY => Some(Pick::Both),
+            _ => None,
+        };
+        let has = |rr: &RrSets, p: Pick| match p {
+            Pick::A => !rr.a.is_empty(),
+            Pick::Txt => !rr.txt.is_empty(),
+            Pick::Both => !rr.a.is_empty() || !rr.txt.is_empty(),
+        };
+        let answer = match (&found.rrsets, pick) {
+            (Some(rr), Some(p)) if has(rr, p) => Some((rr.clone(), p)),
+            _ => None,
+        };
+        if qtype == RecordType::SOA && found.apex {
+            return Reply::Records {
+                code: ResponseCode::NoError,
+                authoritative: true,
+                rrsets: None,
+                owned: vec![found.soa.as_ref().clone()],
+                soa: None,
+            };
+        }
+        match answer {
+            Some((rr, p)) if found.wildcard => {
+                // Synthesised from the wildcard: owned by the asked name.
+                let owner = Name::from(query.name().clone());
+                let owned = records(&rr, p).map(|r| Record::from_rdata(owner.clone(), r.ttl, r.data.clone())).collect();
+                Reply::Records { code: ResponseCode::NoError, authoritative: true, rrsets: None, owned, soa: None }
+            }
+            Some(answer) => Reply::Records {
+                code: ResponseCode::NoError,
+                authoritative: true,
+                rrsets: Some(answer),
+                owned: Vec::new(),
+                soa: None,
+            },
+            None => Reply::Records {
+                code: if found.exists { ResponseCode::NoError } else { ResponseCode::NXDomain },
+                authoritative: true,
+                rrsets: None,
+                owned: Vec::new(),
+                soa: Some(found.soa),
+            },
+        }
+    }
+}
+
+fn records(rr: &RrSets, pick: Pick) -> impl Iterator<Item = &Record> + Send {
+    let (a, txt): (&[Record], &[Record]) = match pick {
+        Pick::A => (&rr.a, &[]),
+        Pick::Txt => (&[], &rr.txt),
+        Pick::Both => (&rr.a, &rr.txt),
+    };
+    a.iter().chain(txt.iter())
+}
+
+/// The EDNS of the response, when the request had one.
+fn response_edns(request: &Request) -> Option<Edns> {
+    let theirs = request.edns.as_ref()?;
+    let mut edns = Edns::new();
+    edns.set_max_payload(theirs.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+    edns.set_version(0);
+    Some(edns)
+}
+
+/// Sends a question to the upstream resolver and returns its answer.
+async fn ask_upstream(upstream: SocketAddr, raw: &[u8]) -> Option<Message> {
+    let bind: SocketAddr = if upstream.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = tokio::net::UdpSocket::bind(bind).await.ok()?;
+    socket.send_to(raw, upstream).await.ok()?;
+    let mut buf = vec![0u8; 65_535];
+    let wait = async {
+        loop {
+            let (n, from) = socket.recv_from(&mut buf).await.ok()?;
+            if from == upstream {
+                return Message::from_vec(&buf[..n]).ok();
+            }
+        }
+    };
+    tokio::time::timeout(UPSTREAM_TIMEOUT, wait).await.ok().flatten()
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
+        let edns = response_edns(request);
+        let builder = || {
+            let mut b = MessageResponseBuilder::new(&request.queries, None);
+            if let Some(e) = edns.as_ref() {
+                b.edns(e);
+            }
+            b
+        };
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return send(&mut response, builder().error_msg(&request.metadata, ResponseCode::BADVERS)).await;
+        }
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        match self.decide(request) {
+            Reply::Error(code) => send(&mut response, builder().error_msg(&request.metadata, code)).await,
+            Reply::Records { code, authoritative, rrsets, owned, soa } => {
+                metadata.response_code = code;
+                metadata.authoritative = authoritative;
+                let answers = rrsets.as_ref().map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter());
+                let reply = builder().build(metadata, answers, std::iter::empty(), soa.as_deref(), std::iter::empty());
+                send(&mut response, reply).await
+            }
+            Reply::Forward(upstream) => match ask_upstream(upstream, request.as_slice()).await {
+                Some(m) => {
+                    metadata.response_code = m.metadata.response_code;
+                    metadata.recursion_available = m.metadata.recursion_available;
+                    let reply = builder().build(
+                        metadata,
+                        m.answers.iter(),
+                        m.authorities.iter(),
+                        std::iter::empty(),
+                        m.additionals.iter().filter(|r| r.record_type() != RecordType::OPT),
+                    );
+                    send(&mut response, reply).await
+                }
+                None => send(&mut response, builder().error_msg(&request.metadata, ResponseCode::ServFail)).await,
+            },
+        }
+    }
+}
+
+async fn send<'a, R: ResponseHandler>(
+    response: &mut R,
+    message: hickory_server::zone_handler::MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+) -> ResponseInfo {
+    match response.send_response(message).await {
+        Ok(info) => info,
+        Err(e) => {
+            debug!(error = %e, "could not send a DNS response");
+            let mut metadata = Metadata::new(0, MessageType::Response, OpCode::Query);
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(hickory_server::proto::op::Header { metadata, counts: Default::default() })
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The DNS listeners: the public view on the configured address, and one
+//! resolver per VPC at its host resolver address (127.k.0.2), both UDP and
+//! TCP. A task follows the model's events: it updates the index and opens
+//! or closes VPC resolvers as VPCs come and go.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_server::Server;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::handler::Handler;
+use super::index::{Index, View, VpcKey};
+use super::{bind, Bound, DnsSettings};
+use crate::api::Shared;
+use crate::model::Event;
+
+/// A TCP client that sends nothing for this long is disconnected.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Responses queued per TCP connection.
+const TCP_RESPONSE_BUFFER: usize = 64;
+/// Events applied under one lock of the world, at most.
+const BATCH: usize = 4096;
+
+/// The running DNS server.
+pub struct DnsServer {
+    index: Arc<RwLock<Index>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn serve(handler: Handler, bound: Bound) -> Server<Handler> {
+    let mut server = Server::new(handler);
+    server.register_socket(bound.udp);
+    server.register_listener(bound.tcp, TCP_IDLE, TCP_RESPONSE_BUFFER);
+    server
+}
+
+impl DnsServer {
+    /// Serves the public view on `public` and a resolver for every VPC, now
+    /// and as the model changes, until [`DnsServer::shutdown`].
+    pub fn start(shared: Arc<Shared>, public: Bound, settings: &DnsSettings) -> io::Result<DnsServer> {
+        let port = match settings.vpc_port {
+            Some(p) if p != 0 => p,
+            _ => public.local_addr()?.port(),
+        };
+        // Subscribe before reading the world, so no change falls in between.
+        let events = shared.subscribe();
+        let index = Arc::new(RwLock::new(Index::from_world(&shared.world())));
+        let upstream = settings.upstream;
+        let public = serve(Handler::new(index.clone(), View::Public, upstream), public);
+        let (stop, stop_rx) = watch::channel(false);
+        let follower = Follower {
+            shared,
+            index: index.clone(),
+            upstream,
+            port,
+            resolvers: HashMap::new(),
+            unbindable: HashSet::new(),
+        };
+        let task = tokio::spawn(follower.run(events, stop_rx, public));
+        Ok(DnsServer { index, stop, task })
+    }
+
+    /// The index the listeners answer from.
+    pub fn index(&self) -> Arc<RwLock<Index>> {
+        self.index.clone()
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+struct Follower {
+    shared: Arc<Shared>,
+    index: Arc<RwLock<Index>>,
+    upstream: Option<SocketAddr>,
+    port: u16,
+    resolvers: HashMap<VpcKey, Server<Handler>>,
+    /// VPCs whose resolver address could not be bound: not retried on
+    /// every event (the warning says it once).
+    unbindable: HashSet<VpcKey>,
+}
+
+impl Follower {
+    async fn run(
+        mut self,
+        mut events: broadcast::Receiver<Event>,
+        mut stop: watch::Receiver<bool>,
+        mut public: Server<Handler>,
+    ) {
+        self.reconcile().await;
+        loop {
+            tokio::select! {
+                first = events.recv() => {
+                    match first {
+                        Ok(event) => self.apply(event, &mut events),
+                        Err(RecvError::Lagged(missed)) => {
+                            debug!(missed, "dns fell behind the model; rebuilding its records");
+                            self.rebuild();
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                    self.reconcile().await;
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        for (_, mut server) in self.resolvers.drain() {
+            let _ = server.shutdown_gracefully().await;
+        }
+        let _ = public.shutdown_gracefully().await;
+    }
+
+    /// Applies `first` and whatever else is already queued, under one lock.
+    fn apply(&mut self, first: Event, events: &mut broadcast::Receiver<Event>) {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(TryRecvError::Lagged(_)) => return self.rebuild(),
+                Err(_) => break,
+            }
+        }
+        let world = self.shared.world();
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for event in &batch {
+            index.apply(&world, event);
+        }
+    }
+
+    fn rebuild(&mut self) {
+        let fresh = Index::from_world(&self.shared.world());
+        *self.index.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    }
+
+    /// Opens a resolver for every new VPC and closes those of deleted ones.
+    async fn reconcile(&mut self) {
+        let wanted = self.index.read().unwrap_or_else(|e| e.into_inner()).vpcs().clone();
+        let gone: Vec<VpcKey> = self.resolvers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+        self.unbindable.retain(|k| wanted.contains_key(k));
+        for key in gone {
+            if let Some(mut server) = self.resolvers.remove(&key) {
+                let _ = server.shutdown_gracefully().await;
+                info!(vpc = %key.vpc_id, "vpc resolver closed");
+            }
+        }
+        for (key, info) in wanted {
+            if self.resolvers.contains_key(&key) || self.unbindable.contains(&key) {
+                continue;
+            }
+            let addr = SocketAddr::new(info.resolver.into(), self.port);
+            match bind(addr).await {
+                Ok(bound) => {
+                    let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream);
+                    self.resolvers.insert(key.clone(), serve(handler, bound));
+                    info!(vpc = %key.vpc_id, region = %key.region, %addr, vpc_address = %info.vpc_resolver, "vpc resolver listening");
+                }
+                Err(e) => {
+                    warn!(vpc = %key.vpc_id, %addr, error = %e, "cannot open the vpc resolver");
+                    self.unbindable.insert(key);
+                }
+            }
+        }
+    }
+}

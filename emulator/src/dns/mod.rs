@@ -1,0 +1,75 @@
+//! DNS for endpoints, on hickory-server: records derived from the model and
+//! answered per view (the public one, and one per VPC at its resolver).
+//!
+//! - [`index`]: follows the model's events into an index of names with O(1)
+//!   lookups (which names exist, in which view, and why).
+//! - [`names`]: the names and zones of one view, answers prebuilt.
+//! - [`handler`]: the hickory `RequestHandler` that answers from a view.
+//! - [`listeners`]: the public listener and the per-VPC resolvers (127.k.0.2
+//!   on the public listener's port), opened and closed as VPCs come and go.
+//!
+//! hickory stays behind this module: the rest of the emulator sees
+//! [`DnsSettings`], [`bind`] and [`DnsServer`].
+
+pub mod handler;
+pub mod index;
+pub mod listeners;
+pub mod names;
+
+use std::io;
+use std::net::SocketAddr;
+
+pub use index::{Index, View, VpcKey};
+pub use listeners::DnsServer;
+
+/// The DNS port: 53 when the process may bind it.
+pub const DEFAULT_DNS_ADDR: &str = "127.0.0.1:53";
+
+/// How the DNS server is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// The public view's listener (UDP and TCP).
+    pub addr: SocketAddr,
+    /// Port of the per-VPC resolvers; `None`: the public listener's port.
+    pub vpc_port: Option<u16>,
+    /// Where names outside the emulator's zones are forwarded; `None`
+    /// (the default, offline): they are NXDOMAIN.
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings { addr: DEFAULT_DNS_ADDR.parse().expect("literal address"), vpc_port: None, upstream: None }
+    }
+}
+
+/// A UDP socket and a TCP listener on the same address.
+pub struct Bound {
+    pub udp: tokio::net::UdpSocket,
+    pub tcp: tokio::net::TcpListener,
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+}
+
+/// Binds UDP and TCP on `addr`. With port 0 both get the same free port
+/// (TCP picks, UDP follows; retried when another process holds that UDP port).
+pub async fn bind(addr: SocketAddr) -> io::Result<Bound> {
+    let mut last = None;
+    for _ in 0..16 {
+        let tcp = tokio::net::TcpListener::bind(addr).await?;
+        let port = tcp.local_addr()?.port();
+        match tokio::net::UdpSocket::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(udp) => return Ok(Bound { udp, tcp }),
+            Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+#[cfg(test)]
+mod tests;
