@@ -229,7 +229,13 @@ pub fn flow_hash(src: SocketAddrV4, dst: SocketAddrV4) -> u64 {
     {
         h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
     }
-    h
+    // FNV's low bits follow the XOR of the input's low bits, and Linux hands
+    // out ephemeral ports of one parity: mix every bit into the low ones.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 #[cfg(test)]
@@ -312,5 +318,18 @@ mod tests {
         let b: SocketAddrV4 = "127.2.20.69:80".parse().unwrap();
         assert_eq!(flow_hash(a, b), flow_hash(a, b));
         assert_ne!(flow_hash(a, b), flow_hash("127.2.16.99:40001".parse().unwrap(), b));
+    }
+
+    #[test]
+    fn flows_from_nearby_even_ports_spread_over_targets() {
+        let dst: SocketAddrV4 = "127.2.20.69:80".parse().unwrap();
+        for n in [2u64, 3, 4] {
+            let mut hits = vec![0; n as usize];
+            for port in (40000..40040).step_by(2) {
+                let src = SocketAddrV4::new("127.2.16.99".parse().unwrap(), port);
+                hits[(flow_hash(src, dst) % n) as usize] += 1;
+            }
+            assert!(hits.iter().all(|&h| h >= 2), "{n} targets: {hits:?}");
+        }
     }
 }
