@@ -26,6 +26,7 @@ PROVIDER = "111111111111"
 CONSUMER = "222222222222"
 STRANGER = "333333333333"
 READY = re.compile(r"privatelink-emulator: api listening on (http://127\.0\.0\.1:\d+)")
+DNS_READY = re.compile(r"privatelink-emulator: dns listening on ([0-9.]+):(\d+)")
 
 
 def emulator_bin():
@@ -58,6 +59,7 @@ class Emulator:
             start_new_session=True,
         )
         self.lines = queue.Queue()
+        self.dns_port = None
         self.drain = threading.Thread(target=self._drain, daemon=True)
         self.drain.start()
         try:
@@ -86,6 +88,9 @@ class Emulator:
                 log = self.log_text()
                 os.unlink(self.log.name)
                 raise RuntimeError(f"emulator did not print its readiness line (exit {code}); log:\n{log}")
+            d = DNS_READY.fullmatch(line.strip())
+            if d:
+                self.dns_port = int(d.group(2))
             m = READY.fullmatch(line.strip())
             if m:
                 url = m.group(1)

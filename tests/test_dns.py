@@ -4,9 +4,7 @@ endpoint's life, NXDOMAIN vs NODATA, TCP, and the verification of a custom
 private DNS name end to end with the AWS CLI."""
 
 import json
-import os
 import re
-import select
 import shutil
 import subprocess
 import time
@@ -14,49 +12,18 @@ import urllib.request
 
 import pytest
 
-from conftest import CONSUMER, PROVIDER, Aws, emulator_bin, stop_emulator, wait_for
+from conftest import CONSUMER, PROVIDER, Aws, Emulator, stop_emulator, wait_for
 
-API_READY = re.compile(r"api listening on (http://[0-9.]+:\d+)")
-DNS_READY = re.compile(r"dns listening on ([0-9.]+):(\d+)")
 
 pytestmark = pytest.mark.skipif(shutil.which("dig") is None, reason="dig (bind9-dnsutils) is not installed")
 
 
-def start(timeout=30):
-    """Starts the emulator with the API and DNS on free ports; returns
-    (process, api url, dns port) once both readiness lines are printed."""
-    proc = subprocess.Popen(
-        [emulator_bin(), "--api-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + timeout
-    url = port = None
-    seen = b""
-    while url is None or port is None:
-        left = deadline - time.monotonic()
-        if left <= 0 or proc.poll() is not None:
-            stop_emulator(proc)
-            raise RuntimeError(f"emulator did not start: {proc.stderr.read().decode(errors='replace')}")
-        # Raw reads: a buffered readline could hold the second line back
-        # while select waits on the pipe.
-        ready, _, _ = select.select([proc.stdout], [], [], left)
-        if ready:
-            seen += os.read(proc.stdout.fileno(), 4096)
-            text = seen.decode(errors="replace")
-            if m := API_READY.search(text):
-                url = m.group(1)
-            if m := DNS_READY.search(text):
-                port = int(m.group(2))
-    return proc, url, port
-
-
 @pytest.fixture(scope="module")
 def emu():
-    proc, url, port = start()
-    yield url, port
-    stop_emulator(proc)
+    handle = Emulator()
+    assert handle.dns_port, "the emulator printed no DNS readiness line"
+    yield handle.url, handle.dns_port
+    stop_emulator(handle)
 
 
 class Dig:
