@@ -181,6 +181,13 @@ async fn walkthrough(url: &str, port: u16) -> Result<(), String> {
         let o = a.octets();
         s.show(format!("{regional}. 60 IN A 10.24.{}.{}   (on this host: {a})", o[2], o[3]));
     }
+    let st = host::status(url).await.map_err(e)?;
+    if let Some(port) = st["dns"]["vpc_resolver_port"].as_u64() {
+        s.show(format!(
+            ";; SERVER: 10.24.0.2#53 (the VPC resolver; on this host 127.{}.0.2#{port})",
+            me.host_address.octets()[1]
+        ));
+    }
     if answers.len() != enis.len() {
         return Err(format!("{} addresses for {} ENIs", answers.len(), enis.len()));
     }

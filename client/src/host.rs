@@ -88,50 +88,22 @@ impl Host {
         Ok(Host { endpoint_url: endpoint_url.to_string(), vpc_id: vpc_id.to_string(), address, host_address })
     }
 
-    /// A names lookup as this VPC sees it: an endpoint's regional and zonal
-    /// names resolve everywhere; a private DNS name only inside the
-    /// endpoint's own VPC. Answers are host addresses (where to connect).
+    /// Resolves a name through this VPC's resolver (127.k.0.2 on the
+    /// emulator's DNS port), as the host's resolver library would: an
+    /// endpoint's regional and zonal names resolve everywhere, its private
+    /// DNS name only inside its VPC. Answers are host addresses (where to
+    /// connect on this machine). An emulator without DNS is asked through
+    /// its status document instead.
     pub async fn resolve(&self, name: &str) -> Result<Vec<Ipv4Addr>> {
         let st = status(&self.endpoint_url).await?;
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let mut out = Vec::new();
-        for region in st["regions"].as_array().into_iter().flatten() {
-            for e in region["vpc_endpoints"].as_array().into_iter().flatten() {
-                let names: Vec<&str> =
-                    e["dns_names"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-                let Some(pos) = names.iter().position(|n| *n == name) else { continue };
-                let state = e["state"].as_str().unwrap_or("");
-                if !(state == "available" || state == "pending" || state == "pendingAcceptance") {
-                    continue;
-                }
-                let vpc_id = e["vpc_id"].as_str().unwrap_or("");
-                let zonal = names.first().map(|r| r.split('.').next().unwrap_or("")).unwrap_or("");
-                let private = !name.contains(".vpce.amazonaws.com");
-                if private && vpc_id != self.vpc_id {
-                    continue;
-                }
-                let Some(vpc) = find_vpc(&st, vpc_id) else { continue };
-                let Some(block) = block_of(&vpc) else { continue };
-                let cidr = vpc["cidr"].as_str().unwrap_or("");
-                let addrs = e["addresses"].as_array().into_iter().flatten().filter_map(Value::as_str);
-                let zones = e["zones"].as_array().cloned().unwrap_or_default();
-                for (i, a) in addrs.enumerate() {
-                    let Ok(ip) = a.parse::<Ipv4Addr>() else { continue };
-                    // A zonal name answers only its zone's address.
-                    let label = name.split('.').next().unwrap_or("");
-                    if pos > 0 && !private && label != zonal {
-                        let zone = zones.get(i).and_then(Value::as_str).unwrap_or("");
-                        if !label.ends_with(zone) || zone.is_empty() {
-                            continue;
-                        }
-                    }
-                    if let Some(h) = host_of(cidr, block, ip) {
-                        out.push(h);
-                    }
-                }
-            }
+        if let Some(port) = st["dns"]["vpc_resolver_port"].as_u64() {
+            let vpc = find_vpc(&st, &self.vpc_id).ok_or_else(|| Error::Parse(format!("no VPC {}", self.vpc_id)))?;
+            let block = block_of(&vpc).ok_or_else(|| Error::Parse("status without host_block".into()))?;
+            let resolver = SocketAddrV4::new(Ipv4Addr::new(127, block, 0, 2), port as u16);
+            let answer = crate::dns::query_a(resolver, self.host_address, name).await?;
+            return Ok(answer.records.into_iter().map(|(ip, _)| ip).collect());
         }
-        Ok(out)
+        Ok(resolve_from_status(&st, &self.vpc_id, name))
     }
 
     /// A TCP connection from this host's address.
@@ -169,4 +141,38 @@ fn find_vpc(st: &Value, vpc_id: &str) -> Option<Value> {
         .iter()
         .flat_map(|r| r["vpcs"].as_array().cloned().unwrap_or_default())
         .find(|v| v["vpc_id"].as_str() == Some(vpc_id))
+}
+
+/// The same lookup from the status document, for an emulator without DNS.
+fn resolve_from_status(st: &Value, own_vpc: &str, name: &str) -> Vec<Ipv4Addr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut out = Vec::new();
+    for region in st["regions"].as_array().into_iter().flatten() {
+        for e in region["vpc_endpoints"].as_array().into_iter().flatten() {
+            let names: Vec<&str> = e["dns_names"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let Some(pos) = names.iter().position(|n| *n == name) else { continue };
+            let vpc_id = e["vpc_id"].as_str().unwrap_or("");
+            let private = !name.contains(".vpce.amazonaws.com");
+            if private && vpc_id != own_vpc {
+                continue;
+            }
+            let Some(vpc) = find_vpc(st, vpc_id) else { continue };
+            let Some(block) = block_of(&vpc) else { continue };
+            let cidr = vpc["cidr"].as_str().unwrap_or("");
+            let zones = e["zones"].as_array().cloned().unwrap_or_default();
+            let label = name.split('.').next().unwrap_or("");
+            for (i, a) in e["addresses"].as_array().into_iter().flatten().filter_map(Value::as_str).enumerate() {
+                let Ok(ip) = a.parse::<Ipv4Addr>() else { continue };
+                // A zonal name answers only its zone's address.
+                let zone = zones.get(i).and_then(Value::as_str).unwrap_or("");
+                if pos > 0 && !private && !label.ends_with(zone) {
+                    continue;
+                }
+                if let Some(h) = host_of(cidr, block, ip) {
+                    out.push(h);
+                }
+            }
+        }
+    }
+    out
 }

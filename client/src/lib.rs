@@ -10,6 +10,7 @@
 //! - [`Emulator`]: the emulator itself, started in-process on free ports.
 
 pub mod api;
+pub mod dns;
 pub mod host;
 pub mod resources;
 pub mod scenario;

@@ -35,6 +35,7 @@ fn demo_runs_every_step() {
     // The access log line names an NLB node in the provider VPC 10.0.0.0/16.
     let log_line = stdout.lines().rev().find(|l| l.contains("\"GET / HTTP/1.1\" 200")).expect("access log line");
     assert!(log_line.trim_start().starts_with("10.0."), "{log_line}");
+    assert!(stdout.contains(";; SERVER: 10.24.0.2#53"), "answered by the VPC resolver: {stdout}");
     // Two A records in the consumer's subnets.
     assert_eq!(stdout.lines().filter(|l| l.contains(". 60 IN A 10.24.")).count(), 2, "{stdout}");
 }

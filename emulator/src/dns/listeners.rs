@@ -46,10 +46,16 @@ impl DnsServer {
     /// Serves the public view on `public` and a resolver for every VPC, now
     /// and as the model changes, until [`DnsServer::shutdown`].
     pub fn start(shared: Arc<Shared>, public: Bound, settings: &DnsSettings) -> io::Result<DnsServer> {
+        let public_addr = public.local_addr()?;
         let port = match settings.vpc_port {
             Some(p) if p != 0 => p,
-            _ => public.local_addr()?.port(),
+            _ => public_addr.port(),
         };
+        // Clients (and people) find the servers on the status document.
+        shared.add_status(
+            "dns",
+            move || serde_json::json!({"public": public_addr.to_string(), "vpc_resolver_port": port}),
+        );
         // Subscribe before reading the world, so no change falls in between.
         let events = shared.subscribe();
         let index = Arc::new(RwLock::new(Index::from_world(&shared.world())));
