@@ -29,6 +29,9 @@ const TCP_RESPONSE_BUFFER: usize = 64;
 const BATCH: usize = 4096;
 
 /// The running DNS server.
+/// How long the DNS follower lets changes pile up before it applies them.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(2);
+
 pub struct DnsServer {
     index: Arc<RwLock<Index>>,
     stop: watch::Sender<bool>,
@@ -108,7 +111,12 @@ impl Follower {
             tokio::select! {
                 first = events.recv() => {
                     match first {
-                        Ok(event) => self.apply(event, &mut events),
+                        Ok(event) => {
+                            // A burst of API calls becomes one batch, and the
+                            // model's lock stays free for the API meanwhile.
+                            tokio::time::sleep(COALESCE).await;
+                            self.apply(event, &mut events)
+                        }
                         Err(RecvError::Lagged(missed)) => {
                             debug!(missed, "dns fell behind the model; rebuilding its records");
                             self.rebuild();
