@@ -34,6 +34,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -348,9 +349,9 @@ def targets(s) -> list[tuple[str, bool | None, str]]:
             out.append((f"throughput {label}", None, "not measured"))
             continue
         out.append((f"throughput {label} ≥ HAProxy's", e[key] >= h[key],
-                    f"{e[key] / 1e9:.2f} vs {h[key] / 1e9:.2f} Gbit/s ({e[key] / h[key]:.2f}x)"))
+                    f"{e[key] / 1e9:.2f} vs {h[key] / 1e9:.2f} Gbit/s ({e[key] / h[key]:.3f}x)"))
         out.append((f"throughput {label} ≥ ½ direct", e[key] >= 0.5 * d[key],
-                    f"{e[key] / 1e9:.2f} vs {d[key] / 1e9:.2f} Gbit/s ({e[key] / d[key]:.2f}x)"))
+                    f"{e[key] / 1e9:.2f} vs {d[key] / 1e9:.2f} Gbit/s ({e[key] / d[key]:.3f}x)"))
     for q in ("p50", "p99"):
         k = f"lat_{q}_us"
         if None in (e[k], h[k], d[k]):
@@ -361,8 +362,13 @@ def targets(s) -> list[tuple[str, bool | None, str]]:
     if None in (e["conn"], h["conn"]):
         out.append(("connection rate", None, "not measured"))
     else:
+        tl = [t for t in e.get("conn_timelines", []) if t]
+        shape = ""
+        if tl:
+            first, last = dpkit.median([t[0] for t in tl]), dpkit.median([t[-1] for t in tl])
+            shape = f"; emulator's first second {first:.0f}/s, last second {last:.0f}/s (medians over rounds)"
         out.append(("connection rate ≥ HAProxy's", e["conn"] >= h["conn"],
-                    f"{e['conn']:.0f}/s vs {h['conn']:.0f}/s ({e['conn'] / h['conn']:.2f}x)"))
+                    f"{e['conn']:.0f}/s vs {h['conn']:.0f}/s ({e['conn'] / h['conn']:.3f}x){shape}"))
     return out
 
 
@@ -532,8 +538,11 @@ def main() -> int:
         time.sleep(0.5)  # the probes' sockets settle
 
         started = time.monotonic()
+        other = dpkit.OtherCpu()
         raw = measure(paths, args, iperf3, log)
+        other_cores = other.cores()
         took = time.monotonic() - started
+        log(f"other processes on the machine used {other_cores:.3f} cores on average meanwhile")
         if not emu.alive():
             raise BenchError(f"the emulator died during the run:\n{emu.log_tail()}")
         counters = dpkit.endpoint_counters(emu.url, info.endpoint_id)
@@ -558,11 +567,11 @@ def main() -> int:
             "iperf3": f"iperf3: {iv} (Debian iperf3 {dpkit.deb_version('iperf3')})",
             "python": f"Client and echo server: Python {sys.version.split()[0]}",
             "sysctl": f"net.ipv4.ip_local_port_range = {dpkit.sysctl('net.ipv4.ip_local_port_range')}, net.ipv4.tcp_tw_reuse = {dpkit.sysctl('net.ipv4.tcp_tw_reuse')}",
-            "load": f"Load average before/after: {load_before} / {dpkit.loadavg()}; measuring took {took:.0f} s",
+            "load": f"Measuring took {took:.0f} s; processes outside the benchmark used {other_cores:.3f} cores on average meanwhile (/proc/stat busy time minus the benchmark's process tree){' — **the machine was not idle; numbers are disturbed**' if other_cores > 0.05 else ''}; load average before/after: {load_before} / {dpkit.loadavg()}",
             "command": "Command: `python3 bench/dataplane_bench.py" + (" --quick" if args.quick else "") + "`",
             "emu_addr": entry["host_address"],
             "emu_node": entry["nlb_node"]["host_address"],
-            "emu_cmd": f"privatelink-emulator --api-addr 127.0.0.1:0 {' '.join(args.emulator_arg)}".strip(),
+            "emu_cmd": " ".join(["privatelink-emulator"] + emu.argv[1:]),
         }
         out_json = Path(args.json) if args.json else dpkit.REPO / "bench" / "out" / f"dataplane-bench-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
         out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -588,6 +597,8 @@ def main() -> int:
             if rc not in (0, -15, None):
                 print(f"dataplane_bench: emulator exited with {rc}; log in {emu.log}", file=sys.stderr)
                 status = status or 1
+    if status == 0:
+        shutil.rmtree(logdir, ignore_errors=True)
     return status
 
 

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import queue
 import re
 import select
 import shutil
@@ -201,6 +202,52 @@ def time_wait_from(ip: str) -> int:
     except OSError:
         return -1
     return n
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (user, nice, system, irq,
+    softirq, steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / _TICK
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                try:
+                    kids = [int(k) for k in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+                except OSError:
+                    continue
+                out += kids
+                todo += kids
+        except OSError:
+            pass
+    return out
+
+
+def own_tree_cpu_seconds() -> float:
+    """CPU of this process and everything it started: living descendants by
+    their own and their reaped children's time, reaped ones through their
+    reaper's."""
+    me = os.getpid()
+    times = (cpu_seconds(p, children=True) for p in [me] + _descendants(me))
+    return sum(t for t in times if t == t)  # a process gone meanwhile reads as NaN
+
+
+class OtherCpu:
+    """How much CPU processes outside this one's tree used meanwhile (other
+    users of the machine disturb a benchmark that shares 2 CPUs)."""
+
+    def __init__(self):
+        self.t0, self.b0, self.m0 = time.monotonic(), machine_busy_seconds(), own_tree_cpu_seconds()
+
+    def cores(self) -> float:
+        t, b, m = time.monotonic(), machine_busy_seconds(), own_tree_cpu_seconds()
+        return max(0.0, ((b - self.b0) - (m - self.m0)) / (t - self.t0))
 
 
 def loadavg() -> str:
@@ -431,6 +478,18 @@ def start_echo(host: str, port: int, logdir: Path, name: str = "echo") -> Proc:
 # --------------------------------------------------------------------------- emulator
 
 
+_HELP: dict = {}
+
+
+def _help_text(binary: str) -> str:
+    if binary not in _HELP:
+        try:
+            _HELP[binary] = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            _HELP[binary] = ""
+    return _HELP[binary]
+
+
 class Emulator:
     """privatelink-emulator on a free API port of 127.0.0.1; its log goes to
     a file (a pipe nobody reads could fill up and stall it)."""
@@ -438,8 +497,14 @@ class Emulator:
     def __init__(self, binary: str, logdir: Path, extra_args=(), timeout: float = 30.0):
         self.log = logdir / "emulator.log"
         self._logf = open(self.log, "wb")
+        extra = list(extra_args)
+        # Newer builds also serve DNS, by default on 127.0.0.1:53; a free port
+        # keeps a benchmark from colliding with another emulator.
+        if not any(a.startswith("--dns-addr") for a in extra) and "--dns-addr" in _help_text(binary):
+            extra += ["--dns-addr", "127.0.0.1:0"]
+        self.argv = [binary, "--api-addr", "127.0.0.1:0", *extra]
         self.proc = subprocess.Popen(
-            [binary, "--api-addr", "127.0.0.1:0", *extra_args],
+            self.argv,
             stdout=subprocess.PIPE,
             stderr=self._logf,
             stdin=subprocess.DEVNULL,
@@ -447,30 +512,34 @@ class Emulator:
             start_new_session=True,
         )
         self.pid = self.proc.pid
+        # A thread reads stdout (so the emulator never blocks on it) and hands
+        # the lines over; the readiness line is the API's.
+        self._lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
         deadline = time.monotonic() + timeout
         self.url = None
         while self.url is None:
             left = deadline - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
+            try:
+                line = self._lines.get(timeout=left) if left > 0 else None
+            except queue.Empty:
+                line = None
+            if line is None:
                 self.stop()
-                raise RuntimeError(f"emulator did not start:\n{self.log_tail()}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                line = self.proc.stdout.readline()
-                m = READY.search(line)
-                if m:
-                    self.url = m.group(1)
-        # Keep reading stdout so the emulator never blocks on it.
-        threading.Thread(target=self._drain, daemon=True).start()
+                raise RuntimeError(f"emulator did not print its readiness line:\n{self.log_tail()}")
+            m = READY.search(line)
+            if m:
+                self.url = m.group(1)
         if self.get("/_emulator/health").get("status") != "ok":
             raise RuntimeError("emulator health is not ok")
 
     def _drain(self):
         try:
-            for _ in self.proc.stdout:
-                pass
+            for line in self.proc.stdout:
+                self._lines.put(line)
         except (OSError, ValueError):
             pass
+        self._lines.put(None)
 
     def get(self, path: str):
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as r:

@@ -28,6 +28,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import socket
 import struct
 import sys
@@ -194,11 +195,11 @@ def render(r: dict, args) -> str:
     L.append("")
     L.append("Method:")
     L.append("")
-    L.append(f"- One emulator (`privatelink-emulator --api-addr 127.0.0.1:0`), one interface endpoint for an endpoint service on an internal NLB with one TCP listener whose target group has one target registered with `AvailabilityZone=all` at 127.0.0.1 (a one-process epoll echo server in Python, `bench/dpkit.py echo`). All clients connect to the first ENI's host address ({r['addr']}); the emulator dials the echo server from the NLB node's host address ({r['node']}).")
+    L.append(f"- One emulator (`{r['emu_cmd']}`), one interface endpoint for an endpoint service on an internal NLB with one TCP listener whose target group has one target registered with `AvailabilityZone=all` at 127.0.0.1 (a one-process epoll echo server in Python, `bench/dpkit.py echo`). All clients connect to the first ENI's host address ({r['addr']}); the emulator dials the echo server from the NLB node's host address ({r['node']}).")
     L.append(f"- Client: one Python asyncio process; opens all {args.connections} connections at once, then each sends a {MSG_SIZE}-byte request tagged with its connection and sequence number about every {args.interval:g} s (staggered, ±10 %) and reads exactly that many bytes back within {args.timeout:g} s; anything else (timeout, reset, early close, other bytes) is a failure.")
     L.append(f"- Close: {'even-numbered connections close with FIN, odd-numbered ones with RST (SO_LINGER 0)' if args.close == 'mixed' else 'every connection closes with ' + args.close.upper()}. fds are counted in /proc/PID/fd: the baseline is the lowest count over 1 s after the endpoint is up and before the clients connect; after closing, the count is polled every 50 ms for up to {args.settle:g} s until it is at or below the baseline.")
     L.append(f"- RLIMIT_NOFILE raised to {r['nofile']} (soft) for the client, and inherited by the emulator and the echo server.")
-    L.append(f"- Machine: {dpkit.cpu_model()} × {os.cpu_count()}, kernel {os.uname().release}, {dpkit.debian_version()}, Python {sys.version.split()[0]}; emulator {r['emulator_version']}, repo {dpkit.git_rev()}; load average before {r['load_before']}.")
+    L.append(f"- Machine: {dpkit.cpu_model()} × {os.cpu_count()}, kernel {os.uname().release}, {dpkit.debian_version()}, Python {sys.version.split()[0]}; emulator {r['emulator_version']}, repo {dpkit.git_rev()}; load average before {r['load_before']}; processes outside the test used {r['other_cores']:.3f} cores on average while it ran.")
     L.append(f"- Command: `python3 bench/load_test.py{' --quick' if args.quick else ''}`")
     L.append(MARK_END)
     return "\n".join(L) + "\n"
@@ -267,9 +268,11 @@ def main() -> int:
         st = Stats()
         phase: dict = {}
         gc.freeze()
+        other = dpkit.OtherCpu()
         asyncio.run(run_clients(addr, args.connections, args.seconds, args.interval, args.close, args.timeout, st,
                                 phase, log))
         closed = time.monotonic()
+        other_cores = other.cores()
         log(f"held {phase['hold_end'] - phase['hold_start']:.1f} s: {st.ok}/{st.sent} echoes ok; "
             f"failures {dict(st.failures) or 'none'}; clients closed")
         # Back to baseline?
@@ -331,10 +334,12 @@ def main() -> int:
             "counters_after": counters,
             "alive": alive,
             "addr": entry["host_address"],
+            "emu_cmd": " ".join(["privatelink-emulator"] + emu.argv[1:]),
             "node": entry["nlb_node"]["host_address"],
             "nofile": soft,
             "emulator_version": dpkit.emulator_version(binary),
             "load_before": load_before,
+            "other_cores": other_cores,
         }
         if not alive:
             log(f"a process died: emulator alive={emu.alive()} echo alive={echo.alive()}")
@@ -361,7 +366,9 @@ def main() -> int:
         print(section)
         print(f"written to {args.out}")
     print("PASS" if passed else "FAIL", flush=True)
-    if not passed:
+    if passed:
+        shutil.rmtree(logdir, ignore_errors=True)
+    else:
         print(f"logs kept in {logdir}", file=sys.stderr)
     return 0 if passed else 1
 
