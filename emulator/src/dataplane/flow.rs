@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{ReadHalf, WriteHalf};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -99,8 +98,7 @@ pub async fn serve(
 }
 
 async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
+    let socket = super::socket::bound_to(source)?;
     match tokio::time::timeout(timeout, socket.connect(SocketAddr::V4(target))).await {
         Ok(r) => r,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
@@ -119,8 +117,8 @@ enum Outcome {
 /// passed on as a FIN (the other direction keeps going); a reset or error on
 /// either side resets both; so do the idle timeout and cancellation.
 async fn pipe(
-    mut client: TcpStream,
-    mut upstream: TcpStream,
+    client: TcpStream,
+    upstream: TcpStream,
     stats: &EndpointStats,
     idle_timeout: Duration,
     cancel: &mut watch::Receiver<bool>,
@@ -128,17 +126,13 @@ async fn pipe(
     let started = Instant::now();
     let last = AtomicU64::new(0);
     let outcome = {
-        // Borrowed halves: dropping them sends nothing, so an abnormal end
-        // below becomes an RST rather than a FIN followed by an RST.
-        let (cr, cw) = client.split();
-        let (ur, uw) = upstream.split();
+        // Shared references, not owned halves: dropping them sends nothing,
+        // so an abnormal end below becomes an RST rather than a FIN and an RST.
+        let (c, u) = (&client, &upstream);
         // Both directions run to their own end; the first error stops both.
         let both = async {
-            tokio::try_join!(
-                half(cr, uw, &stats.bytes_in, &last, started),
-                half(ur, cw, &stats.bytes_out, &last, started)
-            )
-            .is_ok()
+            tokio::try_join!(half(c, u, &stats.bytes_in, &last, started), half(u, c, &stats.bytes_out, &last, started))
+                .is_ok()
         };
         let idle = async {
             loop {
@@ -171,23 +165,64 @@ async fn wait_cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// One direction: on EOF it passes a FIN on; it fails on any error.
+/// One direction: on EOF it passes a FIN on; it fails on any error. On
+/// Linux the bytes move by splice(2) through a pipe; without a pipe they are
+/// copied through a buffer.
 async fn half(
-    mut from: ReadHalf<'_>,
-    mut to: WriteHalf<'_>,
+    from: &TcpStream,
+    to: &TcpStream,
     counter: &AtomicU64,
     last: &AtomicU64,
     started: Instant,
 ) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Ok(pipe) = super::splice::Pipe::new() {
+        loop {
+            let n = super::splice::fill(from, &pipe).await?;
+            if n == 0 {
+                return finish(to);
+            }
+            super::splice::drain(&pipe, to, n).await?;
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+    }
     let mut buf = vec![0u8; BUFFER];
     loop {
-        let n = from.read(&mut buf).await?;
+        let n = read(from, &mut buf).await?;
         if n == 0 {
-            to.shutdown().await.ok();
-            return Ok(());
+            return finish(to);
         }
-        to.write_all(&buf[..n]).await?;
+        write_all(to, &buf[..n]).await?;
         counter.fetch_add(n as u64, Ordering::Relaxed);
         last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
+}
+
+/// Passes an end of stream on as a FIN; the other direction keeps going.
+fn finish(to: &TcpStream) -> io::Result<()> {
+    let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
+
+async fn read(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        from.readable().await?;
+        match from.try_read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return result,
+        }
+    }
+}
+
+async fn write_all(to: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        to.writable().await?;
+        match to.try_write(buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

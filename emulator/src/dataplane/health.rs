@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -124,8 +123,7 @@ async fn check(group: &HealthGroup, addr: SocketAddrV4) -> Verdict {
 }
 
 async fn connect(source: Ipv4Addr, addr: SocketAddrV4) -> std::io::Result<tokio::net::TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
+    let socket = super::socket::bound_to(source)?;
     socket.connect(SocketAddr::V4(addr)).await
 }
 

@@ -10,6 +10,9 @@ mod flow;
 pub mod health;
 pub mod plan;
 pub mod proxy_protocol;
+mod socket;
+#[cfg(target_os = "linux")]
+mod splice;
 pub mod stats;
 
 use std::collections::{HashMap, HashSet};

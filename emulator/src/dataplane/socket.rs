@@ -1,0 +1,43 @@
+//! Outgoing sockets bound to a simulated source address (an NLB node's host
+//! address), shared by flows and health checks.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use tokio::net::TcpSocket;
+
+/// A TCP socket bound to `source` with the port left to `connect`.
+///
+/// Binding an address with port 0 makes the kernel pick a port at `bind`
+/// time, unique over every destination, so a busy node runs out of ports to
+/// TIME_WAIT after ~28k flows. With `IP_BIND_ADDRESS_NO_PORT` the port is
+/// chosen at `connect` time per 4-tuple, as an unbound socket's would be.
+pub fn bound_to(source: Ipv4Addr) -> io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    bind_address_no_port(&socket);
+    socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
+    Ok(socket)
+}
+
+#[cfg(target_os = "linux")]
+fn bind_address_no_port(socket: &TcpSocket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid, owned socket descriptor and a c_int option value of
+    // the size passed; the call touches nothing else.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "IP_BIND_ADDRESS_NO_PORT not set");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_address_no_port(_socket: &TcpSocket) {}
