@@ -18,7 +18,8 @@ use super::plan::{flow_hash, Route};
 use super::proxy_protocol;
 use super::stats::EndpointStats;
 
-const BUFFER: usize = 64 * 1024;
+/// The copy buffer of a direction until it turns out to be bulk.
+const BUFFER: usize = 16 * 1024;
 
 /// Settings every flow shares.
 #[derive(Debug, Clone, Copy)]
@@ -165,9 +166,11 @@ async fn wait_cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// One direction: on EOF it passes a FIN on; it fails on any error. On
-/// Linux the bytes move by splice(2) through a pipe; without a pipe they are
-/// copied through a buffer.
+/// One direction: on EOF it passes a FIN on; it fails on any error.
+///
+/// Bytes are copied through a small buffer until a read fills it: then the
+/// flow is bulk and, on Linux, the rest moves by splice(2) through a pipe,
+/// never through user space. Short flows never pay for the pipe.
 async fn half(
     from: &TcpStream,
     to: &TcpStream,
@@ -175,18 +178,10 @@ async fn half(
     last: &AtomicU64,
     started: Instant,
 ) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    if let Ok(pipe) = super::splice::Pipe::new() {
-        loop {
-            let n = super::splice::fill(from, &pipe).await?;
-            if n == 0 {
-                return finish(to);
-            }
-            super::splice::drain(&pipe, to, n).await?;
-            counter.fetch_add(n as u64, Ordering::Relaxed);
-            last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        }
-    }
+    let count = |n: usize| {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+        last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    };
     let mut buf = vec![0u8; BUFFER];
     loop {
         let n = read(from, &mut buf).await?;
@@ -194,8 +189,21 @@ async fn half(
             return finish(to);
         }
         write_all(to, &buf[..n]).await?;
-        counter.fetch_add(n as u64, Ordering::Relaxed);
-        last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        count(n);
+        #[cfg(target_os = "linux")]
+        if n == buf.len() {
+            if let Ok(pipe) = super::splice::Pipe::new() {
+                drop(buf);
+                loop {
+                    let n = super::splice::fill(from, &pipe).await?;
+                    if n == 0 {
+                        return finish(to);
+                    }
+                    super::splice::drain(&pipe, to, n).await?;
+                    count(n);
+                }
+            }
+        }
     }
 }
 
