@@ -37,9 +37,25 @@ START, END = "<!-- dns-bench:start -->", "<!-- dns-bench:end -->"
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for both UDP and TCP on 127.0.0.1, below the ephemeral
+    range: NSD binds without SO_REUSEADDR, so a port an earlier benchmark's
+    connection still holds in TIME_WAIT would make it fail to start."""
+    low = 20000
+    try:
+        low = min(low, int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) - 1000)
+    except (OSError, ValueError, IndexError):
+        pass
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 10000), low)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                u.bind(("127.0.0.1", port))
+                t.bind(("127.0.0.1", port))
+                return port
+        except OSError:
+            continue
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def start_emulator(binary):
@@ -146,7 +162,8 @@ def wait_answers(port, name, deadline=60):
             capture_output=True,
             text=True,
         )
-        if r.stdout.strip():
+        lines = r.stdout.split()
+        if lines and all(re.fullmatch(r"\d+\.\d+\.\d+\.\d+", l) for l in lines):
             return
         time.sleep(0.05)
     raise RuntimeError(f"{name} never answered on port {port}")
