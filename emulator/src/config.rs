@@ -76,6 +76,12 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_DNS_UPSTREAM")]
     pub dns_upstream: Option<SocketAddr>,
 
+    /// Keep the world in this directory: every acknowledged change is on
+    /// disk (journal + snapshot) before the API answers, and a restart
+    /// restores it. Unset: in memory only.
+    #[arg(long, env = "PRIVATELINK_STATE_DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
     pub log: String,
@@ -94,6 +100,7 @@ pub struct FileConfig {
     pub dns_addr: Option<SocketAddr>,
     pub vpc_dns_port: Option<u16>,
     pub dns_upstream: Option<SocketAddr>,
+    pub state_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -115,6 +122,8 @@ pub struct Config {
     pub model: Settings,
     pub dataplane: crate::dataplane::Settings,
     pub dns: DnsSettings,
+    /// Where the world is kept (`--state-dir`); in memory when `None`.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -125,6 +134,7 @@ impl Default for Config {
             model: Settings::default(),
             dataplane: crate::dataplane::Settings::default(),
             dns: DnsSettings::default(),
+            state_dir: None,
         }
     }
 }
@@ -148,6 +158,7 @@ impl Config {
         }
         c.dns.vpc_port = args.vpc_dns_port.or(file.vpc_dns_port);
         c.dns.upstream = args.dns_upstream.or(file.dns_upstream);
+        c.state_dir = args.state_dir.clone().or(file.state_dir);
         c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
         if let Some(a) = args.default_account.clone().or(file.default_account) {
             if !is_account(&a) {

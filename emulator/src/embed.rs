@@ -70,11 +70,18 @@ impl Builder {
         self
     }
 
+    /// Keeps the world in `dir` (see `--state-dir`): restored on start,
+    /// every acknowledged change on disk.
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.state_dir = Some(dir.into());
+        self
+    }
+
     /// Binds, starts the API, DNS and the data plane on the current runtime.
     pub async fn start(self) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(self.config.api_addr).await?;
         let api_addr = listener.local_addr()?;
-        let shared = crate::shared(&self.config);
+        let shared = crate::shared(&self.config)?;
         let sockets = crate::dns::bind(self.config.dns.addr).await?;
         let dns_addr = sockets.local_addr()?;
         let dns = DnsServer::start(shared.clone(), sockets, &self.config.dns)?;
@@ -133,5 +140,8 @@ impl Emulator {
         self.dataplane.shutdown().await;
         self.dns.shutdown().await;
         let _ = self.api.await;
+        if let Err(e) = self.shared.snapshot() {
+            tracing::error!(error = %e, "cannot write the snapshot at shutdown (the journal still holds every change)");
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`dns`]: follows the model and answers DNS (hickory-server): the public
 //!   vpce names, and per VPC at its resolver the private DNS names.
 //! - [`addressing`]: the address plane, where a VPC address lives on the host.
+//! - [`persist`]: durable state (`--state-dir`): journal and snapshot.
 //! - [`config`]: command line, environment and config file settings.
 //! - [`embed`]: the emulator inside another program ([`Emulator::builder`]).
 
@@ -21,6 +22,7 @@ pub mod dataplane;
 pub mod dns;
 pub mod embed;
 pub mod model;
+pub mod persist;
 pub mod server;
 
 use std::future::Future;
@@ -30,9 +32,27 @@ pub use api::Shared;
 pub use config::Config;
 pub use embed::Emulator;
 
-/// The shared state for a configuration: an empty world.
-pub fn shared(config: &Config) -> Arc<Shared> {
-    Shared::new(model::World::new(config.model.clone()), config.auth.clone())
+/// The shared state for a configuration: an empty world, or with a state
+/// directory the world it holds (snapshot, then the journal replayed).
+pub fn shared(config: &Config) -> std::io::Result<Arc<Shared>> {
+    let Some(dir) = &config.state_dir else {
+        return Ok(Shared::new(model::World::new(config.model.clone()), config.auth.clone()));
+    };
+    let started = std::time::Instant::now();
+    let (store, restored) = persist::Store::open(dir)?;
+    let mut world = match restored.world {
+        Some(dump) => model::World::from_json(dump, config.model.clone())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("snapshot: {e}")))?,
+        None => model::World::new(config.model.clone()),
+    };
+    let replayed = restored.ops.len();
+    let failed = api::replay(&mut world, restored.ops);
+    world.drain_events();
+    tracing::info!(
+        dir = %dir.display(), replayed, failed, cut_bytes = restored.dropped,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "world restored"
+    );
+    Ok(Shared::durable(world, config.auth.clone(), store))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

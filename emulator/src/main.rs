@@ -55,7 +55,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let shared = privatelink_emulator::shared(&config);
+    let shared = match privatelink_emulator::shared(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot restore the state directory: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
 
     // One thread serves the API: requests are short and the world sits behind
@@ -111,7 +117,15 @@ fn main() -> ExitCode {
         let _ = api.join();
         return ExitCode::from(1);
     }
-    match api.join() {
+    let joined = api.join();
+    // Every request has been answered: fold the journal into a snapshot so
+    // the next start has nothing to replay.
+    if let Err(e) = shared.snapshot() {
+        error!("cannot write the snapshot at shutdown: {e} (the journal still holds every change)");
+    } else if config.state_dir.is_some() {
+        info!("state written; stopped");
+    }
+    match joined {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             error!("api: {e}");

@@ -4,10 +4,15 @@
 use serde_json::{json, Value};
 
 use super::{HttpRequest, HttpResponse, Shared};
-use crate::model::World;
+use crate::model::{Error, World};
+use crate::persist::Op;
 
 fn json_response(status: u16, v: Value) -> HttpResponse {
     HttpResponse { status, content_type: "application/json", body: v.to_string() }
+}
+
+fn error(e: &Error) -> HttpResponse {
+    json_response(if e.status >= 500 { e.status } else { 400 }, json!({"error": e.message, "code": e.code}))
 }
 
 pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
@@ -16,6 +21,50 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     }
     match (req.method, req.path) {
         ("GET", "/_emulator/health") => json_response(200, json!({"status": "ok"})),
+        // Answering at all means the API, DNS and data plane are up: the
+        // process serves the API only once the others run.
+        ("GET", "/_emulator/ready") => json_response(200, json!({"ready": true, "durable": shared.is_durable()})),
+        ("GET", "/_emulator/state") => {
+            shared.tick();
+            let dump = shared.world().to_json();
+            json_response(200, dump)
+        }
+        ("PUT", "/_emulator/state") | ("POST", "/_emulator/state") => {
+            let world: Value = match serde_json::from_slice(req.body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return json_response(
+                        400,
+                        json!({"error": format!("expected a dump of GET /_emulator/state: {e}")}),
+                    )
+                }
+            };
+            if let Err(e) = shared.change(Op::Import { world }) {
+                return error(&e);
+            }
+            // An import is one big record: fold it into the snapshot now.
+            if let Err(e) = shared.snapshot() {
+                tracing::error!(error = %e, "cannot write the snapshot after an import");
+            }
+            json_response(200, json!({"imported": true}))
+        }
+        ("POST", "/_emulator/reset") => {
+            let account = req
+                .query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("account="))
+                .filter(|a| !a.is_empty())
+                .map(str::to_string);
+            if let Some(a) = &account {
+                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                    return json_response(400, json!({"error": format!("account must be 12 digits, not {a:?}")}));
+                }
+            }
+            if let Err(e) = shared.change(Op::Reset { account: account.clone() }) {
+                return error(&e);
+            }
+            json_response(200, json!({"reset": account.unwrap_or_else(|| "all".into())}))
+        }
         ("GET", "/_emulator/status") => {
             shared.tick();
             let mut doc = {
@@ -45,20 +94,19 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
                 return json_response(400, json!({"error": "missing \"name\""}));
             };
             let value = body.get("value").and_then(Value::as_str);
-            let (values, events) = {
-                let mut w = shared.world();
-                if req.method == "POST" {
-                    let Some(value) = value else {
-                        return json_response(400, json!({"error": "missing \"value\""}));
-                    };
-                    w.publish_txt(name, value);
-                } else {
-                    w.unpublish_txt(name, value);
-                }
-                (w.txt_records(name), w.drain_events())
+            let op = if req.method == "POST" {
+                let Some(value) = value else {
+                    return json_response(400, json!({"error": "missing \"value\""}));
+                };
+                Op::PublishTxt { name: name.to_string(), value: value.to_string() }
+            } else {
+                Op::UnpublishTxt { name: name.to_string(), value: value.map(str::to_string) }
             };
-            // The DNS server follows these, so the record is served at once.
-            shared.publish(events);
+            // The DNS server follows the change, so the record is served at once.
+            if let Err(e) = shared.change(op) {
+                return error(&e);
+            }
+            let values = shared.world().txt_records(name);
             json_response(200, json!({"name": name, "values": values}))
         }
         _ => json_response(404, json!({"error": format!("no such admin endpoint: {} {}", req.method, req.path)})),

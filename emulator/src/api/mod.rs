@@ -21,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 use crate::model::{ids, region, Caller, Error, Event, Millis, World};
+use crate::persist::{Op, Store, Syncer};
 use query::Params;
 use xml::Xml;
 
@@ -64,18 +65,81 @@ pub struct Shared {
     pub started: std::time::Instant,
     /// Other parts (data plane, DNS) add their section of /_emulator/status.
     status: Mutex<Vec<(String, StatusSource)>>,
+    /// The journal, with `--state-dir`. Appended to while the world is
+    /// locked (so it holds operations in the order they ran), synced after.
+    store: Option<Mutex<Store>>,
+    syncer: Option<Arc<Syncer>>,
 }
 
 impl Shared {
     pub fn new(world: World, auth: AuthSettings) -> Arc<Shared> {
+        Self::build(world, auth, None)
+    }
+
+    /// Shared state that journals every change to `store`.
+    pub fn durable(world: World, auth: AuthSettings, store: Store) -> Arc<Shared> {
+        Self::build(world, auth, Some(store))
+    }
+
+    fn build(world: World, auth: AuthSettings, store: Option<Store>) -> Arc<Shared> {
         let (events, _) = broadcast::channel(4096);
+        let syncer = store.as_ref().map(Store::syncer);
         Arc::new(Shared {
             world: Mutex::new(world),
             events,
             auth,
             started: std::time::Instant::now(),
             status: Mutex::new(Vec::new()),
+            store: store.map(Mutex::new),
+            syncer,
         })
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Journals `op`, which just ran on `world` (still locked by the caller);
+    /// returns the sequence number to [`Shared::sync`] before answering.
+    pub fn journal(&self, world: &World, op: Op) -> Result<u64, Error> {
+        let Some(store) = &self.store else { return Ok(0) };
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = store.append(op).map_err(storage_error)?;
+        if store.wants_snapshot() {
+            if let Err(e) = store.snapshot(world.to_json()) {
+                tracing::error!(error = %e, "cannot write the snapshot; the journal keeps growing");
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Waits until the journal holds `seq` on disk.
+    pub fn sync(&self, seq: u64) -> Result<(), Error> {
+        match &self.syncer {
+            Some(s) if seq > 0 => s.sync_through(seq).map_err(storage_error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Folds the journal into a snapshot (on shutdown, after an import).
+    pub fn snapshot(&self) -> std::io::Result<()> {
+        let Some(store) = &self.store else { return Ok(()) };
+        let w = self.world();
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        store.snapshot(w.to_json())
+    }
+
+    /// Runs an administrative change (TXT records, reset, import) and
+    /// journals it; durable when this returns `Ok`.
+    pub fn change(&self, op: Op) -> Result<(), Error> {
+        let (seq, events) = {
+            let mut w = self.world();
+            apply_admin(&mut w, &op).map_err(|e| Error::new("InvalidParameterValue", e))?;
+            let seq = self.journal(&w, op)?;
+            (seq, w.drain_events())
+        };
+        self.publish(events);
+        self.sync(seq)
     }
 
     /// Changes the world and publishes what changed.
@@ -112,10 +176,26 @@ impl Shared {
     pub fn tick(&self) {
         let events = {
             let mut w = self.world();
-            w.tick(now_ms());
+            self.tick_locked(&mut w, now_ms());
             w.drain_events()
         };
         self.publish(events);
+    }
+
+    /// Advances transitions on a locked world, journaling the tick when it
+    /// changed something. Nobody waits on a tick: the next request's sync
+    /// makes it durable.
+    fn tick_locked(&self, w: &mut World, now: Millis) {
+        let before = w.revision();
+        let Some(seed) = self.is_durable().then(ids::seed) else {
+            return w.tick(now);
+        };
+        ids::with_seed(seed, || w.tick(now));
+        if w.revision() != before {
+            if let Err(e) = self.journal(w, Op::Tick { now, seed }) {
+                tracing::error!(error = %e.message, "cannot journal a state transition");
+            }
+        }
     }
 
     fn publish(&self, events: Vec<Event>) {
@@ -161,6 +241,18 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Ec2 => "ec2",
+            Protocol::Elbv2 => "elasticloadbalancing",
+            Protocol::Sts => "sts",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        Self::from_signing_name(name)
+    }
+
     fn from_signing_name(name: &str) -> Option<Protocol> {
         match name {
             "ec2" => Some(Protocol::Ec2),
@@ -237,25 +329,111 @@ fn serve(
     if !action.bytes().all(|b| b.is_ascii_alphanumeric()) || action.len() > 128 {
         return Err(Error::new("InvalidAction", "The action is not valid for this web service."));
     }
+    if protocol == Protocol::Sts {
+        return sts::dispatch(&action, &caller, &access_key).map(|x| (action, x));
+    }
     let now = now_ms();
-    let (result, events) = {
+    // Journaled requests draw their random choices from a seed, so a replay
+    // draws the same ones.
+    let seed = shared.is_durable().then(ids::seed);
+    let (result, seq, events) = {
         let mut world = shared.world();
-        world.tick(now);
-        let result = match protocol {
-            Protocol::Sts => sts::dispatch(&action, &caller, &access_key),
-            Protocol::Ec2 | Protocol::Elbv2 => {
-                let mut ctx = ec2::Ctx { world: &mut world, caller: &caller, now, p: params };
-                if protocol == Protocol::Ec2 {
-                    ec2::dispatch(&action, &mut ctx)
-                } else {
-                    elbv2::dispatch(&action, &mut ctx)
-                }
-            }
+        shared.tick_locked(&mut world, now);
+        let before = world.revision();
+        let result = match seed {
+            Some(seed) => ids::with_seed(seed, || run(&mut world, protocol, &action, &caller, now, params)),
+            None => run(&mut world, protocol, &action, &caller, now, params),
         };
-        (result, world.drain_events())
+        // Reads change nothing but the "seen" mark of a transitional state;
+        // anything else that succeeded, and anything that changed the world,
+        // is journaled.
+        let read = action.starts_with("Describe") || action.starts_with("Get");
+        let changed = world.revision() != before || (result.is_ok() && !read);
+        let seq = if let (true, Some(seed)) = (changed, seed) {
+            let op = Op::Api {
+                now,
+                seed,
+                account: caller.account.clone(),
+                arn: caller.arn.clone(),
+                region: caller.region.clone(),
+                protocol: protocol.name().to_string(),
+                action: action.clone(),
+                params: params.pairs().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            };
+            shared.journal(&world, op)?
+        } else {
+            0
+        };
+        (result, seq, world.drain_events())
     };
     shared.publish(events);
+    shared.sync(seq)?;
     result.map(|x| (action, x))
+}
+
+/// Runs one EC2 or ELBv2 action on the world.
+fn run(
+    world: &mut World,
+    protocol: Protocol,
+    action: &str,
+    caller: &Caller,
+    now: Millis,
+    p: &Params,
+) -> Result<Xml, Error> {
+    let mut ctx = ec2::Ctx { world, caller, now, p };
+    match protocol {
+        Protocol::Ec2 => ec2::dispatch(action, &mut ctx),
+        Protocol::Elbv2 => elbv2::dispatch(action, &mut ctx),
+        Protocol::Sts => Err(Error::new("InvalidAction", "STS changes nothing")),
+    }
+}
+
+fn storage_error(e: std::io::Error) -> Error {
+    tracing::error!(error = %e, "cannot write the state directory");
+    Error::new("InternalError", "The emulator could not make the change durable; it is not acknowledged.")
+        .with_status(500)
+}
+
+/// Applies an administrative operation (not an API request).
+fn apply_admin(w: &mut World, op: &Op) -> Result<(), String> {
+    match op {
+        Op::PublishTxt { name, value } => w.publish_txt(name, value),
+        Op::UnpublishTxt { name, value } => w.unpublish_txt(name, value.as_deref()),
+        Op::Reset { account } => w.reset(account.as_deref()),
+        Op::Import { world } => {
+            let imported = World::from_json(world.clone(), w.settings().clone())?;
+            w.replace(imported);
+        }
+        Op::Api { .. } | Op::Tick { .. } => return Err("not an administrative operation".into()),
+    }
+    Ok(())
+}
+
+/// Replays journaled operations onto `world`, as they first ran.
+pub fn replay(world: &mut World, ops: Vec<Op>) -> usize {
+    let mut failed = 0;
+    for op in ops {
+        match op {
+            Op::Api { now, seed, account, arn, region, protocol, action, params } => {
+                let Some(protocol) = Protocol::from_name(&protocol) else {
+                    failed += 1;
+                    continue;
+                };
+                let caller = Caller { account, arn, region };
+                let params = Params::from_pairs(params);
+                let _ = ids::with_seed(seed, || run(world, protocol, &action, &caller, now, &params));
+            }
+            Op::Tick { now, seed } => ids::with_seed(seed, || world.tick(now)),
+            other => {
+                if let Err(e) = apply_admin(world, &other) {
+                    tracing::warn!(error = %e, "a journaled change no longer applies");
+                    failed += 1;
+                }
+            }
+        }
+        world.drain_events();
+    }
+    failed
 }
 
 /// The caller's account, principal and region, from the signature (or the

@@ -22,6 +22,11 @@ impl Params {
         Params { map: pairs.into_iter().collect() }
     }
 
+    /// Every parameter, in key order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.map.iter()
+    }
+
     pub fn extend(&mut self, other: Params) {
         self.map.extend(other.map);
     }

@@ -144,6 +144,9 @@ impl Follower {
                 Err(_) => break,
             }
         }
+        if batch.iter().any(|e| e.resource == crate::model::Resource::All) {
+            return self.rebuild();
+        }
         let world = self.shared.world();
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         for event in &batch {

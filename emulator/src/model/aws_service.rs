@@ -6,6 +6,7 @@ use super::tags::{self, Filter, Filterable, Tags};
 use super::{region, Caller, Result, World};
 
 /// An AWS service reachable through interface endpoints (`com.amazonaws.REGION.SHORT`).
+/// Stored and dumped as its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsService {
     pub short: &'static str,
@@ -50,6 +51,20 @@ impl AwsService {
 
     pub fn availability_zones(&self) -> Vec<String> {
         region::zones(&self.region).into_iter().map(|z| z.name).collect()
+    }
+}
+
+impl serde::Serialize for AwsService {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AwsService {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        AwsService::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("{name} is not an AWS service the emulator serves")))
     }
 }
 

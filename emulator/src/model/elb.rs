@@ -10,7 +10,7 @@ use super::target_group::tg_not_found;
 use super::vpc::not_found_subnet;
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, Transition, World};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoadBalancer {
     pub arn: String,
     pub name: String,
@@ -32,7 +32,7 @@ pub struct LoadBalancer {
 
 /// One node of an NLB: its subnet and private address (and the ENI that
 /// holds it), the address its targets see as the source.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LoadBalancerNode {
     pub subnet_id: String,
     pub availability_zone: String,
@@ -275,8 +275,10 @@ impl World {
 
     /// Marks a transitional state as seen by a client.
     pub fn observe_load_balancer(&mut self, region: &str, arn: &str) {
-        if let Some(t) = self.region_mut(region).load_balancers.get_mut(arn).and_then(|l| l.transition.as_mut()) {
+        let seen = self.region_mut(region).load_balancers.get_mut(arn).and_then(|l| l.transition.as_mut());
+        if let Some(t) = seen.filter(|t| !t.observed) {
             t.observed = true;
+            self.revision += 1;
         }
     }
 

@@ -19,7 +19,8 @@ use super::tags::{self, Filter, Filterable, Tags};
 use super::vpc::{not_found_group, not_found_subnet};
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, Transition, Unsuccessful, World};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum EndpointState {
     PendingAcceptance,
     Pending,
@@ -56,13 +57,13 @@ impl EndpointState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DnsEntry {
     pub dns_name: String,
     pub hosted_zone_id: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VpcEndpoint {
     pub id: String,
     pub owner: String,
@@ -480,8 +481,10 @@ impl World {
     }
 
     pub fn observe_endpoint(&mut self, region: &str, id: &str) {
-        if let Some(t) = self.region_mut(region).endpoints.get_mut(id).and_then(|e| e.transition.as_mut()) {
+        let seen = self.region_mut(region).endpoints.get_mut(id).and_then(|e| e.transition.as_mut());
+        if let Some(t) = seen.filter(|t| !t.observed) {
             t.observed = true;
+            self.revision += 1;
         }
     }
 

@@ -1,13 +1,47 @@
 //! Identifiers in AWS's exact formats.
 
-use rand::Rng;
+use std::cell::RefCell;
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
 
 const HEX: &[u8] = b"0123456789abcdef";
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
+thread_local! {
+    /// Set while a journaled operation runs, so its replay draws the same ids.
+    static SEEDED: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with every random choice of the model drawn from `seed`: the
+/// same seed and the same world give the same ids, addresses and zones.
+pub fn with_seed<R>(seed: u64, f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SEEDED.with(|s| *s.borrow_mut() = None);
+        }
+    }
+    SEEDED.with(|s| *s.borrow_mut() = Some(StdRng::seed_from_u64(seed)));
+    let _reset = Reset;
+    f()
+}
+
+/// Random choices of the model: from the operation's seed when one is set.
+pub(crate) fn with_rng<R>(f: impl FnOnce(&mut dyn RngCore) -> R) -> R {
+    SEEDED.with(|s| match s.borrow_mut().as_mut() {
+        Some(rng) => f(rng),
+        None => f(&mut rand::rng()),
+    })
+}
+
+/// A fresh seed for an operation.
+pub fn seed() -> u64 {
+    rand::rng().next_u64()
+}
+
 fn random_from(alphabet: &[u8], len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+    with_rng(|rng| (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect())
 }
 
 pub fn hex(len: usize) -> String {
@@ -28,8 +62,10 @@ pub fn alnum(len: usize) -> String {
     random_from(ALNUM, len)
 }
 
+/// Request ids are not state: drawn outside any operation's seed.
 pub fn request_id() -> String {
-    let h = hex(32);
+    let mut rng = rand::rng();
+    let h: String = (0..32).map(|_| HEX[rng.random_range(0..HEX.len())] as char).collect();
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 

@@ -97,7 +97,7 @@ pub struct Event {
     pub change: Change,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Resource {
     Vpc(String),
     Subnet(String),
@@ -110,6 +110,8 @@ pub enum Resource {
     Endpoint(String),
     /// A name in the public zones providers publish TXT records in.
     PublicTxt(String),
+    /// Everything (the world was reset or imported): rebuild from scratch.
+    All,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +122,7 @@ pub enum Change {
 }
 
 /// A scheduled move out of a transitional state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transition {
     pub at: Millis,
     pub observed: bool,
@@ -133,7 +135,7 @@ impl Transition {
 }
 
 /// All resources of one region, across accounts.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Region {
     pub name: String,
     pub vpcs: BTreeMap<String, Vpc>,
@@ -148,7 +150,8 @@ pub struct Region {
     /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
     endpoints_by_vpc: HashMap<String, BTreeSet<String>>,
     /// (account, action, token) -> (fingerprint of the request, resource id)
-    client_tokens: HashMap<(String, &'static str, String), (String, String)>,
+    #[serde(with = "entries")]
+    client_tokens: HashMap<(String, String, String), (String, String)>,
 }
 
 impl Region {
@@ -158,10 +161,13 @@ impl Region {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct World {
     regions: HashMap<String, Region>,
+    /// Settings come from the configuration, never from a dump.
+    #[serde(skip)]
     settings: Settings,
+    #[serde(skip)]
     events: Vec<Event>,
     /// Host blocks (127.k.0.0/16 in loopback mode) in use, one per VPC.
     host_blocks: BTreeSet<u8>,
@@ -169,6 +175,10 @@ pub struct World {
     transitional: BTreeSet<(String, Resource)>,
     /// TXT records of the public zones providers publish (name -> values).
     public_txt: BTreeMap<String, Vec<String>>,
+    /// Counts changes (every event, every first look at a transitional
+    /// state), so a caller can tell whether an operation changed anything.
+    #[serde(skip)]
+    revision: u64,
 }
 
 impl World {
@@ -200,7 +210,85 @@ impl World {
         self.regions.get_mut(name).expect("inserted above")
     }
 
+    /// Grows with every change; equal before and after an operation means
+    /// the operation changed nothing.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The whole world as JSON (settings and pending events excluded).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A world from [`World::to_json`]'s output, under `settings`.
+    pub fn from_json(value: serde_json::Value, settings: Settings) -> std::result::Result<World, String> {
+        let mut w: World = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        for (name, r) in w.regions.iter_mut() {
+            r.name = name.clone();
+        }
+        w.settings = settings;
+        Ok(w)
+    }
+
+    /// Replaces everything with `other` (its settings are kept from `self`);
+    /// followers are told to rebuild.
+    pub fn replace(&mut self, mut other: World) {
+        other.settings = self.settings.clone();
+        other.revision = self.revision.max(other.revision) + 1;
+        let mut events = std::mem::take(&mut self.events);
+        events.append(&mut other.events);
+        other.events = events;
+        *self = other;
+        self.events.push(Event { region: String::new(), resource: Resource::All, change: Change::Updated });
+    }
+
+    /// Forgets every resource of `account` (all accounts when `None`), in
+    /// every region. What other accounts' resources pointed at (an endpoint
+    /// of a removed service) stays as it is, as after a deletion in AWS.
+    pub fn reset(&mut self, account: Option<&str>) {
+        match account {
+            None => self.replace(World::default()),
+            Some(a) => {
+                let settings = self.settings.clone();
+                let mut kept = std::mem::take(self);
+                self.settings = settings;
+                for r in kept.regions.values_mut() {
+                    r.vpcs.retain(|_, x| x.owner != a);
+                    r.subnets.retain(|_, x| x.owner != a);
+                    r.security_groups.retain(|_, x| x.owner != a);
+                    r.network_interfaces.retain(|_, x| x.owner != a);
+                    r.load_balancers.retain(|_, x| x.owner != a);
+                    r.target_groups.retain(|_, x| x.owner != a);
+                    r.listeners.retain(|_, x| x.owner != a);
+                    r.services.retain(|_, x| x.owner != a);
+                    r.endpoints.retain(|_, x| x.owner != a);
+                    let endpoints = &r.endpoints;
+                    for ids in r.endpoints_by_vpc.values_mut() {
+                        ids.retain(|id| endpoints.contains_key(id));
+                    }
+                    r.endpoints_by_vpc.retain(|_, ids| !ids.is_empty());
+                    r.client_tokens.retain(|(owner, _, _), _| owner != a);
+                }
+                let regions = &kept.regions;
+                kept.transitional.retain(|(region, res)| {
+                    let Some(r) = regions.get(region) else { return false };
+                    match res {
+                        Resource::Endpoint(id) => r.endpoints.contains_key(id),
+                        Resource::Service(id) => r.services.contains_key(id),
+                        Resource::LoadBalancer(arn) => r.load_balancers.contains_key(arn),
+                        Resource::TargetGroup(arn) => r.target_groups.contains_key(arn),
+                        _ => false,
+                    }
+                });
+                kept.host_blocks = kept.regions.values().flat_map(|r| r.vpcs.values().map(|v| v.host_block)).collect();
+                self.replace(kept);
+            }
+        }
+    }
+
     fn emit(&mut self, region: &str, resource: Resource, change: Change) {
+        self.revision += 1;
         self.events.push(Event { region: region.to_string(), resource, change });
     }
 
@@ -242,7 +330,7 @@ impl World {
         fingerprint: &str,
     ) -> Result<Option<String>> {
         let Some(token) = token else { return Ok(None) };
-        let key = (caller.account.clone(), action, token.to_string());
+        let key = (caller.account.clone(), action.to_string(), token.to_string());
         match self.regions.get(&caller.region).and_then(|r| r.client_tokens.get(&key)) {
             Some((fp, id)) if fp == fingerprint => Ok(Some(id.clone())),
             Some(_) => Err(Error::new(
@@ -262,7 +350,7 @@ impl World {
         id: &str,
     ) {
         if let Some(token) = token {
-            let key = (caller.account.clone(), action, token.to_string());
+            let key = (caller.account.clone(), action.to_string(), token.to_string());
             self.region_mut(&caller.region).client_tokens.insert(key, (fingerprint, id.to_string()));
         }
     }
@@ -314,6 +402,33 @@ impl World {
         r.services.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc-endpoint-service", &x.tags));
         out.sort();
         out
+    }
+}
+
+/// A map whose keys are not strings, written as a list of [key, value]
+/// pairs so it survives JSON.
+mod entries {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(
+        map: &HashMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut pairs: Vec<(&K, &V)> = map.iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 

@@ -4,7 +4,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Ipv4Cidr {
     base: u32,
     prefix: u8,
@@ -69,6 +70,20 @@ impl Ipv4Cidr {
     /// Addresses a subnet can hand out (size minus AWS's five reserved).
     pub fn usable(&self) -> u64 {
         self.size().saturating_sub(5)
+    }
+}
+
+impl From<Ipv4Cidr> for String {
+    fn from(c: Ipv4Cidr) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for Ipv4Cidr {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map_err(|()| format!("{s} is not an IPv4 CIDR"))
     }
 }
 

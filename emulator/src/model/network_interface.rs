@@ -8,7 +8,7 @@ use super::tags::{self, Filter, Filterable, Tags};
 use super::vpc::{not_found_subnet, Subnet};
 use super::{ids, Caller, Change, Error, Resource, Result, World};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NetworkInterface {
     pub id: String,
     pub owner: String,
@@ -104,12 +104,11 @@ fn pick_free_address(subnet: &Subnet) -> Result<Ipv4Addr> {
         ));
     }
     // Random like AWS (10.24.20.69), falling back to a scan when crowded.
-    let mut rng = rand::rng();
-    for _ in 0..64 {
-        let ip = subnet.cidr.nth(rng.random_range(4..(size - 1)) as u32);
-        if !subnet.used.contains(&ip) {
-            return Ok(ip);
-        }
+    let picked = super::ids::with_rng(|rng| {
+        (0..64).map(|_| subnet.cidr.nth(rng.random_range(4..(size - 1)) as u32)).find(|ip| !subnet.used.contains(ip))
+    });
+    if let Some(ip) = picked {
+        return Ok(ip);
     }
     (4..size - 1)
         .map(|off| subnet.cidr.nth(off as u32))

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::{ids, Caller, Change, Error, Resource, Result, World};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum VerificationState {
     PendingVerification,
     Verified,
@@ -23,7 +24,7 @@ impl VerificationState {
 }
 
 /// A custom private DNS name and the TXT record that proves its ownership.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PrivateDnsName {
     pub name: String,
     pub state: VerificationState,

@@ -6,7 +6,7 @@ use super::vpc::not_found_group;
 use super::{ids, Caller, Change, Error, Resource, Result, World};
 
 /// One rule set of a security group: a protocol and port range with its sources.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IpPermission {
     /// `tcp`, `udp`, `icmp` or `-1` (all).
     pub protocol: String,
@@ -36,7 +36,7 @@ impl IpPermission {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SecurityGroup {
     pub id: String,
     pub owner: String,

@@ -6,7 +6,7 @@ use super::private_dns::{check_dns_name, new_private_dns, PrivateDnsName, Verifi
 use super::tags::{self, Filter, Filterable, Tags};
 use super::{ids, Caller, Change, Error, Millis, Resource, Result, Transition, Unsuccessful, World};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServiceState {
     Pending,
     Available,
@@ -31,7 +31,7 @@ impl ServiceState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub principal: String,
     pub id: String,
@@ -57,7 +57,7 @@ impl Principal {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EndpointService {
     pub id: String,
     pub name: String,
@@ -321,8 +321,10 @@ impl World {
     }
 
     pub fn observe_service(&mut self, region: &str, id: &str) {
-        if let Some(t) = self.region_mut(region).services.get_mut(id).and_then(|s| s.transition.as_mut()) {
+        let seen = self.region_mut(region).services.get_mut(id).and_then(|s| s.transition.as_mut());
+        if let Some(t) = seen.filter(|t| !t.observed) {
             t.observed = true;
+            self.revision += 1;
         }
     }
 

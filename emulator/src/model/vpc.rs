@@ -10,7 +10,7 @@ use super::security_group::{allow_all_egress, IpPermission, SecurityGroup};
 use super::tags::{self, Filter, Filterable, Tags};
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Vpc {
     pub id: String,
     pub owner: String,
@@ -52,7 +52,7 @@ impl Filterable for Vpc {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Subnet {
     pub id: String,
     pub owner: String,
@@ -299,7 +299,7 @@ impl World {
             })?,
             None => {
                 let zones = region::zones(&caller.region);
-                zones[rand::rng().random_range(0..zones.len())].clone()
+                zones[super::ids::with_rng(|rng| rng.random_range(0..zones.len()))].clone()
             }
         };
         let r = self.region_mut(&caller.region);
