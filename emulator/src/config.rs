@@ -76,6 +76,21 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_DNS_UPSTREAM")]
     pub dns_upstream: Option<SocketAddr>,
 
+    /// Most API connections open at once; more are closed at accept.
+    /// [default: 1024]
+    #[arg(long, env = "PRIVATELINK_API_MAX_CONNECTIONS")]
+    pub api_max_connections: Option<usize>,
+
+    /// Seconds a client has to send a request's headers, and again its
+    /// body, before the API answers 408 and closes. [default: 10]
+    #[arg(long, env = "PRIVATELINK_API_REQUEST_TIMEOUT_SECONDS")]
+    pub api_request_timeout_seconds: Option<f64>,
+
+    /// Most flows through the data plane at once (each holds two
+    /// descriptors); more are reset at accept. [default: 16384]
+    #[arg(long, env = "PRIVATELINK_MAX_FLOWS")]
+    pub max_flows: Option<usize>,
+
     /// Keep the world in this directory: every acknowledged change is on
     /// disk (journal + snapshot) before the API answers, and a restart
     /// restores it. Unset: in memory only.
@@ -101,6 +116,9 @@ pub struct FileConfig {
     pub vpc_dns_port: Option<u16>,
     pub dns_upstream: Option<SocketAddr>,
     pub state_dir: Option<std::path::PathBuf>,
+    pub api_max_connections: Option<usize>,
+    pub api_request_timeout_seconds: Option<f64>,
+    pub max_flows: Option<usize>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -124,6 +142,7 @@ pub struct Config {
     pub dns: DnsSettings,
     /// Where the world is kept (`--state-dir`); in memory when `None`.
     pub state_dir: Option<std::path::PathBuf>,
+    pub api_limits: crate::server::Limits,
 }
 
 impl Default for Config {
@@ -135,6 +154,7 @@ impl Default for Config {
             dataplane: crate::dataplane::Settings::default(),
             dns: DnsSettings::default(),
             state_dir: None,
+            api_limits: crate::server::Limits::default(),
         }
     }
 }
@@ -159,6 +179,24 @@ impl Config {
         c.dns.vpc_port = args.vpc_dns_port.or(file.vpc_dns_port);
         c.dns.upstream = args.dns_upstream.or(file.dns_upstream);
         c.state_dir = args.state_dir.clone().or(file.state_dir);
+        if let Some(n) = args.api_max_connections.or(file.api_max_connections) {
+            if n == 0 {
+                return Err("api max connections must be at least 1".into());
+            }
+            c.api_limits.max_connections = n;
+        }
+        if let Some(t) = args.api_request_timeout_seconds.or(file.api_request_timeout_seconds) {
+            if !(0.05..=3600.0).contains(&t) {
+                return Err(format!("api request timeout {t} must be between 0.05 and 3600 seconds"));
+            }
+            c.api_limits.request_timeout = std::time::Duration::from_secs_f64(t);
+        }
+        if let Some(n) = args.max_flows.or(file.max_flows) {
+            if n == 0 {
+                return Err("max flows must be at least 1".into());
+            }
+            c.dataplane.max_flows = n;
+        }
         c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
         if let Some(a) = args.default_account.clone().or(file.default_account) {
             if !is_account(&a) {

@@ -36,7 +36,8 @@ pub use embed::Emulator;
 /// directory the world it holds (snapshot, then the journal replayed).
 pub fn shared(config: &Config) -> std::io::Result<Arc<Shared>> {
     let Some(dir) = &config.state_dir else {
-        return Ok(Shared::new(model::World::new(config.model.clone()), config.auth.clone()));
+        let world = model::World::new(config.model.clone());
+        return Ok(Shared::build(world, config.auth.clone(), None, config.api_limits));
     };
     let started = std::time::Instant::now();
     let (store, restored) = persist::Store::open(dir)?;
@@ -52,7 +53,7 @@ pub fn shared(config: &Config) -> std::io::Result<Arc<Shared>> {
         dir = %dir.display(), replayed, failed, cut_bytes = restored.dropped,
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "world restored"
     );
-    Ok(Shared::durable(world, config.auth.clone(), store))
+    Ok(Shared::build(world, config.auth.clone(), Some(store), config.api_limits))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

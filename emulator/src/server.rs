@@ -18,10 +18,28 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::api::{self, HttpRequest, Protocol, Shared};
 
-/// Largest request body accepted (AWS's own Query limit is far below this).
+/// Largest API request body accepted (AWS's own Query limit is far below this).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// Headers must arrive within this time (slow clients are cut off).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body of the admin endpoints (a world dump for `PUT /_emulator/state`).
+pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest request head (request line and headers); more gets 431.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Bounds of the API server, so slow or flooding clients cannot exhaust
+/// memory or descriptors.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; more are closed as they are accepted.
+    pub max_connections: usize,
+    /// Time to send a request's headers, and again its body.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 1024, request_timeout: Duration::from_secs(10) }
+    }
+}
 /// How often transitional states are advanced without a request.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -45,6 +63,8 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
     };
     tokio::pin!(shutdown);
     let mut connections = tokio::task::JoinSet::new();
+    let limits = shared.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -57,6 +77,13 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
                         continue;
                     }
                 };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    // At the bound: close at once; the client sees a reset
+                    // or EOF and may retry.
+                    debug!(%peer, max = limits.max_connections, "too many API connections; closing");
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let mut stop = stop_rx.clone();
@@ -68,7 +95,8 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
                         });
                         let conn = http1::Builder::new()
                             .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(HEADER_READ_TIMEOUT)
+                            .header_read_timeout(limits.request_timeout)
+                            .max_buf_size(MAX_HEAD_BYTES.max(8192))
                             .keep_alive(true)
                             .serve_connection(TokioIo::new(stream), service);
                         tokio::pin!(conn);
@@ -79,6 +107,7 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
                                 let _ = conn.await;
                             }
                         }
+                        drop(slot);
                     }
                     .instrument(tracing::debug_span!("api", %peer)),
                 );
@@ -95,16 +124,32 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
 
 async fn respond(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+    let head: usize =
+        parts.uri.to_string().len() + parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+    if head > MAX_HEAD_BYTES {
+        let err = crate::model::Error::new(
+            "RequestHeaderSectionTooLarge",
+            format!("The request line and headers exceed {MAX_HEAD_BYTES} bytes"),
+        )
+        .with_status(431);
+        return build(api::error_response(Protocol::Ec2, &err, &crate::model::ids::request_id()));
+    }
+    let max = if parts.uri.path().starts_with("/_emulator/") { MAX_ADMIN_BODY_BYTES } else { MAX_BODY_BYTES };
+    let read = tokio::time::timeout(shared.limits.request_timeout, Limited::new(body, max).collect());
+    let body = match read.await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Err(_) => {
+            let err =
+                crate::model::Error::new("RequestTimeout", "The request body did not arrive in time").with_status(408);
+            let mut r = build(api::error_response(Protocol::Ec2, &err, &crate::model::ids::request_id()));
+            r.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            return r;
+        }
+        Ok(Err(e)) => {
             let too_big = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
             let err = if too_big {
-                crate::model::Error::new(
-                    "RequestEntityTooLarge",
-                    format!("Request body exceeds {MAX_BODY_BYTES} bytes"),
-                )
-                .with_status(413)
+                crate::model::Error::new("RequestEntityTooLarge", format!("Request body exceeds {max} bytes"))
+                    .with_status(413)
             } else {
                 crate::model::Error::new("MalformedRequest", "The request body could not be read")
             };

@@ -69,19 +69,18 @@ pub struct Shared {
     /// locked (so it holds operations in the order they ran), synced after.
     store: Option<Mutex<Store>>,
     syncer: Option<Arc<Syncer>>,
+    /// Bounds the API server enforces.
+    pub limits: crate::server::Limits,
 }
 
 impl Shared {
     pub fn new(world: World, auth: AuthSettings) -> Arc<Shared> {
-        Self::build(world, auth, None)
+        Self::build(world, auth, None, crate::server::Limits::default())
     }
 
-    /// Shared state that journals every change to `store`.
-    pub fn durable(world: World, auth: AuthSettings, store: Store) -> Arc<Shared> {
-        Self::build(world, auth, Some(store))
-    }
-
-    fn build(world: World, auth: AuthSettings, store: Option<Store>) -> Arc<Shared> {
+    /// Shared state with the server's bounds and, when `store` is given,
+    /// journaling every change to it.
+    pub fn build(world: World, auth: AuthSettings, store: Option<Store>, limits: crate::server::Limits) -> Arc<Shared> {
         let (events, _) = broadcast::channel(4096);
         let syncer = store.as_ref().map(Store::syncer);
         Arc::new(Shared {
@@ -92,6 +91,7 @@ impl Shared {
             status: Mutex::new(Vec::new()),
             store: store.map(Mutex::new),
             syncer,
+            limits,
         })
     }
 

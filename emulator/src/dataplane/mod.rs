@@ -40,11 +40,22 @@ pub struct Settings {
     pub port_offset: u16,
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Most flows at once, across every endpoint; more are reset at accept
+    /// so a flood cannot exhaust descriptors.
+    pub max_flows: usize,
 }
+
+/// Default bound on concurrent flows (two descriptors each).
+pub const MAX_FLOWS: usize = 16_384;
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { port_offset: 0, idle_timeout: Duration::from_secs(350), connect_timeout: Duration::from_secs(10) }
+        Settings {
+            port_offset: 0,
+            idle_timeout: Duration::from_secs(350),
+            connect_timeout: Duration::from_secs(10),
+            max_flows: MAX_FLOWS,
+        }
     }
 }
 
@@ -66,6 +77,8 @@ pub struct DataPlane {
     /// Listeners that could not bind, so the reason is logged once.
     failed: Mutex<HashMap<SocketAddrV4, String>>,
     stats: Stats,
+    /// One permit per flow, `max_flows` in all.
+    flows: Arc<tokio::sync::Semaphore>,
     stop: watch::Sender<bool>,
 }
 
@@ -80,6 +93,7 @@ impl DataPlane {
             listeners: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
             stats: Stats::default(),
+            flows: Arc::new(tokio::sync::Semaphore::new(settings.max_flows)),
             stop,
         });
         let events = shared.subscribe();
@@ -175,6 +189,9 @@ impl DataPlane {
             "listeners": listeners,
             "bind_failures": failed,
             "endpoints": self.stats.to_json(),
+            "max_flows": self.settings.max_flows,
+            "open_flows": self.settings.max_flows - self.flows.available_permits(),
+            "refused_over_limit": self.stats.over_limit.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -266,9 +283,20 @@ async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV
             continue;
         };
         let stats = dp.stats.endpoint(&route.endpoint_id);
+        let Ok(permit) = dp.flows.clone().try_acquire_owned() else {
+            // At the bound: refuse this one rather than run out of descriptors.
+            stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            dp.stats.over_limit.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            flow::reset(&stream);
+            continue;
+        };
         let settings =
             FlowSettings { idle_timeout: dp.settings.idle_timeout, connect_timeout: dp.settings.connect_timeout };
-        tokio::spawn(flow::serve(stream, peer, key, route, stats, settings, cancelled.clone()));
+        let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone());
+        tokio::spawn(async move {
+            flow.await;
+            drop(permit);
+        });
     }
 }
 

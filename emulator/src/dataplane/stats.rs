@@ -21,6 +21,8 @@ pub struct EndpointStats {
 #[derive(Debug, Default)]
 pub struct Stats {
     endpoints: Mutex<HashMap<String, Arc<EndpointStats>>>,
+    /// Flows reset because `max_flows` were already open.
+    pub over_limit: std::sync::atomic::AtomicU64,
 }
 
 impl Stats {
