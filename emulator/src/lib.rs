@@ -21,6 +21,8 @@ pub mod config;
 pub mod dataplane;
 pub mod dns;
 pub mod embed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod persist;
 pub mod server;

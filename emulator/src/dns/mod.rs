@@ -15,6 +15,7 @@ pub mod handler;
 pub mod index;
 pub mod listeners;
 pub mod names;
+pub mod probe;
 
 use std::io;
 use std::net::SocketAddr;

@@ -2,16 +2,11 @@
 //! without sockets; plus a property test that throws random and mutated
 //! packets at the handler.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, RwLock};
 
-use hickory_server::net::runtime::TokioTime;
-use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_server::proto::rr::{Name, RData, Record, RecordType};
-use hickory_server::proto::serialize::binary::BinEncoder;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::proto::rr::{Name, RData, RecordType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -279,32 +274,6 @@ fn published_txt_records_are_served_and_withdrawn() {
     assert!(f.index.lookup(&View::Public, "_abc.example.com").is_none());
 }
 
-/// Captures the encoded response.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
-
-#[async_trait::async_trait]
-impl ResponseHandler for Capture {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
-        let mut buf = Vec::new();
-        let mut enc = BinEncoder::new(&mut buf);
-        enc.set_max_size(u16::MAX);
-        let info = response.destructive_emit(&mut enc)?;
-        *self.0.lock().unwrap() = Some(buf);
-        Ok(info)
-    }
-}
-
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -312,11 +281,7 @@ fn rt() -> tokio::runtime::Runtime {
 /// Runs one packet through the handler as the server would; `None` when the
 /// packet does not decode (the server answers those itself).
 fn ask(rt: &tokio::runtime::Runtime, handler: &Handler, packet: Vec<u8>) -> Option<Message> {
-    let src: SocketAddr = "127.0.0.1:5300".parse().unwrap();
-    let request = Request::from_bytes(packet, src, Protocol::Udp).ok()?;
-    let capture = Capture::default();
-    rt.block_on(handler.handle_request::<_, TokioTime>(&request, capture.clone()));
-    let bytes = capture.0.lock().unwrap().take().expect("a response for every decoded request");
+    let bytes = super::probe::answer(rt, handler, packet)?;
     Some(Message::from_vec(&bytes).expect("responses decode"))
 }
 
