@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -19,6 +20,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+from backends import TcpServer
 from conftest import CONSUMER, PROVIDER, REGION, Emulator, stop_emulator, wait_for
 from test_dataplane import BODY, World, curl
 from test_dns import Dig
@@ -156,6 +158,56 @@ def test_a_torn_journal_tail_is_cut_and_nothing_acknowledged_is_lost(durable):
     d.restart()
     seen = {v["VpcId"] for v in d.client("ec2", PROVIDER).describe_vpcs()["Vpcs"]}
     assert set(vpcs) | {fourth} <= seen
+
+
+def test_sigterm_closes_flows_with_fin_and_writes_the_snapshot(durable):
+    """SIGTERM: the open flow ends with FIN on both sides (no reset), the
+    process exits 0 after folding the journal into the snapshot, and the
+    next start has the endpoint without replaying anything."""
+    d = durable
+    w = World(d.client, d.url, acceptance_required=False)
+
+    def handler(conn):
+        if conn.recv(4) != b"ping":
+            return None  # a health check: connect, then close
+        conn.sendall(b"pong")
+        rest = b""
+        while chunk := conn.recv(4096):
+            rest += chunk
+        return ("eof", rest)
+
+    server = TcpServer((w.target_host(w.target_ips[0]), w.target_port), handler)
+    try:
+        ep = w.endpoint()
+        w.wait_state("available")
+        w.wait_listeners()
+        host = w.eni_hosts()[0]
+        with socket.create_connection((host, w.port), timeout=10, source_address=(w.client_host, 0)) as s:
+            s.sendall(b"ping")
+            assert s.recv(4) == b"pong"
+            proc = d.emu.proc
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+            # A FIN reads as end of stream; a reset would raise here.
+            assert s.recv(4096) == b""
+        ends = wait_for(lambda: [r for r in server.results if r is not None], "the target's end of the flow")
+        assert ends == [("eof", b"")]
+    finally:
+        server.stop()
+    d.emu.drain.join(timeout=5)
+    log = d.emu.log_text()
+    d.emu.log.close()
+    os.unlink(d.emu.log.name)
+    assert "panicked" not in log, log[-4000:]
+    assert "data plane flows closed with FIN" in log, log[-4000:]
+    assert "state written" in log, log[-4000:]
+    assert os.path.getsize(os.path.join(d.dir, "journal.log")) == 0
+    assert os.path.exists(os.path.join(d.dir, "snapshot.json"))
+    d.start()
+    e = d.client("ec2", CONSUMER).describe_vpc_endpoints(VpcEndpointIds=[ep["VpcEndpointId"]])["VpcEndpoints"][0]
+    assert e["State"] == "available"
+    assert [x["DnsName"] for x in e["DnsEntries"]] == [x["DnsName"] for x in ep["DnsEntries"]]
+    w.close()
 
 
 def test_admin_dump_reset_and_import(durable):

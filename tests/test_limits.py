@@ -140,3 +140,44 @@ def test_data_plane_flood_is_bounded(bounded):
     wait_for(lambda: fds(pid) <= baseline + 2, "descriptors back")
     assert curl(f"http://{host}:{w.port}/", source=w.client_host).stdout == BODY
     w.close()
+
+
+def test_idle_flows_are_cut_and_busy_ones_are_not():
+    emu, url = start_emulator(["--idle-timeout-seconds", "1"])
+    try:
+        def client(service, account):
+            return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=account,
+                                aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+
+        w = World(client, url)
+        w.start_nginx()
+        w.endpoint()
+        w.accept()
+        w.wait_listeners()
+        host = w.eni_hosts()[0]
+        request = b"GET / HTTP/1.1\r\nHost: endpoint\r\n\r\n"
+        with socket.create_connection((host, w.port), timeout=10, source_address=(w.client_host, 0)) as s:
+            # Busy for 2.4 s, never quiet for 1 s: the flow lives on
+            # (nginx keeps the connection alive between requests).
+            started = time.monotonic()
+            answers = 0
+            while time.monotonic() - started < 2.4:
+                s.sendall(request)
+                reply = b""
+                while not reply.endswith(BODY.encode()):
+                    chunk = s.recv(65536)
+                    assert chunk, "the busy flow was closed"
+                    reply += chunk
+                last_byte = time.monotonic()
+                answers += 1
+                time.sleep(0.3)
+            assert answers >= 6
+            # Quiet: the flow is reset once it has been idle for 1 s.
+            with pytest.raises(ConnectionResetError):
+                s.recv(65536)
+            assert time.monotonic() - last_byte >= 0.9
+        with urllib.request.urlopen(f"{url}/_emulator/status", timeout=5) as r:
+            assert json.load(r)["dataplane"]["open_flows"] == 0
+        w.close()
+    finally:
+        stop_emulator(emu)

@@ -28,6 +28,17 @@ pub struct FlowSettings {
     pub connect_timeout: Duration,
 }
 
+/// What the listener asks of its open flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep carrying bytes.
+    Run,
+    /// End every flow with RST, as AWS does when an endpoint goes away.
+    Reset,
+    /// End every flow with FIN on both sides: the emulator is shutting down.
+    Close,
+}
+
 /// Ends a connection with RST instead of FIN (what AWS does to flows it drops).
 pub fn reset(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
@@ -48,7 +59,7 @@ pub async fn serve(
     route: Arc<Route>,
     stats: Arc<EndpointStats>,
     settings: FlowSettings,
-    mut cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<Stop>,
 ) {
     let source = source_vpc_addr(&route, peer);
     if !route.admits(source) {
@@ -106,23 +117,24 @@ async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddrV4, timeout:
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Closed,
     Reset,
     Idle,
-    Cancelled,
+    Cancelled(Stop),
 }
 
 /// Copies both ways until both directions have ended. A FIN on one side is
 /// passed on as a FIN (the other direction keeps going); a reset or error on
-/// either side resets both; so do the idle timeout and cancellation.
+/// either side resets both; so do the idle timeout and a [`Stop::Reset`].
+/// A [`Stop::Close`] ends both sides with FIN.
 async fn pipe(
     client: TcpStream,
     upstream: TcpStream,
     stats: &EndpointStats,
     idle_timeout: Duration,
-    cancel: &mut watch::Receiver<bool>,
+    cancel: &mut watch::Receiver<Stop>,
 ) -> Outcome {
     let started = Instant::now();
     let last = AtomicU64::new(0);
@@ -147,21 +159,33 @@ async fn pipe(
         tokio::select! {
             clean = both => if clean { Outcome::Closed } else { Outcome::Reset },
             _ = idle => Outcome::Idle,
-            _ = wait_cancelled(cancel) => Outcome::Cancelled,
+            stop = wait_stopped(cancel) => Outcome::Cancelled(stop),
         }
     };
-    if !matches!(outcome, Outcome::Closed) {
-        reset(&client);
-        reset(&upstream);
+    match outcome {
+        Outcome::Closed => {}
+        Outcome::Cancelled(Stop::Close) => {
+            for s in [&client, &upstream] {
+                let _ = socket2::SockRef::from(s).shutdown(std::net::Shutdown::Both);
+            }
+        }
+        _ => {
+            reset(&client);
+            reset(&upstream);
+        }
     }
     outcome
 }
 
-async fn wait_cancelled(cancel: &mut watch::Receiver<bool>) {
-    while !*cancel.borrow() {
+async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {
+    loop {
+        let now = *cancel.borrow_and_update();
+        if now != Stop::Run {
+            return now;
+        }
         if cancel.changed().await.is_err() {
-            // The listener is gone without saying so: treat it as cancelled.
-            return;
+            // The listener is gone without saying so: treat it as a reset.
+            return Stop::Reset;
         }
     }
 }

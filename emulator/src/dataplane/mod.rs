@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, Instrument};
 
-pub use flow::FlowSettings;
+pub use flow::{FlowSettings, Stop};
 use plan::Plan;
 use stats::Stats;
 
@@ -59,14 +59,17 @@ impl Default for Settings {
     }
 }
 
+/// How long shutdown waits for open flows to close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// How long the data plane lets changes pile up before it rebuilds its plan.
 const RECONCILE_DEBOUNCE: Duration = Duration::from_millis(5);
 
 struct Running {
     endpoint_id: String,
     accept: JoinHandle<()>,
-    /// Set to true to reset every flow of this listener.
-    cancel: watch::Sender<bool>,
+    /// Tells every flow of this listener to stop.
+    cancel: watch::Sender<Stop>,
 }
 
 pub struct DataPlane {
@@ -132,7 +135,7 @@ impl DataPlane {
                     bytes_out = s.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
                     "closing listener"
                 );
-                let _ = r.cancel.send(true);
+                let _ = r.cancel.send(Stop::Reset);
                 r.accept.abort();
             }
         }
@@ -146,7 +149,7 @@ impl DataPlane {
                 Ok(listener) => {
                     failed.remove(key);
                     info!(listener = %key, endpoint = %route.endpoint_id, vpc_address = %SocketAddrV4::new(route.eni_addr, route.port), "listening");
-                    let (cancel, cancelled) = watch::channel(false);
+                    let (cancel, cancelled) = watch::channel(Stop::Run);
                     let accept = tokio::spawn(
                         accept_loop(self.clone(), listener, *key, cancelled)
                             .instrument(tracing::info_span!("endpoint", id = %route.endpoint_id, listener = %key)),
@@ -195,14 +198,24 @@ impl DataPlane {
         })
     }
 
-    /// Stops every listener and resets open flows.
+    /// Stops every listener and ends open flows with FIN on both sides,
+    /// waiting (at most [`SHUTDOWN_GRACE`]) until every flow is closed.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let drained: Vec<Running> =
             self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, r)| r).collect();
         for r in drained {
-            let _ = r.cancel.send(true);
             r.accept.abort();
+            let _ = r.cancel.send(Stop::Close);
+        }
+        let open = self.settings.max_flows - self.flows.available_permits();
+        let all = u32::try_from(self.settings.max_flows).unwrap_or(u32::MAX);
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.flows.acquire_many(all)).await {
+            Ok(_) => info!(closed = open, "data plane flows closed with FIN"),
+            Err(_) => tracing::warn!(
+                open = self.settings.max_flows - self.flows.available_permits(),
+                "data plane flows still open at shutdown"
+            ),
         }
     }
 }
@@ -268,7 +281,7 @@ fn log_vpc(dp: &DataPlane, event: &crate::model::Event) {
     }
 }
 
-async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV4, cancelled: watch::Receiver<bool>) {
+async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV4, cancelled: watch::Receiver<Stop>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(a) => a,
