@@ -42,11 +42,26 @@ def wait_listening(addr, timeout=10.0):
             time.sleep(0.02)
 
 
+def wait_answering(prefix, addr, timeout=10.0):
+    """Waits until http://ADDR/ answers, asked through `prefix` (a namespace)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://{addr[0]}:{addr[1]}/"
+    while True:
+        r = subprocess.run([*prefix, "curl", "-s", "-o", "/dev/null", "--max-time", "1", url], capture_output=True)
+        if r.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing answering at {url}")
+        time.sleep(0.05)
+
+
 class Nginx:
     """nginx serving BODY on the given host addresses, logging the client
     address of every request."""
 
-    def __init__(self, listen):
+    def __init__(self, listen, prefix=()):
+        # `prefix` runs it elsewhere (`ip netns exec NS`), where the test
+        # cannot connect to check it: readiness is then asked there.
         binary = require("nginx", "nginx-light")
         self.dir = tempfile.mkdtemp(prefix="plnginx-")
         self.access_log = os.path.join(self.dir, "access.log")
@@ -75,11 +90,14 @@ http {{
         with open(path, "w") as f:
             f.write(conf)
         self.proc = subprocess.Popen(
-            [binary, "-p", self.dir, "-c", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [*prefix, binary, "-p", self.dir, "-c", path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,
         )
         for addr in listen:
-            wait_listening(addr)
+            if prefix:
+                wait_answering(prefix, addr)
+            else:
+                wait_listening(addr)
 
     def clients(self):
         """Client addresses of the requests logged so far."""

@@ -49,10 +49,13 @@ class Emulator:
     no buffered line can be missed) and its log goes to a file, so a long
     module can never block the server on a full pipe."""
 
-    def __init__(self, extra_args=(), timeout=30):
+    def __init__(self, extra_args=(), timeout=30, prefix=()):
+        # `prefix` runs it elsewhere (`ip netns exec NS`): then its loopback
+        # is that namespace's, and health is asked there too.
+        self.prefix = list(prefix)
         self.log = tempfile.NamedTemporaryFile(prefix="privatelink-emulator-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
-            [emulator_bin(), "--api-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", *extra_args],
+            [*self.prefix, emulator_bin(), "--api-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0", *extra_args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -94,10 +97,20 @@ class Emulator:
             m = READY.fullmatch(line.strip())
             if m:
                 url = m.group(1)
-                with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as r:
-                    assert r.status == 200
-                    assert json.load(r)["status"] == "ok"
+                assert self.get("/_emulator/health", url)["status"] == "ok"
                 return url
+
+    def get(self, path, url=None):
+        """GET an admin path as JSON, from where the emulator runs."""
+        url = url or self.url
+        if not self.prefix:
+            with urllib.request.urlopen(f"{url}{path}", timeout=5) as r:
+                assert r.status == 200
+                return json.load(r)
+        r = subprocess.run([*self.prefix, "curl", "-sf", "--max-time", "5", f"{url}{path}"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, f"GET {path}: curl exit {r.returncode} {r.stderr}"
+        return json.loads(r.stdout)
 
     def log_text(self):
         return Path(self.log.name).read_text(errors="replace")
@@ -149,9 +162,10 @@ def emulator():
 class Aws:
     """The real AWS CLI, as one account, against the emulator."""
 
-    def __init__(self, url, account):
+    def __init__(self, url, account, prefix=()):
         self.url = url
         self.account = account
+        self.prefix = list(prefix)
 
     def env(self):
         env = dict(os.environ)
@@ -169,7 +183,7 @@ class Aws:
 
     def run(self, *args):
         return subprocess.run(
-            ["aws", "--endpoint-url", self.url, "--region", REGION, "--output", "json", *args],
+            [*self.prefix, "aws", "--endpoint-url", self.url, "--region", REGION, "--output", "json", *args],
             env=self.env(),
             capture_output=True,
             text=True,

@@ -1,39 +1,85 @@
-//! The address plane in loopback mode: where a simulated address is real on
-//! this host.
+//! The address plane: where a simulated address is real on this host.
 //!
+//! Loopback mode (the default):
 //! VPC number k (its `host_block`) lives at 127.k.0.0/16. A simulated address
 //! keeps its 16-bit offset from the VPC's base address, so 10.24.20.69 in
 //! 10.24.0.0/16 with k = 3 is 127.3.20.69. AWS VPCs are /16 at most, so the
 //! offset always fits. DNS answers and the data plane use host addresses;
 //! the API keeps reporting VPC addresses, as AWS does. Everything stays in
 //! 127.0.0.0/8, which Linux routes to `lo` without adding any address.
+//!
+//! Interface mode: a VPC created inside an attached block (`--attach`) is
+//! `attached`: its addresses are real as they are, on the interface that
+//! carries the block (see [`crate::netplane`]), so host address = VPC address.
 
+use std::fmt;
 use std::net::Ipv4Addr;
+use std::str::FromStr;
 
 use crate::model::net::Ipv4Cidr;
 use crate::model::Vpc;
+
+/// One attached block: `10.24.0.0/16=eth1`, or `10.24.0.0/16` for the
+/// interface that already holds an address inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub cidr: Ipv4Cidr,
+    pub interface: Option<String>,
+}
+
+impl FromStr for Attachment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (cidr, interface) = match s.split_once('=') {
+            Some((c, i)) if !i.trim().is_empty() => (c, Some(i.trim().to_string())),
+            Some(_) => return Err(format!("attachment '{s}': the interface after '=' is empty")),
+            None => (s, None),
+        };
+        let cidr: Ipv4Cidr =
+            cidr.trim().parse().map_err(|_| format!("attachment '{s}': '{cidr}' is not an IPv4 CIDR block"))?;
+        Ok(Attachment { cidr, interface })
+    }
+}
+
+impl fmt::Display for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.interface {
+            Some(i) => write!(f, "{}={i}", self.cidr),
+            None => write!(f, "{}", self.cidr),
+        }
+    }
+}
 
 /// What the address plane needs to know of a VPC: its CIDR and its block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VpcBlock {
     pub cidr: Ipv4Cidr,
     pub host_block: u8,
+    /// Interface mode: addresses are real as they are.
+    pub attached: bool,
 }
 
 impl From<&Vpc> for VpcBlock {
     fn from(vpc: &Vpc) -> Self {
-        VpcBlock { cidr: vpc.cidr, host_block: vpc.host_block }
+        VpcBlock { cidr: vpc.cidr, host_block: vpc.host_block, attached: vpc.attached }
     }
 }
 
 impl VpcBlock {
     /// The host address of a simulated address inside this VPC.
     pub fn host_addr(&self, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.attached {
+            return self.cidr.contains(ip).then_some(ip);
+        }
         self.cidr.contains(ip).then(|| in_block(self.host_block, self.cidr.offset_of(ip)))
     }
 
     /// The simulated address a host address of this VPC's block stands for.
     pub fn vpc_addr(&self, host: Ipv4Addr) -> Option<Ipv4Addr> {
+        if self.attached {
+            return self.cidr.contains(host).then_some(host);
+        }
         let [a, k, hi, lo] = host.octets();
         if a != 127 || k != self.host_block {
             return None;
@@ -44,7 +90,7 @@ impl VpcBlock {
 
     /// Where the Amazon-provided resolver (base + 2) listens on the host.
     pub fn resolver_host_addr(&self) -> Ipv4Addr {
-        in_block(self.host_block, 2)
+        self.host_addr(self.cidr.nth(2)).unwrap_or_else(|| in_block(self.host_block, 2))
     }
 }
 
@@ -85,6 +131,17 @@ mod tests {
     }
 
     #[test]
+    fn attachments_parse() {
+        let a: Attachment = "10.24.0.0/16=eth1".parse().unwrap();
+        assert_eq!(a.cidr.to_string(), "10.24.0.0/16");
+        assert_eq!(a.interface.as_deref(), Some("eth1"));
+        assert_eq!("10.0.0.0/16".parse::<Attachment>().unwrap().interface, None);
+        assert!("10.0.0.0/16=".parse::<Attachment>().is_err());
+        assert!("10.0.0/16".parse::<Attachment>().is_err());
+        assert!("eth1".parse::<Attachment>().is_err());
+    }
+
+    #[test]
     fn maps_offsets_into_the_host_block() {
         let mut v = vpc("10.24.0.0/16");
         v.host_block = 3;
@@ -94,6 +151,17 @@ mod tests {
         assert_eq!(vpc_resolver_host_addr(&v), Ipv4Addr::new(127, 3, 0, 2));
         assert_eq!(vpc_addr(&v, Ipv4Addr::new(127, 3, 20, 69)), Some(Ipv4Addr::new(10, 24, 20, 69)));
         assert_eq!(vpc_addr(&v, Ipv4Addr::new(127, 4, 20, 69)), None);
+    }
+
+    #[test]
+    fn attached_vpcs_keep_their_own_addresses() {
+        let mut v = vpc("10.24.0.0/16");
+        v.attached = true;
+        assert_eq!(host_addr(&v, Ipv4Addr::new(10, 24, 20, 69)), Some(Ipv4Addr::new(10, 24, 20, 69)));
+        assert_eq!(host_addr(&v, Ipv4Addr::new(10, 25, 0, 1)), None);
+        assert_eq!(vpc_resolver_host_addr(&v), Ipv4Addr::new(10, 24, 0, 2));
+        assert_eq!(vpc_addr(&v, Ipv4Addr::new(10, 24, 16, 99)), Some(Ipv4Addr::new(10, 24, 16, 99)));
+        assert_eq!(vpc_addr(&v, Ipv4Addr::new(127, 1, 16, 99)), None);
     }
 
     #[test]

@@ -97,6 +97,15 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_STATE_DIR")]
     pub state_dir: Option<std::path::PathBuf>,
 
+    /// Interface mode (Linux, CAP_NET_ADMIN): VPCs created inside this
+    /// block keep their own addresses, added to a real interface: the one
+    /// named after `=`, or the one already holding an address inside the
+    /// block. Their resolvers answer at base+2 port 53, as in AWS.
+    /// Repeatable; comma-separated in the environment variable.
+    /// Example: --attach 10.24.0.0/16=eth1
+    #[arg(long = "attach", env = "PRIVATELINK_ATTACH", value_delimiter = ',', value_name = "CIDR[=INTERFACE]")]
+    pub attach: Vec<String>,
+
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
     pub log: String,
@@ -119,6 +128,8 @@ pub struct FileConfig {
     pub api_max_connections: Option<usize>,
     pub api_request_timeout_seconds: Option<f64>,
     pub max_flows: Option<usize>,
+    #[serde(default)]
+    pub attach: Vec<String>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -143,6 +154,8 @@ pub struct Config {
     /// Where the world is kept (`--state-dir`); in memory when `None`.
     pub state_dir: Option<std::path::PathBuf>,
     pub api_limits: crate::server::Limits,
+    /// Interface mode: blocks whose VPCs live on real interfaces.
+    pub attachments: Vec<crate::addressing::Attachment>,
 }
 
 impl Default for Config {
@@ -155,6 +168,7 @@ impl Default for Config {
             dns: DnsSettings::default(),
             state_dir: None,
             api_limits: crate::server::Limits::default(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -224,6 +238,17 @@ impl Config {
                 return Err("idle timeout must be at least one second".into());
             }
             c.dataplane.idle_timeout = std::time::Duration::from_secs(t);
+        }
+        let attach = if args.attach.is_empty() { &file.attach } else { &args.attach };
+        for a in attach {
+            let a: crate::addressing::Attachment = a.parse()?;
+            if let Some(other) =
+                c.attachments.iter().find(|o: &&crate::addressing::Attachment| o.cidr.overlaps(&a.cidr))
+            {
+                return Err(format!("attachments {other} and {a} overlap"));
+            }
+            c.model.attached.push(a.cidr);
+            c.attachments.push(a);
         }
         let mut creds = HashMap::new();
         for f in file.credentials {

@@ -24,6 +24,8 @@ pub mod embed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod model;
+#[cfg(target_os = "linux")]
+pub mod netplane;
 pub mod persist;
 pub mod server;
 

@@ -95,6 +95,23 @@ fn main() -> ExitCode {
             Ok(d) => d,
             Err(()) => return false,
         };
+        #[cfg(target_os = "linux")]
+        let netplane = if config.attachments.is_empty() {
+            None
+        } else {
+            match privatelink_emulator::netplane::NetPlane::start(shared.clone(), config.attachments.clone()).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    error!("interface mode: {e} (it needs Linux and CAP_NET_ADMIN)");
+                    return false;
+                }
+            }
+        };
+        #[cfg(not(target_os = "linux"))]
+        if !config.attachments.is_empty() {
+            error!("interface mode (--attach) needs Linux");
+            return false;
+        }
         let dataplane = DataPlane::start(shared.clone(), config.dataplane);
         // The readiness lines tests and scripts wait for; the API's comes
         // last, when everything answers.
@@ -103,12 +120,16 @@ fn main() -> ExitCode {
         }
         println!("privatelink-emulator: api listening on http://{addr}");
         let _ = std::io::stdout().flush();
-        info!(%addr, strict_auth = config.auth.strict, port_offset = config.dataplane.port_offset, "serving EC2, ELBv2 and STS; data plane on 127.0.0.0/8");
+        info!(%addr, strict_auth = config.auth.strict, port_offset = config.dataplane.port_offset, attached = ?config.attachments.iter().map(ToString::to_string).collect::<Vec<_>>(), "serving EC2, ELBv2 and STS; data plane on 127.0.0.0/8 and the attached blocks");
         shutdown_signal().await;
         let _ = stop_tx.send(true);
         dataplane.shutdown().await;
         if let Some((dns, _)) = dns {
             dns.shutdown().await;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(p) = netplane {
+            p.shutdown().await;
         }
         true
     });

@@ -10,7 +10,7 @@ mod flow;
 pub mod health;
 pub mod plan;
 pub mod proxy_protocol;
-mod socket;
+pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
 pub mod stats;
@@ -223,6 +223,9 @@ impl DataPlane {
 fn bind(addr: SocketAddrV4) -> io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
+    if !addr.ip().is_loopback() {
+        socket::free_bind(&socket);
+    }
     socket.bind(SocketAddr::V4(addr))?;
     socket.listen(1024)
 }

@@ -70,7 +70,7 @@ pub struct Plan {
 }
 
 fn block(region: &Region, vpc_id: &str) -> Option<VpcBlock> {
-    region.vpcs.get(vpc_id).map(|v| VpcBlock { cidr: v.cidr, host_block: v.host_block })
+    region.vpcs.get(vpc_id).map(VpcBlock::from)
 }
 
 /// Resolves where a target is reached from this host.
@@ -250,7 +250,7 @@ mod tests {
             eni_addr: "10.24.20.69".parse().unwrap(),
             port: 80,
             zone: "ap-northeast-1a".into(),
-            consumer: VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2 },
+            consumer: VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2, attached: false },
             ingress,
             node_addr: "10.0.0.6".parse().unwrap(),
             node_host: "127.1.0.6".parse().unwrap(),

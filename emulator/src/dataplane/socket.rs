@@ -41,3 +41,28 @@ fn bind_address_no_port(socket: &TcpSocket) {
 
 #[cfg(not(target_os = "linux"))]
 fn bind_address_no_port(_socket: &TcpSocket) {}
+
+/// Lets `socket` bind an address that is not (yet) on any interface
+/// (`IP_FREEBIND`): in interface mode a listener may open before the
+/// address plane has added its address, and accepts once it is there.
+#[cfg(target_os = "linux")]
+pub(crate) fn free_bind(socket: &impl std::os::fd::AsRawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid, owned socket descriptor and a c_int option value of
+    // the size passed; the call touches nothing else.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_FREEBIND,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "IP_FREEBIND not set");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn free_bind<T>(_socket: &T) {}

@@ -48,6 +48,8 @@ pub struct VpcInfo {
     pub resolver: Ipv4Addr,
     /// The simulated resolver address (base + 2), for logs.
     pub vpc_resolver: Ipv4Addr,
+    /// Interface mode: the resolver is at its own address, port 53.
+    pub attached: bool,
 }
 
 /// Where an endpoint's names went, so they can be taken back.
@@ -141,8 +143,11 @@ impl Index {
         let Some(r) = world.region(region) else { return };
         match r.vpcs.get(id) {
             Some(vpc) => {
-                let info =
-                    VpcInfo { resolver: addressing::vpc_resolver_host_addr(vpc), vpc_resolver: vpc.resolver_address() };
+                let info = VpcInfo {
+                    resolver: addressing::vpc_resolver_host_addr(vpc),
+                    vpc_resolver: vpc.resolver_address(),
+                    attached: vpc.attached,
+                };
                 self.vpcs.insert(key, info);
             }
             None => {

@@ -174,7 +174,9 @@ impl Follower {
             if self.resolvers.contains_key(&key) || self.unbindable.contains(&key) {
                 continue;
             }
-            let addr = SocketAddr::new(info.resolver.into(), self.port);
+            // An attached VPC's resolver is where AWS has it: base + 2, port 53.
+            let port = if info.attached { 53 } else { self.port };
+            let addr = SocketAddr::new(info.resolver.into(), port);
             match bind(addr).await {
                 Ok(bound) => {
                     let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream);

@@ -61,15 +61,40 @@ impl Bound {
 pub async fn bind(addr: SocketAddr) -> io::Result<Bound> {
     let mut last = None;
     for _ in 0..16 {
-        let tcp = tokio::net::TcpListener::bind(addr).await?;
+        let tcp = tcp_listener(addr)?;
         let port = tcp.local_addr()?.port();
-        match tokio::net::UdpSocket::bind(SocketAddr::new(addr.ip(), port)).await {
+        match udp_socket(SocketAddr::new(addr.ip(), port)) {
             Ok(udp) => return Ok(Bound { udp, tcp }),
             Err(e) if addr.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// A socket for `addr`; an address outside loopback may not be on an
+/// interface yet (interface mode adds it), so it binds regardless.
+fn socket_for(addr: SocketAddr, kind: socket2::Type) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), kind, None)?;
+    if !addr.ip().is_loopback() && !addr.ip().is_unspecified() {
+        crate::dataplane::socket::free_bind(&socket);
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = socket_for(addr, socket2::Type::STREAM)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    tokio::net::TcpListener::from_std(socket.into())
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    let socket = socket_for(addr, socket2::Type::DGRAM)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
 }
 
 #[cfg(test)]

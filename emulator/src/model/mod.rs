@@ -74,6 +74,10 @@ pub struct Settings {
     pub endpoints_per_vpc: usize,
     /// Network load balancers per region and account.
     pub load_balancers_per_region: usize,
+    /// Address blocks that sit on real interfaces (interface mode): a VPC
+    /// created inside one keeps its own addresses on the host instead of a
+    /// 127.k.0.0/16 block, unless an attached VPC already overlaps it.
+    pub attached: Vec<net::Ipv4Cidr>,
 }
 
 impl Default for Settings {
@@ -84,6 +88,7 @@ impl Default for Settings {
             deleted_retention_ms: 60_000,
             endpoints_per_vpc: 50,
             load_balancers_per_region: 50,
+            attached: Vec::new(),
         }
     }
 }

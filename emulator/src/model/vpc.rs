@@ -23,6 +23,10 @@ pub struct Vpc {
     pub default_security_group: String,
     /// Host block k: in loopback mode this VPC lives at 127.k.0.0/16.
     pub host_block: u8,
+    /// In interface mode: the VPC's addresses are real on an interface
+    /// (its CIDR is inside an attached block), so host address = VPC address.
+    #[serde(default)]
+    pub attached: bool,
     pub created: Millis,
     pub tags: Tags,
 }
@@ -156,6 +160,8 @@ impl World {
             Error::new("VpcLimitExceeded", "The maximum number of VPCs has been reached (254 on one emulator).")
         })?;
         self.host_blocks.insert(host_block);
+        let attached = self.settings.attached.iter().any(|a| a.contains_cidr(&cidr))
+            && !self.regions.values().flat_map(|r| r.vpcs.values()).any(|v| v.attached && v.cidr.overlaps(&cidr));
         let vpc_id = ids::resource_id("vpc");
         let sg_id = ids::resource_id("sg");
         let vpc = Vpc {
@@ -169,6 +175,7 @@ impl World {
             enable_dns_hostnames: false,
             default_security_group: sg_id.clone(),
             host_block,
+            attached,
             created: now,
             tags,
         };

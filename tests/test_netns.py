@@ -1,0 +1,171 @@
+"""Interface mode in network namespaces: the seed walkthrough with real
+addresses. The provider VPC 10.0.0.0/16 and the consumer VPC 10.24.0.0/16
+are namespaces joined to the emulator's namespace by veth pairs (no route
+out anywhere); the emulator adds its simulated addresses to its ends through
+netlink. From the consumer host, `dig` is answered by SERVER 10.24.0.2#53
+with the endpoint's two ENI addresses, `curl` on the endpoint's name reaches
+nginx in the provider VPC, and nginx logs the NLB's address in the provider
+VPC as the client."""
+
+import ipaddress
+import os
+import re
+
+import pytest
+
+from backends import BODY, Nginx
+from conftest import CONSUMER, PROVIDER, Aws, Emulator, wait_for
+from netns import Namespaces, require_netns
+
+PROVIDER_CIDR = "10.0.0.0/16"
+CONSUMER_CIDR = "10.24.0.0/16"
+TARGET = "10.0.128.142"
+CONSUMER_HOST = "10.24.20.251"
+
+
+@pytest.fixture
+def vpcs():
+    """Three namespaces: the emulator's (`emu`), the provider VPC's target
+    host (`prov`) and the consumer VPC's host (`cons`)."""
+    require_netns()
+    ns = Namespaces("f1")
+    try:
+        emu, prov, cons = ns.add("emu"), ns.add("prov"), ns.add("cons")
+        ns.veth(emu, "vpc-provider", prov, "eth0")
+        ns.veth(emu, "vpc-consumer", cons, "eth0")
+        ns.address(prov, "eth0", f"{TARGET}/16")
+        ns.address(cons, "eth0", f"{CONSUMER_HOST}/16")
+        # The consumer host's resolver is its VPC's: base + 2.
+        ns.resolv_conf(cons, "10.24.0.2")
+        yield ns, emu, prov, cons
+    finally:
+        ns.close()
+
+
+def emulator_in(ns, emu):
+    return Emulator(
+        ["--attach", f"{PROVIDER_CIDR}=vpc-provider", "--attach", f"{CONSUMER_CIDR}=vpc-consumer"],
+        prefix=ns.exec(emu),
+    )
+
+
+def provider_side(aws, consumer_account):
+    """VPC, two subnets, internal NLB (cross-zone on), target group with the
+    nginx host, listener on 80, endpoint service with acceptance required,
+    the consumer's account allowed."""
+    vpc = aws("ec2", "create-vpc", "--cidr-block", PROVIDER_CIDR)["Vpc"]["VpcId"]
+    subnets = [
+        aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr, "--availability-zone", az)["Subnet"]["SubnetId"]
+        for cidr, az in (("10.0.128.0/20", "ap-northeast-1a"), ("10.0.144.0/20", "ap-northeast-1c"))
+    ]
+    lb = aws("elbv2", "create-load-balancer", "--name", "provider-nlb", "--type", "network", "--scheme", "internal",
+             "--subnets", *subnets)["LoadBalancers"][0]
+    tg = aws("elbv2", "create-target-group", "--name", "provider-web", "--protocol", "TCP", "--port", "80",
+             "--vpc-id", vpc, "--target-type", "ip")["TargetGroups"][0]["TargetGroupArn"]
+    aws("elbv2", "register-targets", "--target-group-arn", tg, "--targets", f"Id={TARGET},Port=80")
+    aws("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "TCP", "--port", "80",
+        "--default-actions", f"Type=forward,TargetGroupArn={tg}")
+    aws("elbv2", "modify-load-balancer-attributes", "--load-balancer-arn", lb["LoadBalancerArn"],
+        "--attributes", "Key=load_balancing.cross_zone.enabled,Value=true")
+    service = aws("ec2", "create-vpc-endpoint-service-configuration", "--network-load-balancer-arns",
+                  lb["LoadBalancerArn"], "--acceptance-required")["ServiceConfiguration"]
+    aws("ec2", "modify-vpc-endpoint-service-permissions", "--service-id", service["ServiceId"],
+        "--add-allowed-principals", f"arn:aws:iam::{consumer_account}:root")
+    nodes = aws("elbv2", "describe-load-balancers", "--load-balancer-arns", lb["LoadBalancerArn"])
+    node_ips = {z["LoadBalancerAddresses"][0]["PrivateIPv4Address"] for z in nodes["LoadBalancers"][0]["AvailabilityZones"]}
+    return service, node_ips
+
+
+def consumer_side(aws, service_name):
+    vpc = aws("ec2", "create-vpc", "--cidr-block", CONSUMER_CIDR)["Vpc"]["VpcId"]
+    subnets = {
+        aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr, "--availability-zone", az)["Subnet"]["SubnetId"]: cidr
+        for cidr, az in (("10.24.16.0/20", "ap-northeast-1a"), ("10.24.112.0/20", "ap-northeast-1c"))
+    }
+    sg = aws("ec2", "create-security-group", "--group-name", "endpoint", "--description", "HTTP from the VPC",
+             "--vpc-id", vpc)["GroupId"]
+    aws("ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "80",
+        "--cidr", CONSUMER_CIDR)
+    ep = aws("ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc, "--service-name",
+             service_name, "--subnet-ids", *subnets, "--security-group-ids", sg)["VpcEndpoint"]
+    return ep, subnets
+
+
+def dig_answers(out):
+    """(name, ttl, address) of every A record in dig's ANSWER SECTION."""
+    section = out.split(";; ANSWER SECTION:", 1)[1].split("\n\n", 1)[0]
+    rows = []
+    for line in section.strip().splitlines():
+        name, ttl, _cls, rtype, value = line.split()
+        if rtype == "A":
+            rows.append((name, int(ttl), value))
+    return rows
+
+
+def test_seed_flow_1_in_namespaces(vpcs):
+    ns, emu_ns, prov, cons = vpcs
+    nginx = Nginx([(TARGET, 80)], prefix=ns.exec(prov))
+    emu = emulator_in(ns, emu_ns)
+    try:
+        logged_before = len(nginx.clients())
+        provider = Aws(emu.url, PROVIDER, prefix=ns.exec(emu_ns))
+        consumer = Aws(emu.url, CONSUMER, prefix=ns.exec(emu_ns))
+        service, node_ips = provider_side(provider, CONSUMER)
+        assert all(ipaddress.ip_address(ip) in ipaddress.ip_network(PROVIDER_CIDR) for ip in node_ips)
+
+        ep, subnets = consumer_side(consumer, service["ServiceName"])
+        assert ep["State"] == "pendingAcceptance"
+        pending = provider("ec2", "describe-vpc-endpoint-connections", "--filters",
+                           f"Name=service-id,Values={service['ServiceId']}")["VpcEndpointConnections"]
+        assert [c["VpcEndpointState"] for c in pending] == ["pendingAcceptance"]
+        provider("ec2", "accept-vpc-endpoint-connections", "--service-id", service["ServiceId"],
+                 "--vpc-endpoint-ids", ep["VpcEndpointId"])
+        wait_for(lambda: consumer("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
+                 ["VpcEndpoints"][0]["State"] == "available", "endpoint available", timeout=20)
+        enis = consumer("ec2", "describe-network-interfaces", "--network-interface-ids",
+                        *ep["NetworkInterfaceIds"])["NetworkInterfaces"]
+        eni_ips = sorted(e["PrivateIpAddress"] for e in enis)
+        for e in enis:
+            assert ipaddress.ip_address(e["PrivateIpAddress"]) in ipaddress.ip_network(subnets[e["SubnetId"]])
+        name = ep["DnsEntries"][0]["DnsName"]
+        assert re.fullmatch(r"vpce-[0-9a-f]{17}-[0-9a-z]{8}\.vpce-svc-[0-9a-f]{17}\.ap-northeast-1\.vpce\.amazonaws\.com",
+                            name), name
+
+        # The emulator's side of the consumer VPC carries the resolver and
+        # both ENI addresses; the provider side the NLB's node addresses.
+        on_consumer = wait_for(lambda: (a := set(ns.addresses(emu_ns, "vpc-consumer"))) >= {
+            "10.24.0.2/16", *(f"{ip}/16" for ip in eni_ips)} and a, "addresses on the consumer interface")
+        assert on_consumer == {"10.24.0.2/16", *(f"{ip}/16" for ip in eni_ips)}
+        wait_for(lambda: set(ns.addresses(emu_ns, "vpc-provider")) >= {f"{ip}/16" for ip in node_ips},
+                 "NLB node addresses on the provider interface")
+
+        # From the consumer host, as in the walkthrough.
+        dig = wait_for(lambda: (r := ns.run(cons, "dig", name, check=False)).returncode == 0
+                       and "ANSWER SECTION" in r.stdout and r.stdout, "dig answered")
+        assert ";; SERVER: 10.24.0.2#53(10.24.0.2)" in dig, dig
+        answers = dig_answers(dig)
+        assert sorted(a[2] for a in answers) == eni_ips, dig
+        assert {a[1] for a in answers} == {60} and {a[0] for a in answers} == {name + "."}
+
+        curl = wait_for(lambda: (r := ns.run(cons, "curl", "-s", "--max-time", "5", f"http://{name}/",
+                                             check=False)).returncode == 0 and r.stdout, "curl through the endpoint")
+        assert curl == BODY
+        curl2 = ns.run(cons, "curl", "-s", "--max-time", "5", f"http://{name}/").stdout
+        assert curl2 == BODY
+
+        clients = wait_for(lambda: nginx.clients()[logged_before:], "access log lines")
+        assert set(clients) <= node_ips, f"nginx saw {clients}, NLB nodes are {node_ips}"
+        assert CONSUMER_HOST not in clients
+        status = emu.get("/_emulator/status")["netplane"]
+        assert {a["interface"] for a in status["attachments"]} == {"vpc-provider", "vpc-consumer"}
+        assert status["failures"] == []
+    finally:
+        nginx.stop()
+        code = emu.stop()
+    log = emu.log_text()
+    os.unlink(emu.log.name)
+    assert code == 0, log[-3000:]
+    assert "panicked" not in log
+    # Shut down, the emulator took back every address it had added.
+    assert ns.addresses(emu_ns, "vpc-consumer") == []
+    assert ns.addresses(emu_ns, "vpc-provider") == []
