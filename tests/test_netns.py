@@ -8,6 +8,7 @@ nginx in the provider VPC, and nginx logs the NLB's address in the provider
 VPC as the client."""
 
 import ipaddress
+import json
 import os
 import re
 
@@ -169,3 +170,98 @@ def test_seed_flow_1_in_namespaces(vpcs):
     # Shut down, the emulator took back every address it had added.
     assert ns.addresses(emu_ns, "vpc-consumer") == []
     assert ns.addresses(emu_ns, "vpc-provider") == []
+
+
+def consumer_cli(ns, cons, ca_bundle, *args):
+    """The AWS CLI on the consumer host, as the consumer account, with the
+    region and nothing else configured: what a private instance runs."""
+    env = Aws("unused", CONSUMER).env()
+    env.update(AWS_DEFAULT_REGION="ap-northeast-1", AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
+    env.pop("AWS_ENDPOINT_URL", None)
+    if ca_bundle:
+        env["AWS_CA_BUNDLE"] = ca_bundle
+    return ns.run(cons, "aws", "--output", "json", "--cli-connect-timeout", "3", *args, check=False, env=env,
+                  timeout=120)
+
+
+def test_seed_flow_2_aws_service_endpoints_over_tls(vpcs, tmp_path):
+    ns, emu_ns, _prov, cons = vpcs
+    emu = emulator_in(ns, emu_ns)
+    try:
+        ca = tmp_path / "privatelink-ca.pem"
+        r = ns.run(emu_ns, "curl", "-sf", f"{emu.url}/_emulator/ca.pem")
+        ca.write_text(r.stdout)
+        assert r.stdout.startswith("-----BEGIN CERTIFICATE-----")
+
+        consumer = Aws(emu.url, CONSUMER, prefix=ns.exec(emu_ns))
+        vpc = consumer("ec2", "create-vpc", "--cidr-block", CONSUMER_CIDR)["Vpc"]["VpcId"]
+        consumer("ec2", "modify-vpc-attribute", "--vpc-id", vpc, "--enable-dns-hostnames", '{"Value":true}')
+        subnets = [
+            consumer("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr, "--availability-zone", az)
+            ["Subnet"]["SubnetId"]
+            for cidr, az in (("10.24.16.0/20", "ap-northeast-1a"), ("10.24.112.0/20", "ap-northeast-1c"))
+        ]
+        # A private host with no way out: the EC2 API is out of reach.
+        before = consumer_cli(ns, cons, str(ca), "ec2", "describe-availability-zones")
+        assert before.returncode != 0
+        assert "Could not connect to the endpoint URL" in before.stderr, before.stderr
+
+        sg = consumer("ec2", "create-security-group", "--group-name", "https", "--description", "HTTPS from the VPC",
+                      "--vpc-id", vpc)["GroupId"]
+        consumer("ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "443",
+                 "--cidr", CONSUMER_CIDR)
+        ec2_ep = consumer("ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc,
+                          "--service-name", "com.amazonaws.ap-northeast-1.ec2", "--subnet-ids", *subnets,
+                          "--security-group-ids", sg, "--private-dns-enabled")["VpcEndpoint"]
+        elb_ep = consumer("ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc,
+                          "--service-name", "com.amazonaws.ap-northeast-1.elasticloadbalancing", "--subnet-ids",
+                          *subnets, "--security-group-ids", sg, "--no-private-dns-enabled")["VpcEndpoint"]
+        for ep in (ec2_ep, elb_ep):
+            wait_for(lambda: consumer("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
+                     ["VpcEndpoints"][0]["State"] == "available", "endpoint available", timeout=20)
+        enis = consumer("ec2", "describe-network-interfaces", "--network-interface-ids",
+                        *ec2_ep["NetworkInterfaceIds"])["NetworkInterfaces"]
+        eni_ips = sorted(e["PrivateIpAddress"] for e in enis)
+
+        # Inside the VPC the service's own name resolves to the endpoint.
+        dig = wait_for(lambda: (r := ns.run(cons, "dig", "ec2.ap-northeast-1.amazonaws.com", check=False))
+                       .returncode == 0 and "ANSWER SECTION" in r.stdout and r.stdout, "private DNS name answered")
+        assert ";; SERVER: 10.24.0.2#53(10.24.0.2)" in dig
+        assert sorted(a[2] for a in dig_answers(dig)) == eni_ips, dig
+
+        # The very same command now answers, over TLS to the endpoint.
+        after = wait_for(lambda: (r := consumer_cli(ns, cons, str(ca), "ec2", "describe-availability-zones"))
+                         .returncode == 0 and r, "describe-availability-zones through the endpoint", timeout=20)
+        zones = json.loads(after.stdout)["AvailabilityZones"]
+        assert {"ap-northeast-1a", "ap-northeast-1c"} <= {z["ZoneName"] for z in zones}
+        assert {z["RegionName"] for z in zones} == {"ap-northeast-1"}
+        assert {z["State"] for z in zones} == {"available"}
+        # As the calling account: the consumer sees its own VPC.
+        mine = consumer_cli(ns, cons, str(ca), "ec2", "describe-vpcs")
+        assert mine.returncode == 0, mine.stderr
+        assert [v["VpcId"] for v in json.loads(mine.stdout)["Vpcs"]] == [vpc]
+
+        # Without the local CA, the certificate is refused.
+        untrusted = consumer_cli(ns, cons, None, "ec2", "describe-availability-zones")
+        assert untrusted.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr, untrusted.stderr
+
+        # Without private DNS: the endpoint's own name as --endpoint-url.
+        for ep, args in ((ec2_ep, ["ec2", "describe-availability-zones"]),
+                         (elb_ep, ["elbv2", "describe-load-balancers"])):
+            name = ep["DnsEntries"][0]["DnsName"]
+            r = consumer_cli(ns, cons, str(ca), "--endpoint-url", f"https://{name}", *args)
+            assert r.returncode == 0, f"{name}: {r.stderr}"
+            assert json.loads(r.stdout)
+        elb_name = elb_ep["DnsEntries"][0]["DnsName"]
+        lbs = json.loads(consumer_cli(ns, cons, str(ca), "--endpoint-url", f"https://{elb_name}", "elbv2",
+                                      "describe-load-balancers").stdout)
+        assert lbs["LoadBalancers"] == []
+        # Its service's own name is not taken over in the VPC.
+        no_private = ns.run(cons, "dig", "+short", "elasticloadbalancing.ap-northeast-1.amazonaws.com", check=False)
+        assert no_private.stdout.strip() == ""
+    finally:
+        code = emu.stop()
+    log = emu.log_text()
+    os.unlink(emu.log.name)
+    assert code == 0, log[-3000:]
+    assert "panicked" not in log

@@ -60,6 +60,16 @@ pub fn shared(config: &Config) -> std::io::Result<Arc<Shared>> {
     Ok(Shared::build(world, config.auth.clone(), Some(store), config.api_limits))
 }
 
+/// The local CA of AWS-service endpoints: kept in the state directory when
+/// there is one (so clients keep trusting it), else made for this run.
+pub fn authority(config: &Config) -> std::io::Result<Arc<dataplane::tls::Authority>> {
+    let authority = match &config.state_dir {
+        Some(dir) => dataplane::tls::Authority::load_or_create(dir)?,
+        None => dataplane::tls::Authority::generate()?,
+    };
+    Ok(Arc::new(authority))
+}
+
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
     server::run(listener, shared, shutdown).await

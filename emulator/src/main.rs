@@ -112,7 +112,15 @@ fn main() -> ExitCode {
             error!("interface mode (--attach) needs Linux");
             return false;
         }
-        let dataplane = DataPlane::start(shared.clone(), config.dataplane);
+        let dataplane = match privatelink_emulator::authority(&config)
+            .and_then(|ca| DataPlane::start_with(shared.clone(), config.dataplane, ca))
+        {
+            Ok(d) => d,
+            Err(e) => {
+                error!("cannot start the data plane: {e}");
+                return false;
+            }
+        };
         // The readiness lines tests and scripts wait for; the API's comes
         // last, when everything answers.
         if let Some((_, dns_addr)) = &dns {

@@ -89,24 +89,10 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
                 let mut stop = stop_rx.clone();
                 connections.spawn(
                     async move {
-                        let service = service_fn(move |req| {
-                            let shared = shared.clone();
-                            async move { Ok::<_, std::convert::Infallible>(respond(&shared, req, peer).await) }
-                        });
-                        let conn = http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(limits.request_timeout)
-                            .max_buf_size(MAX_HEAD_BYTES.max(8192))
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service);
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            r = conn.as_mut() => if let Err(e) = r { debug!(error = %e, "connection ended") },
-                            _ = stop.changed() => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.await;
-                            }
-                        }
+                        serve_connection(stream, shared, peer, async move {
+                            let _ = stop.changed().await;
+                        })
+                        .await;
                         drop(slot);
                     }
                     .instrument(tracing::debug_span!("api", %peer)),
@@ -120,6 +106,35 @@ pub async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Futu
     let _ = stop_tx.send(true);
     let _ = ticker.await;
     while connections.join_next().await.is_some() {}
+}
+
+/// Serves API requests on one connection (plain TCP, or TLS from an
+/// interface endpoint of an AWS service) until the client is done or `stop`
+/// resolves, then finishes the request in flight.
+pub async fn serve_connection<S>(stream: S, shared: Arc<Shared>, peer: SocketAddr, stop: impl Future<Output = ()>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = shared.limits;
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, std::convert::Infallible>(respond(&shared, req, peer).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.request_timeout)
+        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::pin!(stop);
+    tokio::select! {
+        r = conn.as_mut() => if let Err(e) = r { debug!(error = %e, "connection ended") },
+        _ = &mut stop => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 async fn respond(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {

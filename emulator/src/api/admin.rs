@@ -21,6 +21,11 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     }
     match (req.method, req.path) {
         ("GET", "/_emulator/health") => json_response(200, json!({"status": "ok"})),
+        // The local CA of AWS-service endpoints: AWS_CA_BUNDLE / --ca-bundle.
+        ("GET", "/_emulator/ca.pem") => match shared.tls_ca_pem.get() {
+            Some(pem) => HttpResponse { status: 200, content_type: "application/x-pem-file", body: pem.clone() },
+            None => json_response(404, json!({"error": "no data plane runs, so there is no local CA"})),
+        },
         // Answering at all means the API, DNS and data plane are up: the
         // process serves the API only once the others run.
         ("GET", "/_emulator/ready") => json_response(200, json!({"ready": true, "durable": shared.is_durable()})),

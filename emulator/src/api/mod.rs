@@ -71,6 +71,8 @@ pub struct Shared {
     syncer: Option<Arc<Syncer>>,
     /// Bounds the API server enforces.
     pub limits: crate::server::Limits,
+    /// The local CA's certificate (PEM), once the data plane has one.
+    pub tls_ca_pem: std::sync::OnceLock<String>,
 }
 
 impl Shared {
@@ -89,6 +91,7 @@ impl Shared {
             auth,
             started: std::time::Instant::now(),
             status: Mutex::new(Vec::new()),
+            tls_ca_pem: std::sync::OnceLock::new(),
             store: store.map(Mutex::new),
             syncer,
             limits,

@@ -177,7 +177,7 @@ async fn pipe(
     outcome
 }
 
-async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {
+pub(super) async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {
     loop {
         let now = *cancel.borrow_and_update();
         if now != Stop::Run {

@@ -10,10 +10,12 @@ mod flow;
 pub mod health;
 pub mod plan;
 pub mod proxy_protocol;
+mod service;
 pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
 pub mod stats;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -83,11 +85,26 @@ pub struct DataPlane {
     /// One permit per flow, `max_flows` in all.
     flows: Arc<tokio::sync::Semaphore>,
     stop: watch::Sender<bool>,
+    /// TLS of AWS-service endpoints, with the local CA's certificates.
+    tls: tokio_rustls::TlsAcceptor,
 }
 
 impl DataPlane {
-    /// Starts following the model on the current tokio runtime.
-    pub fn start(shared: Arc<Shared>, settings: Settings) -> Arc<DataPlane> {
+    /// Starts following the model on the current tokio runtime, with a
+    /// local CA held in memory.
+    pub fn start(shared: Arc<Shared>, settings: Settings) -> io::Result<Arc<DataPlane>> {
+        Self::start_with(shared, settings, Arc::new(tls::Authority::generate()?))
+    }
+
+    /// Starts following the model, serving AWS-service endpoints with
+    /// certificates of `authority`.
+    pub fn start_with(
+        shared: Arc<Shared>,
+        settings: Settings,
+        authority: Arc<tls::Authority>,
+    ) -> io::Result<Arc<DataPlane>> {
+        let tls = authority.acceptor()?;
+        let _ = shared.tls_ca_pem.set(authority.ca_pem().to_string());
         let (stop, _) = watch::channel(false);
         let dp = Arc::new(DataPlane {
             shared: shared.clone(),
@@ -98,13 +115,14 @@ impl DataPlane {
             stats: Stats::default(),
             flows: Arc::new(tokio::sync::Semaphore::new(settings.max_flows)),
             stop,
+            tls,
         });
         let events = shared.subscribe();
         tokio::spawn(follow(dp.clone(), events, dp.stop.subscribe()));
         tokio::spawn(health::run(dp.clone(), dp.stop.subscribe()));
         let weak = Arc::downgrade(&dp);
         shared.add_status("dataplane", move || weak.upgrade().map(|dp| dp.status()).unwrap_or(Value::Null));
-        dp
+        Ok(dp)
     }
 
     pub fn plan(&self) -> Arc<Plan> {
@@ -121,7 +139,7 @@ impl DataPlane {
         let mut running = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let stale: Vec<SocketAddrV4> = running
             .iter()
-            .filter(|(k, r)| plan.listeners.get(k).is_none_or(|route| route.endpoint_id != r.endpoint_id))
+            .filter(|(k, r)| plan.endpoint_at(k) != Some(r.endpoint_id.as_str()))
             .map(|(k, _)| *k)
             .collect();
         for key in stale {
@@ -140,21 +158,32 @@ impl DataPlane {
             }
         }
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        failed.retain(|k, _| plan.listeners.contains_key(k));
-        for (key, route) in &plan.listeners {
+        failed.retain(|k, _| plan.endpoint_at(k).is_some());
+        let wanted = plan
+            .listeners
+            .iter()
+            .map(|(k, r)| (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), false))
+            .chain(
+                plan.services
+                    .iter()
+                    .map(|(k, r)| (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), true)),
+            );
+        for (key, endpoint_id, vpc_address, aws_service) in wanted {
             if running.contains_key(key) {
                 continue;
             }
             match bind(*key) {
                 Ok(listener) => {
                     failed.remove(key);
-                    info!(listener = %key, endpoint = %route.endpoint_id, vpc_address = %SocketAddrV4::new(route.eni_addr, route.port), "listening");
+                    info!(listener = %key, endpoint = %endpoint_id, %vpc_address, tls = aws_service, "listening");
                     let (cancel, cancelled) = watch::channel(Stop::Run);
-                    let accept = tokio::spawn(
-                        accept_loop(self.clone(), listener, *key, cancelled)
-                            .instrument(tracing::info_span!("endpoint", id = %route.endpoint_id, listener = %key)),
-                    );
-                    running.insert(*key, Running { endpoint_id: route.endpoint_id.clone(), accept, cancel });
+                    let span = tracing::info_span!("endpoint", id = %endpoint_id, listener = %key);
+                    let accept = if aws_service {
+                        tokio::spawn(service::accept_loop(self.clone(), listener, *key, cancelled).instrument(span))
+                    } else {
+                        tokio::spawn(accept_loop(self.clone(), listener, *key, cancelled).instrument(span))
+                    };
+                    running.insert(*key, Running { endpoint_id: endpoint_id.to_string(), accept, cancel });
                 }
                 Err(e) => {
                     let why = bind_advice(*key, &e, self.settings.port_offset);
@@ -185,6 +214,15 @@ impl DataPlane {
                 })
             })
             .collect();
+        listeners.extend(plan.services.iter().map(|(k, r)| {
+            json!({
+                "host_address": k.to_string(),
+                "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
+                "vpc_endpoint_id": r.endpoint_id,
+                "aws_service": r.service,
+                "tls": true,
+            })
+        }));
         listeners.sort_by_key(|v| v["host_address"].as_str().unwrap_or("").to_string());
         let failed: Vec<String> = self.failed.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         json!({

@@ -44,6 +44,23 @@ pub struct Route {
     pub proxy_protocol_v2: bool,
 }
 
+/// An interface endpoint of an AWS service (`com.amazonaws.REGION.ec2`):
+/// TLS on port 443 of each ENI, answered by the emulator's own API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRoute {
+    pub endpoint_id: String,
+    pub region: String,
+    /// The service's short name (`ec2`, `elasticloadbalancing`).
+    pub service: &'static str,
+    pub eni_addr: Ipv4Addr,
+    pub port: u16,
+    pub consumer: VpcBlock,
+    pub ingress: Vec<IpPermission>,
+}
+
+/// The port AWS services answer on through an interface endpoint.
+pub const AWS_SERVICE_PORT: u16 = 443;
+
 /// A target group that some available endpoint sends traffic to: what the
 /// health checker looks after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +83,8 @@ pub struct HealthGroup {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub listeners: HashMap<SocketAddrV4, Arc<Route>>,
+    /// Listeners of AWS-service endpoints.
+    pub services: HashMap<SocketAddrV4, Arc<ServiceRoute>>,
     pub health: Vec<HealthGroup>,
 }
 
@@ -101,12 +120,36 @@ fn target_routes(region: &Region, tg: &crate::model::TargetGroup) -> Vec<TargetR
         .collect()
 }
 
+/// The ingress rules of these security groups, merged.
+fn ingress_of(region: &Region, groups: &[String]) -> Vec<IpPermission> {
+    groups.iter().filter_map(|g| region.security_groups.get(g)).flat_map(|g| g.ingress.iter().cloned()).collect()
+}
+
 /// Builds the plan; `port_offset` is added to every listener port on the host.
 pub fn build(world: &World, port_offset: u16) -> Plan {
     let mut plan = Plan::default();
     let mut checked: HashMap<(String, String), ()> = HashMap::new();
     for region in world.regions() {
         for e in region.endpoints.values().filter(|e| e.is_available()) {
+            if let Some(aws) = &e.aws_service {
+                let Some(host_port) = AWS_SERVICE_PORT.checked_add(port_offset) else { continue };
+                for eni in e.network_interface_ids.iter().filter_map(|n| region.network_interfaces.get(n)) {
+                    let Some(consumer) = block(region, &eni.vpc_id) else { continue };
+                    let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
+                    plan.services.entry(SocketAddrV4::new(host, host_port)).or_insert_with(|| {
+                        Arc::new(ServiceRoute {
+                            endpoint_id: e.id.clone(),
+                            region: region.name.clone(),
+                            service: aws.short,
+                            eni_addr: eni.private_ip,
+                            port: AWS_SERVICE_PORT,
+                            consumer,
+                            ingress: ingress_of(region, &eni.group_ids),
+                        })
+                    });
+                }
+                continue;
+            }
             let Some(service) = e.service_id.as_ref().and_then(|s| region.services.get(s)) else { continue };
             for lb_arn in &service.network_load_balancer_arns {
                 let Some(lb) = region.load_balancers.get(lb_arn) else { continue };
@@ -121,12 +164,7 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
                             continue;
                         };
                         let Some(node_host) = provider.host_addr(node.private_ip) else { continue };
-                        let ingress = eni
-                            .group_ids
-                            .iter()
-                            .filter_map(|g| region.security_groups.get(g))
-                            .flat_map(|g| g.ingress.iter().cloned())
-                            .collect();
+                        let ingress = ingress_of(region, &eni.group_ids);
                         let Some(host_port) = listener.port.checked_add(port_offset) else { continue };
                         let key = SocketAddrV4::new(host, host_port);
                         plan.listeners.entry(key).or_insert_with(|| {
@@ -174,6 +212,41 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
     plan
 }
 
+impl Plan {
+    /// The endpoint whose listener sits at `key`, of either kind.
+    pub fn endpoint_at(&self, key: &SocketAddrV4) -> Option<&str> {
+        self.listeners
+            .get(key)
+            .map(|r| r.endpoint_id.as_str())
+            .or_else(|| self.services.get(key).map(|r| r.endpoint_id.as_str()))
+    }
+}
+
+impl ServiceRoute {
+    /// Security groups, as for [`Route::admits`].
+    pub fn admits(&self, source: Option<Ipv4Addr>) -> bool {
+        admits(&self.ingress, self.port, &self.consumer, source)
+    }
+}
+
+/// Security groups: does any ingress rule admit this TCP source on `port`?
+/// `source` is the client's VPC address, or `None` for a client on the
+/// host outside every VPC block, which counts as an unnamed host inside
+/// the endpoint's VPC: any rule admitting the port from a range that
+/// overlaps the VPC, or from a security group, lets it in.
+fn admits(ingress: &[IpPermission], port: u16, consumer: &VpcBlock, source: Option<Ipv4Addr>) -> bool {
+    ingress.iter().any(|rule| {
+        rule.allows_port("tcp", port)
+            && match source {
+                Some(ip) => {
+                    rule.ranges.iter().any(|(cidr, _)| cidr.contains(ip))
+                        || (!rule.groups.is_empty() && consumer.cidr.contains(ip))
+                }
+                None => !rule.groups.is_empty() || rule.ranges.iter().any(|(cidr, _)| cidr.overlaps(&consumer.cidr)),
+            }
+    })
+}
+
 impl Route {
     /// Security groups: does any ingress rule admit this TCP source?
     /// `source` is the client's VPC address, or `None` for a client on the
@@ -181,19 +254,7 @@ impl Route {
     /// the endpoint's VPC: any rule admitting the port from a range that
     /// overlaps the VPC, or from a security group, lets it in.
     pub fn admits(&self, source: Option<Ipv4Addr>) -> bool {
-        self.ingress.iter().any(|rule| {
-            rule.allows_port("tcp", self.port)
-                && match source {
-                    Some(ip) => {
-                        rule.ranges.iter().any(|(cidr, _)| cidr.contains(ip))
-                            || (!rule.groups.is_empty() && self.consumer.cidr.contains(ip))
-                    }
-                    None => {
-                        !rule.groups.is_empty()
-                            || rule.ranges.iter().any(|(cidr, _)| cidr.overlaps(&self.consumer.cidr))
-                    }
-                }
-        })
+        admits(&self.ingress, self.port, &self.consumer, source)
     }
 
     /// The targets a new flow may go to: in the node's zone unless cross-zone

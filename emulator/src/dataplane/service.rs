@@ -1,0 +1,84 @@
+//! Interface endpoints of AWS services: TLS on port 443 at each ENI with a
+//! certificate of the local CA, and behind it the emulator's own API, so
+//! `aws ec2 ...` from inside a VPC with no way out reaches the emulator by
+//! `ec2.REGION.amazonaws.com` (private DNS) or the endpoint's own names.
+//! The caller's account comes from its access key, as on the API port.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::debug;
+
+use super::flow::{self, Stop};
+use super::DataPlane;
+
+/// Time a client has to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) async fn accept_loop(
+    dp: Arc<DataPlane>,
+    listener: TcpListener,
+    key: SocketAddrV4,
+    cancelled: watch::Receiver<Stop>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(route) = dp.plan().services.get(&key).cloned() else {
+            flow::reset(&stream);
+            continue;
+        };
+        let stats = dp.stats.endpoint(&route.endpoint_id);
+        let source = match peer {
+            SocketAddr::V4(v4) => route.consumer.vpc_addr(*v4.ip()),
+            SocketAddr::V6(_) => None,
+        };
+        if !route.admits(source) {
+            debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the connection");
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            flow::reset(&stream);
+            continue;
+        }
+        let Ok(permit) = dp.flows.clone().try_acquire_owned() else {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            dp.stats.over_limit.fetch_add(1, Ordering::Relaxed);
+            flow::reset(&stream);
+            continue;
+        };
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        let acceptor = dp.tls.clone();
+        let shared = dp.shared.clone();
+        let mut cancel = cancelled.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            crate::server::serve_connection(tls, shared, peer, async move {
+                flow::wait_stopped(&mut cancel).await;
+            })
+            .await;
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
