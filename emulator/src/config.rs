@@ -106,6 +106,11 @@ pub struct Args {
     #[arg(long = "attach", env = "PRIVATELINK_ATTACH", value_delimiter = ',', value_name = "CIDR[=INTERFACE]")]
     pub attach: Vec<String>,
 
+    /// TOML file describing the starting world (VPCs and subnets of any
+    /// account), created at start when there is no VPC yet.
+    #[arg(long, env = "PRIVATELINK_SEED")]
+    pub seed: Option<PathBuf>,
+
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
     pub log: String,
@@ -130,6 +135,7 @@ pub struct FileConfig {
     pub max_flows: Option<usize>,
     #[serde(default)]
     pub attach: Vec<String>,
+    pub seed: Option<PathBuf>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -156,6 +162,8 @@ pub struct Config {
     pub api_limits: crate::server::Limits,
     /// Interface mode: blocks whose VPCs live on real interfaces.
     pub attachments: Vec<crate::addressing::Attachment>,
+    /// The starting world, applied when there is no VPC yet.
+    pub seed: Option<crate::seed::Seed>,
 }
 
 impl Default for Config {
@@ -169,6 +177,7 @@ impl Default for Config {
             state_dir: None,
             api_limits: crate::server::Limits::default(),
             attachments: Vec::new(),
+            seed: None,
         }
     }
 }
@@ -249,6 +258,9 @@ impl Config {
             }
             c.model.attached.push(a.cidr);
             c.attachments.push(a);
+        }
+        if let Some(path) = args.seed.clone().or(file.seed) {
+            c.seed = Some(crate::seed::Seed::load(&path)?);
         }
         let mut creds = HashMap::new();
         for f in file.credentials {

@@ -27,6 +27,7 @@ pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netplane;
 pub mod persist;
+pub mod seed;
 pub mod server;
 
 use std::future::Future;

@@ -62,6 +62,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(seed) = &config.seed {
+        match seed.apply(&shared) {
+            Ok(0) => info!("seed not applied: the world already has VPCs"),
+            Ok(n) => info!(vpcs = n, "seeded the starting world"),
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
 
     // One thread serves the API: requests are short and the world sits behind
