@@ -11,7 +11,7 @@ import time
 
 from backends import TcpServer
 from conftest import PROVIDER, wait_for
-from test_dataplane import world  # noqa: F401 - the fixture
+from test_dataplane import listeners_of, world  # noqa: F401 - the fixture
 
 HEALTH = dict(HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
               UnhealthyThresholdCount=2)
@@ -108,6 +108,11 @@ def test_target_faults_reset_fail_over_fail_open_and_recover(world):  # noqa: F8
         s.close()
 
     wait_for(lambda: states()[w.target_ips[1]] == "unhealthy", "B unhealthy", timeout=30)
+    # As on AWS, routing follows a health change a moment after the API
+    # reports it: wait until the data plane's own view has B unhealthy.
+    wait_for(lambda: all(t["health"] == "unhealthy"
+                         for entry in listeners_of(w.emulator, w.ep["VpcEndpointId"])
+                         for t in entry["targets"] if t["id"] == w.target_ips[1]), "routing without B")
     answered = []
     for i in range(10):
         s, who = open_flow(hosts[i % 2], w.port, w.client_host)
