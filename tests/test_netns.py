@@ -144,6 +144,7 @@ def test_seed_flow_1_in_namespaces(vpcs):
         dig = wait_for(lambda: (r := ns.run(cons, "dig", name, check=False)).returncode == 0
                        and "ANSWER SECTION" in r.stdout and r.stdout, "dig answered")
         assert ";; SERVER: 10.24.0.2#53(10.24.0.2)" in dig, dig
+        assert ";; flags: qr rd ra;" in dig, dig
         answers = dig_answers(dig)
         assert sorted(a[2] for a in answers) == eni_ips, dig
         assert {a[1] for a in answers} == {60} and {a[0] for a in answers} == {name + "."}

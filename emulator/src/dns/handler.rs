@@ -211,6 +211,12 @@ impl RequestHandler for Handler {
             Reply::Records { code, authoritative, rrsets, owned, soa } => {
                 metadata.response_code = code;
                 metadata.authoritative = authoritative;
+                if matches!(self.view, View::Vpc(_)) {
+                    // A VPC's resolver is a recursive resolver (flags
+                    // `qr rd ra` on AWS), not the zone's authority.
+                    metadata.authoritative = false;
+                    metadata.recursion_available = true;
+                }
                 let answers = rrsets.as_ref().map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter());
                 let reply = builder().build(metadata, answers, std::iter::empty(), soa.as_deref(), std::iter::empty());
                 send(&mut response, reply).await

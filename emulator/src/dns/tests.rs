@@ -393,3 +393,22 @@ fn random_and_mutated_packets_never_panic() {
     }
     assert!(answered > 1000, "mutations should still decode often ({answered})");
 }
+
+#[test]
+fn a_vpc_resolver_answers_as_a_recursive_resolver() {
+    let mut f = Fixture::new();
+    let subnets = f.subnets.clone();
+    let e = f.ec2_endpoint(&subnets);
+    f.tick();
+    let view = f.view(&f.vpc);
+    let index = Arc::new(RwLock::new(std::mem::take(&mut f.index)));
+    let rt = rt();
+    let regional = format!("{}.", e.dns_entries[0].dns_name);
+    // AWS's resolver at base + 2: `flags: qr rd ra`, no `aa`.
+    let m = ask(&rt, &Handler::new(index.clone(), view, None), query(&regional, RecordType::A, true)).unwrap();
+    assert_eq!(m.answers.len(), 2);
+    assert!(m.metadata.recursion_available && !m.metadata.authoritative);
+    // The public view stays the zone's authority.
+    let m = ask(&rt, &Handler::new(index, View::Public, None), query(&regional, RecordType::A, true)).unwrap();
+    assert!(m.metadata.authoritative && !m.metadata.recursion_available);
+}
