@@ -16,7 +16,7 @@ import pytest
 
 from backends import BODY
 from conftest import CONSUMER, PROVIDER, ROOT, wait_for
-from test_netns import dig_answers
+from test_netns import accept, dig_answers, publish_service, request_endpoint
 
 API = "http://emulator:4566"
 
@@ -96,42 +96,16 @@ def test_compose_demo_runs_seed_flow_1(demo):
     subnets = [s["SubnetId"] for s in provider("ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={vpc}")
                ["Subnets"]]
     assert len(subnets) == 2
-    lb = provider("elbv2", "create-load-balancer", "--name", "demo-nlb", "--type", "network", "--scheme", "internal",
-                  "--subnets", *subnets)["LoadBalancers"][0]
-    tg = provider("elbv2", "create-target-group", "--name", "demo-web", "--protocol", "TCP", "--port", "80",
-                  "--vpc-id", vpc, "--target-type", "ip")["TargetGroups"][0]["TargetGroupArn"]
-    provider("elbv2", "register-targets", "--target-group-arn", tg, "--targets", "Id=10.0.128.142,Port=80")
-    provider("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "TCP",
-             "--port", "80", "--default-actions", f"Type=forward,TargetGroupArn={tg}")
-    provider("elbv2", "modify-load-balancer-attributes", "--load-balancer-arn", lb["LoadBalancerArn"],
-             "--attributes", "Key=load_balancing.cross_zone.enabled,Value=true")
-    service = provider("ec2", "create-vpc-endpoint-service-configuration", "--network-load-balancer-arns",
-                       lb["LoadBalancerArn"], "--acceptance-required")["ServiceConfiguration"]
-    provider("ec2", "modify-vpc-endpoint-service-permissions", "--service-id", service["ServiceId"],
-             "--add-allowed-principals", f"arn:aws:iam::{CONSUMER}:root")
-    zones = provider("elbv2", "describe-load-balancers", "--load-balancer-arns", lb["LoadBalancerArn"])
-    node_ips = {z["LoadBalancerAddresses"][0]["PrivateIPv4Address"]
-                for z in zones["LoadBalancers"][0]["AvailabilityZones"]}
+    service, node_ips = publish_service(provider, vpc, subnets, CONSUMER, "demo")
 
     # Account B, from its host in the consumer VPC.
     consumer = lambda *a: c.aws("consumer", CONSUMER, *a)  # noqa: E731
     cvpc = consumer("ec2", "describe-vpcs", "--filters", "Name=tag:Name,Values=consumer-vpc")["Vpcs"][0]["VpcId"]
     csubnets = [s["SubnetId"] for s in consumer("ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={cvpc}")
                 ["Subnets"]]
-    sg = consumer("ec2", "create-security-group", "--group-name", "demo-endpoint", "--description", "HTTP",
-                  "--vpc-id", cvpc)["GroupId"]
-    consumer("ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "80",
-             "--cidr", "10.24.0.0/16")
-    ep = consumer("ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", cvpc,
-                  "--service-name", service["ServiceName"], "--subnet-ids", *csubnets,
-                  "--security-group-ids", sg)["VpcEndpoint"]
+    ep = request_endpoint(consumer, cvpc, csubnets, service["ServiceName"])
     assert ep["State"] == "pendingAcceptance"
-    provider("ec2", "accept-vpc-endpoint-connections", "--service-id", service["ServiceId"],
-             "--vpc-endpoint-ids", ep["VpcEndpointId"])
-    wait_for(lambda: consumer("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
-             ["VpcEndpoints"][0]["State"] == "available", "endpoint available", timeout=30)
-    enis = consumer("ec2", "describe-network-interfaces", "--network-interface-ids",
-                    *ep["NetworkInterfaceIds"])["NetworkInterfaces"]
+    enis = accept(provider, consumer, service, ep)
     eni_ips = sorted(e["PrivateIpAddress"] for e in enis)
     name = ep["DnsEntries"][0]["DnsName"]
 

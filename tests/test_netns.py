@@ -51,17 +51,23 @@ def emulator_in(ns, emu):
 
 
 def provider_side(aws, consumer_account):
-    """VPC, two subnets, internal NLB (cross-zone on), target group with the
-    nginx host, listener on 80, endpoint service with acceptance required,
-    the consumer's account allowed."""
+    """VPC and two subnets, then the service (`publish_service`)."""
     vpc = aws("ec2", "create-vpc", "--cidr-block", PROVIDER_CIDR)["Vpc"]["VpcId"]
     subnets = [
         aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr, "--availability-zone", az)["Subnet"]["SubnetId"]
         for cidr, az in (("10.0.128.0/20", "ap-northeast-1a"), ("10.0.144.0/20", "ap-northeast-1c"))
     ]
-    lb = aws("elbv2", "create-load-balancer", "--name", "provider-nlb", "--type", "network", "--scheme", "internal",
+    return publish_service(aws, vpc, subnets, consumer_account, "provider")
+
+
+def publish_service(aws, vpc, subnets, consumer_account, name):
+    """Internal NLB in `subnets` (cross-zone on), target group with the
+    nginx host, listener on 80, endpoint service with acceptance required,
+    the consumer's account allowed. Returns the service and the NLB's node
+    addresses."""
+    lb = aws("elbv2", "create-load-balancer", "--name", f"{name}-nlb", "--type", "network", "--scheme", "internal",
              "--subnets", *subnets)["LoadBalancers"][0]
-    tg = aws("elbv2", "create-target-group", "--name", "provider-web", "--protocol", "TCP", "--port", "80",
+    tg = aws("elbv2", "create-target-group", "--name", f"{name}-web", "--protocol", "TCP", "--port", "80",
              "--vpc-id", vpc, "--target-type", "ip")["TargetGroups"][0]["TargetGroupArn"]
     aws("elbv2", "register-targets", "--target-group-arn", tg, "--targets", f"Id={TARGET},Port=80")
     aws("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "TCP", "--port", "80",
@@ -78,18 +84,34 @@ def provider_side(aws, consumer_account):
 
 
 def consumer_side(aws, service_name):
+    """VPC and two subnets, then the endpoint (`request_endpoint`)."""
     vpc = aws("ec2", "create-vpc", "--cidr-block", CONSUMER_CIDR)["Vpc"]["VpcId"]
     subnets = {
         aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr, "--availability-zone", az)["Subnet"]["SubnetId"]: cidr
         for cidr, az in (("10.24.16.0/20", "ap-northeast-1a"), ("10.24.112.0/20", "ap-northeast-1c"))
     }
+    return request_endpoint(aws, vpc, list(subnets), service_name), subnets
+
+
+def request_endpoint(aws, vpc, subnets, service_name):
+    """A security group admitting port 80 from the VPC and an interface
+    endpoint to the service in `subnets`."""
     sg = aws("ec2", "create-security-group", "--group-name", "endpoint", "--description", "HTTP from the VPC",
              "--vpc-id", vpc)["GroupId"]
     aws("ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp", "--port", "80",
         "--cidr", CONSUMER_CIDR)
-    ep = aws("ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc, "--service-name",
-             service_name, "--subnet-ids", *subnets, "--security-group-ids", sg)["VpcEndpoint"]
-    return ep, subnets
+    return aws("ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc, "--service-name",
+               service_name, "--subnet-ids", *subnets, "--security-group-ids", sg)["VpcEndpoint"]
+
+
+def accept(provider, consumer, service, ep):
+    """The provider accepts; once the consumer sees `available`, its ENIs."""
+    provider("ec2", "accept-vpc-endpoint-connections", "--service-id", service["ServiceId"],
+             "--vpc-endpoint-ids", ep["VpcEndpointId"])
+    wait_for(lambda: consumer("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
+             ["VpcEndpoints"][0]["State"] == "available", "endpoint available", timeout=30)
+    return consumer("ec2", "describe-network-interfaces", "--network-interface-ids",
+                    *ep["NetworkInterfaceIds"])["NetworkInterfaces"]
 
 
 def dig_answers(out):
@@ -119,12 +141,7 @@ def test_seed_flow_1_in_namespaces(vpcs):
         pending = provider("ec2", "describe-vpc-endpoint-connections", "--filters",
                            f"Name=service-id,Values={service['ServiceId']}")["VpcEndpointConnections"]
         assert [c["VpcEndpointState"] for c in pending] == ["pendingAcceptance"]
-        provider("ec2", "accept-vpc-endpoint-connections", "--service-id", service["ServiceId"],
-                 "--vpc-endpoint-ids", ep["VpcEndpointId"])
-        wait_for(lambda: consumer("ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
-                 ["VpcEndpoints"][0]["State"] == "available", "endpoint available", timeout=20)
-        enis = consumer("ec2", "describe-network-interfaces", "--network-interface-ids",
-                        *ep["NetworkInterfaceIds"])["NetworkInterfaces"]
+        enis = accept(provider, consumer, service, ep)
         eni_ips = sorted(e["PrivateIpAddress"] for e in enis)
         for e in enis:
             assert ipaddress.ip_address(e["PrivateIpAddress"]) in ipaddress.ip_network(subnets[e["SubnetId"]])

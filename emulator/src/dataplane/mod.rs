@@ -322,16 +322,23 @@ fn log_vpc(dp: &DataPlane, event: &crate::model::Event) {
     }
 }
 
-async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV4, cancelled: watch::Receiver<Stop>) {
+/// The next connection of `listener`; on errors (out of descriptors and the
+/// like) it backs off a moment instead of spinning.
+async fn next_connection(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(a) => a,
+        match listener.accept().await {
+            Ok(a) => return a,
             Err(e) => {
                 debug!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
             }
-        };
+        }
+    }
+}
+
+async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV4, cancelled: watch::Receiver<Stop>) {
+    loop {
+        let (stream, peer) = next_connection(&listener).await;
         let Some(route) = dp.plan().listeners.get(&key).cloned() else {
             flow::reset(&stream);
             continue;

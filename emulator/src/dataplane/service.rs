@@ -26,14 +26,7 @@ pub(super) async fn accept_loop(
     cancelled: watch::Receiver<Stop>,
 ) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(a) => a,
-            Err(e) => {
-                debug!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
+        let (stream, peer) = super::next_connection(&listener).await;
         let Some(route) = dp.plan().services.get(&key).cloned() else {
             flow::reset(&stream);
             continue;

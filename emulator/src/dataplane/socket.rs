@@ -21,22 +21,7 @@ pub fn bound_to(source: Ipv4Addr) -> io::Result<TcpSocket> {
 
 #[cfg(target_os = "linux")]
 fn bind_address_no_port(socket: &TcpSocket) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid, owned socket descriptor and a c_int option value of
-    // the size passed; the call touches nothing else.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "IP_BIND_ADDRESS_NO_PORT not set");
-    }
+    set_ip_flag(socket, libc::IP_BIND_ADDRESS_NO_PORT, "IP_BIND_ADDRESS_NO_PORT");
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -47,6 +32,16 @@ fn bind_address_no_port(_socket: &TcpSocket) {}
 /// address plane has added its address, and accepts once it is there.
 #[cfg(target_os = "linux")]
 pub(crate) fn free_bind(socket: &impl std::os::fd::AsRawFd) {
+    set_ip_flag(socket, libc::IP_FREEBIND, "IP_FREEBIND");
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn free_bind<T>(_socket: &T) {}
+
+/// Turns on an IPPROTO_IP boolean option; a kernel without it only costs
+/// what the option would have given, so failure is logged, not returned.
+#[cfg(target_os = "linux")]
+fn set_ip_flag(socket: &impl std::os::fd::AsRawFd, option: libc::c_int, name: &str) {
     let on: libc::c_int = 1;
     // SAFETY: a valid, owned socket descriptor and a c_int option value of
     // the size passed; the call touches nothing else.
@@ -54,15 +49,12 @@ pub(crate) fn free_bind(socket: &impl std::os::fd::AsRawFd) {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::IPPROTO_IP,
-            libc::IP_FREEBIND,
+            option,
             (&on as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "IP_FREEBIND not set");
+        tracing::debug!(error = %io::Error::last_os_error(), "{name} not set");
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn free_bind<T>(_socket: &T) {}
