@@ -126,11 +126,13 @@ def test_target_faults_reset_fail_over_fail_open_and_recover(world):  # noqa: F8
     s = socket.socket()
     s.bind((w.client_host, 0))
     s.settimeout(10)
-    s.connect((hosts[0], w.port))
-    s.sendall(b"GO\n")
     try:
+        # The reset may come before connect() returns: the emulator accepts,
+        # finds every target refusing, and resets at once.
+        s.connect((hosts[0], w.port))
+        s.sendall(b"GO\n")
         data = s.recv(10)
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):
         data = b""
     s.close()
     assert data == b"", "a flow was answered with every target down"
