@@ -7,10 +7,15 @@
 //!   AWS-shaped XML out, transport-free.
 //! - [`server`]: carries the API over HTTP/1.1 (hyper) on a bound listener.
 //! - [`dataplane`]: follows the model and carries real TCP flows from
-//!   endpoint ENIs through NLB nodes to targets (loopback address plane).
+//!   endpoint ENIs through NLB nodes to targets, and TLS to the emulator's
+//!   own API for endpoints of AWS services (local CA in `dataplane::tls`).
 //! - [`dns`]: follows the model and answers DNS (hickory-server): the public
 //!   vpce names, and per VPC at its resolver the private DNS names.
-//! - [`addressing`]: the address plane, where a VPC address lives on the host.
+//! - [`addressing`]: the address plane, where a VPC address lives on the host
+//!   (127.k.0.0/16 on loopback, or as it is on an attached interface).
+//! - `netplane` (Linux): interface mode, the attached VPCs' addresses added
+//!   to real interfaces through netlink.
+//! - [`seed`]: the starting world from a TOML file (`--seed`).
 //! - [`persist`]: durable state (`--state-dir`): journal and snapshot.
 //! - [`config`]: command line, environment and config file settings.
 //! - [`embed`]: the emulator inside another program ([`Emulator::builder`]).
