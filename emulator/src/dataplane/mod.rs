@@ -237,7 +237,7 @@ impl DataPlane {
     }
 
     /// Stops every listener and ends open flows with FIN on both sides,
-    /// waiting (at most [`SHUTDOWN_GRACE`]) until every flow is closed.
+    /// waiting (at most 2 s) until every flow is closed.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let drained: Vec<Running> =
