@@ -70,12 +70,61 @@ fn dns() -> &'static (tokio::runtime::Runtime, Handler, Handler) {
     static DNS: OnceLock<(tokio::runtime::Runtime, Handler, Handler)> = OnceLock::new();
     DNS.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let index = Arc::new(RwLock::new(Index::from_world(&shared().world())));
+        let index = Arc::new(RwLock::new(Index::from_world(&dns_world().world())));
         let public = Handler::new(index.clone(), View::Public, None);
         let key = index.read().unwrap_or_else(|e| e.into_inner()).vpcs().keys().next().cloned();
         let vpc = Handler::new(index, key.map(View::Vpc).unwrap_or(View::Public), None);
         (rt, public, vpc)
     })
+}
+
+/// A world with something to answer: a consumer VPC (DNS hostnames on) with
+/// an interface endpoint of EC2 with private DNS, so the public view has its
+/// vpce names and the VPC's view `ec2.ap-northeast-1.amazonaws.com` too.
+fn dns_world() -> Arc<Shared> {
+    let shared = Shared::new(World::new(Settings::default()), Default::default());
+    let call = |body: String| {
+        let req = HttpRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: vec![(
+                "authorization".into(),
+                "AWS4-HMAC-SHA256 Credential=222222222222/20260101/ap-northeast-1/ec2/aws4_request, \
+                 SignedHeaders=host, Signature=00"
+                    .into(),
+            )],
+            body: body.as_bytes(),
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+        };
+        let resp = api::handle(&shared, &req);
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.body
+    };
+    let id = |body: &str, tag: &str| -> String {
+        let open = format!("<{tag}>");
+        let start = body.find(&open).map(|i| i + open.len()).expect("an id in the answer");
+        body[start..].split('<').next().unwrap_or_default().to_string()
+    };
+    let v = "Version=2016-11-15";
+    let vpc = id(&call(format!("Action=CreateVpc&{v}&CidrBlock=10.24.0.0%2F16")), "vpcId");
+    call(format!("Action=ModifyVpcAttribute&{v}&VpcId={vpc}&EnableDnsHostnames.Value=true"));
+    let subnet = id(
+        &call(format!(
+            "Action=CreateSubnet&{v}&VpcId={vpc}&CidrBlock=10.24.16.0%2F20&AvailabilityZone=ap-northeast-1a"
+        )),
+        "subnetId",
+    );
+    call(format!(
+        "Action=CreateVpcEndpoint&{v}&VpcEndpointType=Interface&VpcId={vpc}&SubnetId.1={subnet}\
+         &ServiceName=com.amazonaws.ap-northeast-1.ec2&PrivateDnsEnabled=true"
+    ));
+    // Through `pending` to `available`, where the private name is served.
+    for _ in 0..3 {
+        call(format!("Action=DescribeVpcEndpoints&{v}"));
+        shared.tick();
+    }
+    shared
 }
 
 /// One DNS packet through the public view and a VPC's view: a packet that
@@ -141,5 +190,10 @@ mod tests {
         let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(b"\x03ec2\x0eap-northeast-1\x09amazonaws\x03com\x00\x00\x01\x00\x01");
         dns_packet(&q);
+        // The fuzzed world has names to answer: the VPC's view answers the
+        // private name with the endpoint's address.
+        let (rt, _, vpc) = dns();
+        let answer = crate::dns::probe::answer(rt, vpc, q).expect("an answer");
+        assert_eq!(u16::from_be_bytes([answer[6], answer[7]]), 1, "one A record in the VPC's view");
     }
 }
