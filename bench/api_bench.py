@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -198,12 +199,24 @@ class Client:
 
     def __init__(self, port: int, access_key: str, kind: str = "raw", timeout: float = 300.0):
         self.port = port
-        self.conn = (RawConn if kind == "raw" else HttpClientConn)(port, timeout)
+        self.kind = kind
+        self.conn = (HttpClientConn if kind == "http.client" else RawConn)(port, timeout)
         self.prefix = {svc: request_prefix(port, svc, access_key) for svc in ("ec2", "elasticloadbalancing")}
+
+    def request(self, service: str, body: bytes) -> bytes:
+        return b"%s%d\r\n\r\n%s" % (self.prefix[service], len(body), body)
+
+    def timed(self, service: str, bodies: list[bytes]) -> list[tuple[int, bytes, int]]:
+        """Timed round trips of `bodies`, in order: (status, body, elapsed_ns)
+        each. With the replay client the clock runs in a compiled program on
+        its own keep-alive connection; otherwise one by one on this one."""
+        if self.kind == "replay":
+            return replay(self.port, [self.request(service, b) for b in bodies])
+        return [self.raw(service, b) for b in bodies]
 
     def raw(self, service: str, body: bytes) -> tuple[int, bytes, int]:
         """One timed round trip; returns (status, body, elapsed_ns)."""
-        request = b"%s%d\r\n\r\n%s" % (self.prefix[service], len(body), body)
+        request = self.request(service, body)
         t0 = time.perf_counter_ns()
         status, data = self.conn.roundtrip(request)
         t1 = time.perf_counter_ns()
@@ -218,6 +231,32 @@ class Client:
 
     def close(self):
         self.conn.close()
+
+
+def replay_bin() -> str:
+    return os.environ.get("PRIVATELINK_REPLAY_BIN", str(REPO / "target/release/privatelink-replay"))
+
+
+def replay(port: int, requests: list[bytes]) -> list[tuple[int, bytes, int]]:
+    """Runs bench/replay (privatelink-replay): the requests go out on one
+    keep-alive connection, each round trip timed in Rust."""
+    with tempfile.TemporaryDirectory(prefix="plreplay-") as d:
+        req, resp = Path(d) / "requests", Path(d) / "responses"
+        req.write_bytes(b"".join(len(r).to_bytes(4, "big") + r for r in requests))
+        r = subprocess.run([replay_bin(), str(port), str(req), str(resp)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError(f"privatelink-replay failed: {r.stderr.strip()}")
+        times = [int(line) for line in r.stdout.split()]
+        data = resp.read_bytes()
+    out, i = [], 0
+    for ns in times:
+        status = int.from_bytes(data[i:i + 4], "big")
+        n = int.from_bytes(data[i + 4:i + 8], "big")
+        out.append((status, data[i + 8:i + 8 + n], ns))
+        i += 8 + n
+    if len(out) != len(requests):
+        raise BenchError(f"privatelink-replay answered {len(out)} of {len(requests)} requests")
+    return out
 
 
 def encode(service: str, action: str, params: dict | None = None) -> bytes:
@@ -489,11 +528,10 @@ def measure_latency(server: Server, n_endpoints: int, describe_calls: int, acces
         c = Client(server.port, access_key, kind)
         service_name, consumers = setup_world(c, server.name, n_vpcs)
 
-        create_ns = []
-        ids = []
+        bodies = []
         for i in range(n_endpoints):
             vpc, sa, sb = consumers[i // ENDPOINTS_PER_VPC]
-            body = encode(
+            bodies.append(encode(
                 "ec2",
                 "CreateVpcEndpoint",
                 {
@@ -503,8 +541,10 @@ def measure_latency(server: Server, n_endpoints: int, describe_calls: int, acces
                     "SubnetId.1": sa,
                     "SubnetId.2": sb,
                 },
-            )
-            status, data, ns = c.raw("ec2", body)
+            ))
+        create_ns = []
+        ids = []
+        for i, (status, data, ns) in enumerate(c.timed("ec2", bodies)):
             if status != 200:
                 raise BenchError(
                     f"{server.name}: CreateVpcEndpoint #{i + 1} -> HTTP {status}: {data[:800].decode('utf-8', 'replace')}"
@@ -527,11 +567,9 @@ def measure_latency(server: Server, n_endpoints: int, describe_calls: int, acces
         if root.find(".//nextToken") is not None and (root.find(".//nextToken").text or "").strip():
             raise BenchError(f"{server.name}: DescribeVpcEndpoints paginated despite MaxResults=1000")
         page_bytes = len(data)
-        for _ in range(3):
-            c.raw("ec2", body)
         describe_ns = []
-        for _ in range(describe_calls):
-            status, data, ns = c.raw("ec2", body)
+        # Three warm-up calls first, not counted.
+        for status, data, ns in c.timed("ec2", [body] * (3 + describe_calls))[3:]:
             if status != 200:
                 raise BenchError(f"{server.name}: DescribeVpcEndpoints -> HTTP {status}: {data[:800]!r}")
             describe_ns.append(ns)
@@ -603,16 +641,15 @@ def measure_floor(logdir: Path, access_key: str, calls: int, kind: str) -> dict:
                 "SubnetId.2": "subnet-0123456789abcdef1",
             },
         )
-        for _ in range(50):
-            c.raw("ec2", body)
         samples = []
-        cpu0 = time.process_time_ns()
-        for _ in range(calls):
-            status, _, ns = c.raw("ec2", body)
+        cpu0 = time.process_time_ns() + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) * 1e9
+        # 50 warm-up calls first, not counted.
+        for status, _, ns in c.timed("ec2", [body] * (50 + calls))[50:]:
             if status != 200:
                 raise BenchError(f"trivial server -> HTTP {status}")
             samples.append(ns)
-        cpu_us = (time.process_time_ns() - cpu0) / calls / 1e3
+        cpu1 = time.process_time_ns() + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) * 1e9
+        cpu_us = (cpu1 - cpu0) / (calls + 50) / 1e3
         return summarize(samples) | {"client_cpu_us": cpu_us, "client": kind}
     finally:
         if c is not None:
@@ -815,14 +852,17 @@ def main() -> int:
     ap.add_argument("--ready-timeout", type=float, default=60.0, help="seconds a server may take to answer (default 60)")
     ap.add_argument(
         "--client",
-        choices=["raw", "http.client"],
-        default="raw",
-        help="HTTP client: a minimal raw-socket keep-alive client (default) or http.client",
+        choices=["replay", "raw", "http.client"],
+        default="replay",
+        help="timed HTTP client: bench/replay, a compiled keep-alive client (default; built by cargo build "
+        "--release), a minimal raw-socket Python client, or http.client",
     )
     ap.add_argument("--no-floor", action="store_true", help="skip the client-overhead (trivial server) measurement")
     ap.add_argument("--json", help="raw results file (default bench/out/api-bench-<timestamp>.json)")
     args = ap.parse_args()
 
+    if args.client == "replay" and not os.access(replay_bin(), os.X_OK):
+        ap.error(f"{replay_bin()} is missing: cargo build --release -p privatelink-bench-replay (or --client raw)")
     starts = args.starts or (3 if args.quick else 10)
     n_endpoints = args.endpoints or (100 if args.quick else 1000)
     describe_calls = args.describe_calls or (50 if args.quick else 200)
@@ -896,9 +936,11 @@ def main() -> int:
         "moto_version": moto_version() if run_moto else "not run",
         "moto_bin": moto_bin,
         "python": platform.python_version(),
-        "client_desc": "minimal raw-socket HTTP/1.1 client, one `sendall` per request"
-        if args.client == "raw"
-        else "`http.client.HTTPConnection`",
+        "client_desc": {
+            "replay": "`bench/replay`, a compiled HTTP/1.1 client that sends prepared requests and times each round trip",
+            "raw": "minimal raw-socket Python HTTP/1.1 client, one `sendall` per request",
+            "http.client": "`http.client.HTTPConnection`",
+        }[args.client],
         "client": args.client,
         "git": git_rev(),
         "command": " ".join(["python3", "bench/api_bench.py", *sys.argv[1:]]),
