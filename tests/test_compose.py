@@ -35,6 +35,10 @@ def compose_command():
         command = ["docker", "compose"]
     else:
         why = "neither docker-compose nor the docker compose plugin is installed"
+    base = os.environ.get("BASE_IMAGE", "privatelink/debian:bookworm")
+    if not why and base == "privatelink/debian:bookworm" and os.geteuid() != 0 and subprocess.run(
+            ["docker", "image", "inspect", base], capture_output=True).returncode != 0:
+        why = "the local base image is not built and making it needs root (debootstrap in docker/base.sh)"
     if why:
         if os.environ.get("REQUIRE_ALL_E2E") == "1":
             pytest.fail(f"{why} (REQUIRE_ALL_E2E=1)")
