@@ -46,12 +46,17 @@ class Durable:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        self.kills += 1
+        return self.ended()
+
+    def ended(self):
+        """The log of the process that has just exited (it must not have
+        panicked); its file is removed."""
         self.emu.drain.join(timeout=5)
         log = self.emu.log_text()
         self.emu.log.close()
         os.unlink(self.emu.log.name)
         assert "panicked" not in log, log[-4000:]
-        self.kills += 1
         return log
 
     def restart(self):
@@ -194,11 +199,7 @@ def test_sigterm_closes_flows_with_fin_and_writes_the_snapshot(durable):
         assert ends == [("eof", b"")]
     finally:
         server.stop()
-    d.emu.drain.join(timeout=5)
-    log = d.emu.log_text()
-    d.emu.log.close()
-    os.unlink(d.emu.log.name)
-    assert "panicked" not in log, log[-4000:]
+    log = d.ended()
     assert "data plane flows closed with FIN" in log, log[-4000:]
     assert "state written" in log, log[-4000:]
     assert os.path.getsize(os.path.join(d.dir, "journal.log")) == 0

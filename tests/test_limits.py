@@ -44,6 +44,22 @@ def read_reply(s, timeout=5):
     return data
 
 
+def served_world(url):
+    """A provider with nginx and a consumer whose endpoint is available and
+    listening, on the emulator at `url`; returns it and one ENI's host address."""
+
+    def client(service, account):
+        return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=account,
+                            aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+
+    w = World(client, url)
+    w.start_nginx()
+    w.endpoint()
+    w.accept()
+    w.wait_listeners()
+    return w, w.eni_hosts()[0]
+
+
 @pytest.fixture
 def bounded():
     emu, url = start_emulator(["--api-max-connections", "64", "--api-request-timeout-seconds", "0.5",
@@ -107,17 +123,7 @@ def test_api_heads_bodies_slow_clients_and_floods(bounded):
 def test_data_plane_flood_is_bounded(bounded):
     emu, url = bounded
     pid = emu.proc.pid
-
-    def client(service, account):
-        return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=account,
-                            aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
-
-    w = World(client, url)
-    w.start_nginx()
-    w.endpoint()
-    w.accept()
-    w.wait_listeners()
-    host = w.eni_hosts()[0]
+    w, host = served_world(url)
     assert curl(f"http://{host}:{w.port}/", source=w.client_host).stdout == BODY
     baseline = fds(pid)
 
@@ -145,16 +151,7 @@ def test_data_plane_flood_is_bounded(bounded):
 def test_idle_flows_are_cut_and_busy_ones_are_not():
     emu, url = start_emulator(["--idle-timeout-seconds", "1"])
     try:
-        def client(service, account):
-            return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=account,
-                                aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
-
-        w = World(client, url)
-        w.start_nginx()
-        w.endpoint()
-        w.accept()
-        w.wait_listeners()
-        host = w.eni_hosts()[0]
+        w, host = served_world(url)
         request = b"GET / HTTP/1.1\r\nHost: endpoint\r\n\r\n"
         with socket.create_connection((host, w.port), timeout=10, source_address=(w.client_host, 0)) as s:
             # Busy for 2.4 s, never quiet for 1 s: the flow lives on

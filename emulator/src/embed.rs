@@ -85,7 +85,7 @@ impl Builder {
         let sockets = crate::dns::bind(self.config.dns.addr).await?;
         let dns_addr = sockets.local_addr()?;
         let dns = DnsServer::start(shared.clone(), sockets, &self.config.dns)?;
-        let dataplane = DataPlane::start_with(shared.clone(), self.config.dataplane, crate::authority(&self.config)?)?;
+        let dataplane = DataPlane::start(shared.clone(), self.config.dataplane, crate::authority(&self.config)?)?;
         let (stop, mut stopped) = watch::channel(false);
         let api = tokio::spawn(crate::serve(listener, shared.clone(), async move {
             let _ = stopped.wait_for(|s| *s).await;

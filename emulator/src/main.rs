@@ -123,7 +123,7 @@ fn main() -> ExitCode {
             return false;
         }
         let dataplane = match privatelink_emulator::authority(&config)
-            .and_then(|ca| DataPlane::start_with(shared.clone(), config.dataplane, ca))
+            .and_then(|ca| DataPlane::start(shared.clone(), config.dataplane, ca))
         {
             Ok(d) => d,
             Err(e) => {

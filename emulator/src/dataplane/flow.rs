@@ -17,6 +17,7 @@ use tracing::debug;
 use super::plan::{flow_hash, Route};
 use super::proxy_protocol;
 use super::stats::EndpointStats;
+use crate::addressing::VpcBlock;
 
 /// The copy buffer of a direction until it turns out to be bulk.
 const BUFFER: usize = 16 * 1024;
@@ -44,9 +45,10 @@ pub fn reset(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
 }
 
-fn source_vpc_addr(route: &Route, peer: SocketAddr) -> Option<std::net::Ipv4Addr> {
+/// The VPC address a client connecting from `peer` has in `consumer`.
+pub(super) fn source_vpc_addr(consumer: &VpcBlock, peer: SocketAddr) -> Option<std::net::Ipv4Addr> {
     match peer {
-        SocketAddr::V4(v4) => route.consumer.vpc_addr(*v4.ip()),
+        SocketAddr::V4(v4) => consumer.vpc_addr(*v4.ip()),
         SocketAddr::V6(_) => None,
     }
 }
@@ -61,7 +63,7 @@ pub async fn serve(
     settings: FlowSettings,
     mut cancel: watch::Receiver<Stop>,
 ) {
-    let source = source_vpc_addr(&route, peer);
+    let source = source_vpc_addr(&route.consumer, peer);
     if !route.admits(source) {
         debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the flow");
         stats.refused.fetch_add(1, Ordering::Relaxed);

@@ -90,15 +90,9 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// Starts following the model on the current tokio runtime, with a
-    /// local CA held in memory.
-    pub fn start(shared: Arc<Shared>, settings: Settings) -> io::Result<Arc<DataPlane>> {
-        Self::start_with(shared, settings, Arc::new(tls::Authority::generate()?))
-    }
-
-    /// Starts following the model, serving AWS-service endpoints with
-    /// certificates of `authority`.
-    pub fn start_with(
+    /// Starts following the model on the current tokio runtime, serving
+    /// AWS-service endpoints with certificates of `authority`.
+    pub fn start(
         shared: Arc<Shared>,
         settings: Settings,
         authority: Arc<tls::Authority>,
@@ -123,6 +117,22 @@ impl DataPlane {
         let weak = Arc::downgrade(&dp);
         shared.add_status("dataplane", move || weak.upgrade().map(|dp| dp.status()).unwrap_or(Value::Null));
         Ok(dp)
+    }
+
+    /// A flow's share of `max_flows`; at the bound the connection is reset
+    /// and counted rather than run the process out of descriptors.
+    fn flow_permit(
+        &self,
+        stats: &stats::EndpointStats,
+        stream: &tokio::net::TcpStream,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.flows.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.over_limit.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            flow::reset(stream);
+        }
+        permit
     }
 
     pub fn plan(&self) -> Arc<Plan> {
@@ -344,13 +354,7 @@ async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV
             continue;
         };
         let stats = dp.stats.endpoint(&route.endpoint_id);
-        let Ok(permit) = dp.flows.clone().try_acquire_owned() else {
-            // At the bound: refuse this one rather than run out of descriptors.
-            stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            dp.stats.over_limit.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            flow::reset(&stream);
-            continue;
-        };
+        let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
         let settings =
             FlowSettings { idle_timeout: dp.settings.idle_timeout, connect_timeout: dp.settings.connect_timeout };
         let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone());

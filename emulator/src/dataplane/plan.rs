@@ -248,11 +248,9 @@ fn admits(ingress: &[IpPermission], port: u16, consumer: &VpcBlock, source: Opti
 }
 
 impl Route {
-    /// Security groups: does any ingress rule admit this TCP source?
-    /// `source` is the client's VPC address, or `None` for a client on the
-    /// host outside every VPC block, which counts as an unnamed host inside
-    /// the endpoint's VPC: any rule admitting the port from a range that
-    /// overlaps the VPC, or from a security group, lets it in.
+    /// Security groups: does any ingress rule of the ENI admit this TCP
+    /// source? A client on the host outside every VPC block counts as an
+    /// unnamed host inside the endpoint's VPC.
     pub fn admits(&self, source: Option<Ipv4Addr>) -> bool {
         admits(&self.ingress, self.port, &self.consumer, source)
     }

@@ -4,7 +4,7 @@
 //! `ec2.REGION.amazonaws.com` (private DNS) or the endpoint's own names.
 //! The caller's account comes from its access key, as on the API port.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,22 +32,13 @@ pub(super) async fn accept_loop(
             continue;
         };
         let stats = dp.stats.endpoint(&route.endpoint_id);
-        let source = match peer {
-            SocketAddr::V4(v4) => route.consumer.vpc_addr(*v4.ip()),
-            SocketAddr::V6(_) => None,
-        };
-        if !route.admits(source) {
+        if !route.admits(flow::source_vpc_addr(&route.consumer, peer)) {
             debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the connection");
             stats.refused.fetch_add(1, Ordering::Relaxed);
             flow::reset(&stream);
             continue;
         }
-        let Ok(permit) = dp.flows.clone().try_acquire_owned() else {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            dp.stats.over_limit.fetch_add(1, Ordering::Relaxed);
-            flow::reset(&stream);
-            continue;
-        };
+        let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
         stats.connections.fetch_add(1, Ordering::Relaxed);
         let acceptor = dp.tls.clone();
         let shared = dp.shared.clone();
