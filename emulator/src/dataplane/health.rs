@@ -50,7 +50,7 @@ pub async fn run(dp: Arc<DataPlane>, mut stop: watch::Receiver<bool>) {
         let plan = dp.plan();
         let now = Instant::now();
         let mut live: HashSet<Key> = HashSet::new();
-        for group in &plan.health {
+        for group in plan.health.values() {
             for t in &group.targets {
                 if matches!(t.health, TargetHealthState::Draining | TargetHealthState::Unused) {
                     continue;
@@ -84,7 +84,7 @@ fn record(dp: &DataPlane, checks: &mut HashMap<Key, Check>, key: Key, region: &s
     let Some(c) = checks.get_mut(&key) else { return };
     c.in_flight = false;
     let plan = dp.plan();
-    let Some(group) = plan.health.iter().find(|g| g.target_group_arn == key.0) else { return };
+    let Some(group) = plan.health.get(&(region.to_string(), key.0.clone())) else { return };
     let current = group.targets.iter().find(|t| t.id == key.1 && t.port == key.2).map(|t| t.health);
     let change = match verdict {
         Verdict::Pass => {

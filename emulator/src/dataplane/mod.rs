@@ -17,7 +17,7 @@ mod splice;
 pub mod stats;
 pub mod tls;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, RwLock};
@@ -66,6 +66,30 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// How long the data plane lets changes pile up before it rebuilds its plan.
 const RECONCILE_DEBOUNCE: Duration = Duration::from_millis(5);
+/// Endpoints read under one lock of the world, at most.
+const READ_CHUNK: usize = 32;
+
+/// What a burst of the model's events changed, for the plan.
+enum Changed {
+    Everything,
+    Endpoints(BTreeSet<plan::EndpointKey>),
+}
+
+impl Changed {
+    fn note(&mut self, event: &crate::model::Event) {
+        use crate::model::Resource;
+        let Changed::Endpoints(keys) = self else { return };
+        match &event.resource {
+            Resource::Endpoint(id) => {
+                keys.insert((event.region.clone(), id.clone()));
+            }
+            // An interface changes with the endpoint (or load balancer) that
+            // owns it, whose own event says so; TXT records route nothing.
+            Resource::NetworkInterface(_) | Resource::PublicTxt(_) => {}
+            _ => *self = Changed::Everything,
+        }
+    }
+}
 
 struct Running {
     endpoint_id: String,
@@ -139,11 +163,21 @@ impl DataPlane {
         self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Rebuilds the plan and opens/closes listeners to match it.
-    fn reconcile(self: &Arc<Self>) {
-        let plan = {
-            let world = self.shared.world();
-            Arc::new(plan::build(&world, self.settings.port_offset))
+    /// Brings the plan up to date with the world and opens/closes listeners
+    /// to match it. Changes of endpoints alone are read a few endpoints per
+    /// lock of the world; any other change rebuilds the whole plan.
+    fn reconcile(self: &Arc<Self>, changed: Changed) {
+        let offset = self.settings.port_offset;
+        let plan = match changed {
+            Changed::Everything => Arc::new(plan::build(&self.shared.world(), offset)),
+            Changed::Endpoints(keys) => {
+                let keys: Vec<plan::EndpointKey> = keys.into_iter().collect();
+                let mut parts = Vec::with_capacity(keys.len());
+                for chunk in keys.chunks(READ_CHUNK) {
+                    parts.extend(plan::read_parts(&self.shared.world(), chunk, offset));
+                }
+                Arc::new(self.plan().with_parts(parts))
+            }
         };
         *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan.clone();
         let mut running = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,24 +329,33 @@ async fn follow(
     mut events: broadcast::Receiver<crate::model::Event>,
     mut stop: watch::Receiver<bool>,
 ) {
-    dp.reconcile();
+    dp.reconcile(Changed::Everything);
     loop {
         tokio::select! {
             r = events.recv() => match r {
                 Ok(event) => {
-                    log_vpc(&dp, &event);
-                    // A burst of API calls becomes one rebuild, and the
+                    // A burst of API calls becomes one update, and the
                     // model's lock stays free for the API meanwhile.
                     tokio::time::sleep(RECONCILE_DEBOUNCE).await;
-                    while let Ok(e) = events.try_recv() {
-                        log_vpc(&dp, &e);
+                    let mut changed = Changed::Endpoints(BTreeSet::new());
+                    let mut next = Ok(event);
+                    loop {
+                        match next {
+                            Ok(e) => {
+                                log_vpc(&dp, &e);
+                                changed.note(&e);
+                            }
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => changed = Changed::Everything,
+                            Err(_) => break,
+                        }
+                        next = events.try_recv();
                     }
-                    dp.reconcile();
+                    dp.reconcile(changed);
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Coalesce a burst of changes into one reconcile.
+                    // Coalesce a burst of changes into one rebuild.
                     while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
-                    dp.reconcile();
+                    dp.reconcile(Changed::Everything);
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -369,3 +412,6 @@ async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV
 pub fn listening(dp: &DataPlane) -> HashSet<SocketAddrV4> {
     dp.listeners.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 //! the model whenever it changes, so a connection always sees fresh state
 //! (health, security groups, deregistration) without touching the model lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -80,12 +80,29 @@ pub struct HealthGroup {
     pub targets: Vec<TargetRoute>,
 }
 
-#[derive(Debug, Default)]
+/// An endpoint, by region and id.
+pub type EndpointKey = (String, String);
+
+#[derive(Debug, Default, Clone)]
 pub struct Plan {
     pub listeners: HashMap<SocketAddrV4, Arc<Route>>,
     /// Listeners of AWS-service endpoints.
     pub services: HashMap<SocketAddrV4, Arc<ServiceRoute>>,
-    pub health: Vec<HealthGroup>,
+    /// Target groups some available endpoint sends traffic to, by region and ARN.
+    pub health: BTreeMap<(String, String), Arc<HealthGroup>>,
+    /// What each endpoint put in, so that a change of a few endpoints
+    /// redoes only their parts (see [`Plan::with_parts`]).
+    parts: HashMap<EndpointKey, Arc<Part>>,
+    /// How many parts use each health group.
+    health_users: HashMap<(String, String), usize>,
+}
+
+/// What one available endpoint puts in the plan.
+#[derive(Debug, Default)]
+pub struct Part {
+    listeners: Vec<(SocketAddrV4, Arc<Route>)>,
+    services: Vec<(SocketAddrV4, Arc<ServiceRoute>)>,
+    health: Vec<Arc<HealthGroup>>,
 }
 
 fn block(region: &Region, vpc_id: &str) -> Option<VpcBlock> {
@@ -128,91 +145,176 @@ fn ingress_of(region: &Region, groups: &[String]) -> Vec<IpPermission> {
 /// Builds the plan; `port_offset` is added to every listener port on the host.
 pub fn build(world: &World, port_offset: u16) -> Plan {
     let mut plan = Plan::default();
-    let mut checked: HashMap<(String, String), ()> = HashMap::new();
     for region in world.regions() {
-        for e in region.endpoints.values().filter(|e| e.is_available()) {
-            if let Some(aws) = &e.aws_service {
-                let Some(host_port) = AWS_SERVICE_PORT.checked_add(port_offset) else { continue };
-                for eni in e.network_interface_ids.iter().filter_map(|n| region.network_interfaces.get(n)) {
-                    let Some(consumer) = block(region, &eni.vpc_id) else { continue };
-                    let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
-                    plan.services.entry(SocketAddrV4::new(host, host_port)).or_insert_with(|| {
-                        Arc::new(ServiceRoute {
-                            endpoint_id: e.id.clone(),
-                            region: region.name.clone(),
-                            service: aws.short,
-                            eni_addr: eni.private_ip,
-                            port: AWS_SERVICE_PORT,
-                            consumer,
-                            ingress: ingress_of(region, &eni.group_ids),
-                        })
-                    });
-                }
-                continue;
-            }
-            let Some(service) = e.service_id.as_ref().and_then(|s| region.services.get(s)) else { continue };
-            for lb_arn in &service.network_load_balancer_arns {
-                let Some(lb) = region.load_balancers.get(lb_arn) else { continue };
-                let Some(provider) = block(region, &lb.vpc_id) else { continue };
-                for listener in region.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
-                    let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
-                    let targets = target_routes(region, tg);
-                    for eni in e.network_interface_ids.iter().filter_map(|n| region.network_interfaces.get(n)) {
-                        let Some(consumer) = block(region, &eni.vpc_id) else { continue };
-                        let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
-                        let Some(node) = lb.nodes.iter().find(|n| n.availability_zone == eni.availability_zone) else {
-                            continue;
-                        };
-                        let Some(node_host) = provider.host_addr(node.private_ip) else { continue };
-                        let ingress = ingress_of(region, &eni.group_ids);
-                        let Some(host_port) = listener.port.checked_add(port_offset) else { continue };
-                        let key = SocketAddrV4::new(host, host_port);
-                        plan.listeners.entry(key).or_insert_with(|| {
-                            Arc::new(Route {
-                                endpoint_id: e.id.clone(),
-                                region: region.name.clone(),
-                                eni_addr: eni.private_ip,
-                                port: listener.port,
-                                zone: eni.availability_zone.clone(),
-                                consumer,
-                                ingress,
-                                node_addr: node.private_ip,
-                                node_host,
-                                target_group_arn: tg.arn.clone(),
-                                targets: targets.clone(),
-                                cross_zone: lb.cross_zone(),
-                                proxy_protocol_v2: tg.proxy_protocol_v2(),
-                            })
-                        });
-                    }
-                    if checked.insert((region.name.clone(), tg.arn.clone()), ()).is_none() && tg.health_check.enabled {
-                        let hc = &tg.health_check;
-                        let first_node = lb.nodes.first().and_then(|n| provider.host_addr(n.private_ip));
-                        if let Some(source) = first_node {
-                            plan.health.push(HealthGroup {
-                                region: region.name.clone(),
-                                target_group_arn: tg.arn.clone(),
-                                protocol: hc.protocol.clone(),
-                                port: hc.port.parse().ok(),
-                                path: hc.path.clone(),
-                                matcher: hc.matcher.clone(),
-                                interval_seconds: hc.interval_seconds.max(1) as u64,
-                                timeout_seconds: hc.timeout_seconds.max(1) as u64,
-                                healthy_threshold: hc.healthy_threshold.max(1) as u32,
-                                unhealthy_threshold: hc.unhealthy_threshold.max(1) as u32,
-                                source,
-                                targets,
-                            });
-                        }
-                    }
-                }
+        for e in region.endpoints.values() {
+            if let Some(part) = part(region, e, port_offset) {
+                plan.insert((region.name.clone(), e.id.clone()), Arc::new(part));
             }
         }
     }
     plan
 }
 
+/// Reads the parts of these endpoints (`None` for one that carries no
+/// traffic now, or is gone), for [`Plan::with_parts`].
+pub fn read_parts<'a>(
+    world: &World,
+    keys: impl IntoIterator<Item = &'a EndpointKey>,
+    port_offset: u16,
+) -> Vec<(EndpointKey, Option<Part>)> {
+    keys.into_iter()
+        .map(|key| {
+            let region = world.region(&key.0);
+            let part =
+                region.and_then(|r| Some((r, r.endpoints.get(&key.1)?))).and_then(|(r, e)| part(r, e, port_offset));
+            (key.clone(), part)
+        })
+        .collect()
+}
+
+/// What endpoint `e` puts in the plan, if it carries traffic.
+fn part(region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Option<Part> {
+    if !e.is_available() {
+        return None;
+    }
+    let mut part = Part::default();
+    let enis = || e.network_interface_ids.iter().filter_map(|n| region.network_interfaces.get(n));
+    if let Some(aws) = &e.aws_service {
+        let host_port = AWS_SERVICE_PORT.checked_add(port_offset)?;
+        for eni in enis() {
+            let Some(consumer) = block(region, &eni.vpc_id) else { continue };
+            let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
+            part.services.push((
+                SocketAddrV4::new(host, host_port),
+                Arc::new(ServiceRoute {
+                    endpoint_id: e.id.clone(),
+                    region: region.name.clone(),
+                    service: aws.short,
+                    eni_addr: eni.private_ip,
+                    port: AWS_SERVICE_PORT,
+                    consumer,
+                    ingress: ingress_of(region, &eni.group_ids),
+                }),
+            ));
+        }
+        return Some(part);
+    }
+    let service = e.service_id.as_ref().and_then(|s| region.services.get(s))?;
+    for lb_arn in &service.network_load_balancer_arns {
+        let Some(lb) = region.load_balancers.get(lb_arn) else { continue };
+        let Some(provider) = block(region, &lb.vpc_id) else { continue };
+        for listener in region.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
+            let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
+            let targets = target_routes(region, tg);
+            for eni in enis() {
+                let Some(consumer) = block(region, &eni.vpc_id) else { continue };
+                let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
+                let Some(node) = lb.nodes.iter().find(|n| n.availability_zone == eni.availability_zone) else {
+                    continue;
+                };
+                let Some(node_host) = provider.host_addr(node.private_ip) else { continue };
+                let Some(host_port) = listener.port.checked_add(port_offset) else { continue };
+                part.listeners.push((
+                    SocketAddrV4::new(host, host_port),
+                    Arc::new(Route {
+                        endpoint_id: e.id.clone(),
+                        region: region.name.clone(),
+                        eni_addr: eni.private_ip,
+                        port: listener.port,
+                        zone: eni.availability_zone.clone(),
+                        consumer,
+                        ingress: ingress_of(region, &eni.group_ids),
+                        node_addr: node.private_ip,
+                        node_host,
+                        target_group_arn: tg.arn.clone(),
+                        targets: targets.clone(),
+                        cross_zone: lb.cross_zone(),
+                        proxy_protocol_v2: tg.proxy_protocol_v2(),
+                    }),
+                ));
+            }
+            let hc = &tg.health_check;
+            let first_node = lb.nodes.first().and_then(|n| provider.host_addr(n.private_ip));
+            if let (true, Some(source)) = (hc.enabled, first_node) {
+                part.health.push(Arc::new(HealthGroup {
+                    region: region.name.clone(),
+                    target_group_arn: tg.arn.clone(),
+                    protocol: hc.protocol.clone(),
+                    port: hc.port.parse().ok(),
+                    path: hc.path.clone(),
+                    matcher: hc.matcher.clone(),
+                    interval_seconds: hc.interval_seconds.max(1) as u64,
+                    timeout_seconds: hc.timeout_seconds.max(1) as u64,
+                    healthy_threshold: hc.healthy_threshold.max(1) as u32,
+                    unhealthy_threshold: hc.unhealthy_threshold.max(1) as u32,
+                    source,
+                    targets,
+                }));
+            }
+        }
+    }
+    Some(part)
+}
+
 impl Plan {
+    /// This plan with the parts of some endpoints replaced by what
+    /// [`read_parts`] found, the rest of the world being as when the
+    /// plan was made. Works outside the world's lock.
+    pub fn with_parts(&self, parts: Vec<(EndpointKey, Option<Part>)>) -> Plan {
+        let mut plan = self.clone();
+        for (key, _) in &parts {
+            plan.remove(key);
+        }
+        for (key, part) in parts {
+            if let Some(part) = part {
+                plan.insert(key, Arc::new(part));
+            }
+        }
+        plan
+    }
+
+    /// Adds an endpoint's part. A listener address is one ENI's, so no two
+    /// endpoints share one; the first health group of a target group stands
+    /// for all (they are read from the same target group).
+    fn insert(&mut self, key: EndpointKey, part: Arc<Part>) {
+        for (addr, route) in &part.listeners {
+            self.listeners.entry(*addr).or_insert_with(|| route.clone());
+        }
+        for (addr, route) in &part.services {
+            self.services.entry(*addr).or_insert_with(|| route.clone());
+        }
+        for group in &part.health {
+            let k = (group.region.clone(), group.target_group_arn.clone());
+            *self.health_users.entry(k.clone()).or_default() += 1;
+            self.health.entry(k).or_insert_with(|| group.clone());
+        }
+        self.parts.insert(key, part);
+    }
+
+    fn remove(&mut self, key: &EndpointKey) {
+        let Some(part) = self.parts.remove(key) else { return };
+        for (addr, route) in &part.listeners {
+            if self.listeners.get(addr).is_some_and(|r| Arc::ptr_eq(r, route)) {
+                self.listeners.remove(addr);
+            }
+        }
+        for (addr, route) in &part.services {
+            if self.services.get(addr).is_some_and(|r| Arc::ptr_eq(r, route)) {
+                self.services.remove(addr);
+            }
+        }
+        for group in &part.health {
+            let k = (group.region.clone(), group.target_group_arn.clone());
+            if let Some(n) = self.health_users.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.health_users.remove(&k);
+                    self.health.remove(&k);
+                }
+            }
+        }
+    }
+
     /// The endpoint whose listener sits at `key`, of either kind.
     pub fn endpoint_at(&self, key: &SocketAddrV4) -> Option<&str> {
         self.listeners

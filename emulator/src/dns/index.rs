@@ -15,7 +15,7 @@
 //! Deleting (state `deleting`), rejecting or failing an endpoint removes its
 //! names at once; changing its subnets moves them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -52,13 +52,141 @@ pub struct VpcInfo {
     pub attached: bool,
 }
 
-/// Where an endpoint's names went, so they can be taken back.
+/// An endpoint's names and addresses as the world has them: read under the
+/// world's lock, turned into records afterwards (see [`Index::install`]).
+/// Installed, it is also what to take back when the endpoint changes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Regional name first, then one zonal name per zone.
+    public: Vec<(String, Vec<Ipv4Addr>)>,
+    private: Option<PrivateName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PrivateName {
+    vpc: VpcKey,
+    name: String,
+    addrs: Vec<Ipv4Addr>,
+}
+
+/// An index in a comparable form (tests).
+#[cfg(test)]
+pub(crate) type Summary = (BTreeMap<(String, String), Placement>, BTreeMap<VpcKey, VpcInfo>, Vec<usize>);
+
+/// One change of the index, read from the world.
+#[derive(Debug)]
+pub enum Update {
+    Vpc(VpcKey, Option<VpcInfo>),
+    Endpoint { region: String, id: String, placement: Option<Placement> },
+    Txt(BTreeMap<String, Vec<String>>),
+}
+
+/// What a batch of events asks to read again, each part once however many
+/// events named it.
 #[derive(Debug, Default)]
-struct Placed {
-    vpc: Option<VpcKey>,
-    public: Vec<String>,
-    private: Vec<String>,
-    private_zones: Vec<String>,
+pub struct Pending {
+    vpcs: BTreeSet<(String, String)>,
+    endpoints: BTreeSet<(String, String)>,
+    txt: bool,
+}
+
+impl Pending {
+    /// Everything in the world.
+    pub fn everything(world: &World) -> Pending {
+        let mut p = Pending { txt: true, ..Pending::default() };
+        for region in world.regions() {
+            p.vpcs.extend(region.vpcs.keys().map(|id| (region.name.clone(), id.clone())));
+        }
+        p
+    }
+
+    /// Notes what `event` changed; `false` when it asks for everything
+    /// (the world was replaced).
+    pub fn add(&mut self, event: &Event) -> bool {
+        match &event.resource {
+            Resource::Endpoint(id) => {
+                self.endpoints.insert((event.region.clone(), id.clone()));
+            }
+            Resource::Vpc(id) => {
+                self.vpcs.insert((event.region.clone(), id.clone()));
+            }
+            Resource::PublicTxt(_) => self.txt = true,
+            Resource::All => return false,
+            // Endpoints report their own changes of ENIs, subnets and names.
+            _ => {}
+        }
+        true
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vpcs.is_empty() && self.endpoints.is_empty() && !self.txt
+    }
+
+    /// Reads what is pending from `world`, VPCs first (each brings its
+    /// endpoints along, as its DNS attributes decide their private names),
+    /// and at most `limit` endpoints; the rest stays pending. Only copies
+    /// names and addresses, so the caller holds the world's lock briefly.
+    pub fn read(&mut self, world: &World, limit: usize) -> Vec<Update> {
+        let mut out = Vec::new();
+        if std::mem::take(&mut self.txt) {
+            out.push(Update::Txt(world.public_txt_records().clone()));
+        }
+        while let Some((region, id)) = self.vpcs.pop_first() {
+            let vpc = world.region(&region).and_then(|r| r.vpcs.get(&id));
+            let info = vpc.map(|vpc| VpcInfo {
+                resolver: addressing::vpc_resolver_host_addr(vpc),
+                vpc_resolver: vpc.resolver_address(),
+                attached: vpc.attached,
+            });
+            if let Some(r) = world.region(&region) {
+                self.endpoints.extend(r.endpoints_in_vpc(&id).map(|e| (region.clone(), e.id.clone())));
+            }
+            out.push(Update::Vpc(VpcKey { region, vpc_id: id }, info));
+        }
+        for _ in 0..limit {
+            let Some((region, id)) = self.endpoints.pop_first() else { break };
+            let placement = placement(world, &region, &id);
+            out.push(Update::Endpoint { region, id, placement });
+        }
+        out
+    }
+}
+
+/// Where `id`'s names point, if it has any.
+fn placement(world: &World, region: &str, id: &str) -> Option<Placement> {
+    let r = world.region(region)?;
+    let e = r.endpoints.get(id)?;
+    if !matches!(e.state, EndpointState::PendingAcceptance | EndpointState::Pending | EndpointState::Available) {
+        return None;
+    }
+    let vpc = r.vpcs.get(&e.vpc_id)?;
+    let enis: Vec<(&str, Ipv4Addr)> = e
+        .network_interface_ids
+        .iter()
+        .filter_map(|n| r.network_interfaces.get(n))
+        .filter_map(|n| Some((n.availability_zone.as_str(), addressing::host_addr(vpc, n.private_ip)?)))
+        .collect();
+    if enis.is_empty() {
+        return None;
+    }
+    let all: Vec<Ipv4Addr> = enis.iter().map(|(_, ip)| *ip).collect();
+    let regional = e.dns_entries.first()?.dns_name.to_ascii_lowercase();
+    let (stem, base) = regional.split_once('.')?;
+    let mut zonal: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
+    for (zone, ip) in &enis {
+        zonal.entry(format!("{stem}-{zone}.{base}")).or_default().push(*ip);
+    }
+    let mut placement = Placement { public: vec![(regional.clone(), all.clone())], private: None };
+    placement.public.extend(zonal);
+    let private_on = e.state == EndpointState::Available && vpc.enable_dns_support && vpc.enable_dns_hostnames;
+    if let (true, Some(name)) = (private_on, e.private_dns_name()) {
+        placement.private = Some(PrivateName {
+            vpc: VpcKey { region: region.to_string(), vpc_id: vpc.id.clone() },
+            name: name.trim_end_matches('.').to_ascii_lowercase(),
+            addrs: all,
+        });
+    }
+    Some(placement)
 }
 
 #[derive(Debug)]
@@ -66,7 +194,7 @@ pub struct Index {
     public: Names,
     private: HashMap<VpcKey, Names>,
     vpcs: BTreeMap<VpcKey, VpcInfo>,
-    placed: HashMap<(String, String), Placed>,
+    placed: HashMap<(String, String), Placement>,
     /// The TXT records currently served, to apply the world's by difference.
     txt: BTreeMap<String, Vec<String>>,
 }
@@ -94,23 +222,34 @@ impl Index {
     /// Everything the world implies right now.
     pub fn from_world(world: &World) -> Index {
         let mut index = Index::default();
-        for region in world.regions() {
-            for id in region.vpcs.keys() {
-                index.refresh_vpc(world, &region.name, id);
-            }
-        }
-        index.sync_txt(world);
+        index.install(Pending::everything(world).read(world, usize::MAX));
         index
     }
 
     /// Follows one change of the model.
     pub fn apply(&mut self, world: &World, event: &Event) {
-        match &event.resource {
-            Resource::Endpoint(id) => self.refresh_endpoint(world, &event.region, id),
-            Resource::Vpc(id) => self.refresh_vpc(world, &event.region, id),
-            Resource::PublicTxt(_) => self.sync_txt(world),
-            // Endpoints report their own changes of ENIs, subnets and names.
-            _ => {}
+        let mut pending = Pending::default();
+        if !pending.add(event) {
+            *self = Index::from_world(world);
+            return;
+        }
+        self.install(pending.read(world, usize::MAX));
+    }
+
+    /// Builds the records of what [`Pending::read`] found.
+    pub fn install(&mut self, updates: Vec<Update>) {
+        for update in updates {
+            match update {
+                Update::Vpc(key, Some(info)) => {
+                    self.vpcs.insert(key, info);
+                }
+                Update::Vpc(key, None) => {
+                    self.vpcs.remove(&key);
+                    self.private.remove(&key);
+                }
+                Update::Endpoint { region, id, placement } => self.place(region, id, placement),
+                Update::Txt(records) => self.sync_txt(&records),
+            }
         }
     }
 
@@ -138,107 +277,50 @@ impl Index {
         }
     }
 
-    fn refresh_vpc(&mut self, world: &World, region: &str, id: &str) {
-        let key = VpcKey { region: region.to_string(), vpc_id: id.to_string() };
-        let Some(r) = world.region(region) else { return };
-        match r.vpcs.get(id) {
-            Some(vpc) => {
-                let info = VpcInfo {
-                    resolver: addressing::vpc_resolver_host_addr(vpc),
-                    vpc_resolver: vpc.resolver_address(),
-                    attached: vpc.attached,
-                };
-                self.vpcs.insert(key, info);
-            }
-            None => {
-                self.vpcs.remove(&key);
-                self.private.remove(&key);
-            }
-        }
-        // The DNS attributes decide whether private names are served.
-        let ids: Vec<String> = r.endpoints_in_vpc(id).map(|e| e.id.clone()).collect();
-        for e in ids {
-            self.refresh_endpoint(world, region, &e);
-        }
+    /// What the index holds, in a comparable form: every endpoint's
+    /// placement, the VPCs, and the number of names in each view.
+    #[cfg(test)]
+    pub(crate) fn summary(&self) -> Summary {
+        let placed = self.placed.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut sizes = vec![self.public.len()];
+        let private: BTreeMap<&VpcKey, usize> = self.private.iter().map(|(k, n)| (k, n.len())).collect();
+        sizes.extend(private.values());
+        (placed, self.vpcs.clone(), sizes)
     }
 
-    fn refresh_endpoint(&mut self, world: &World, region: &str, id: &str) {
-        let slot = (region.to_string(), id.to_string());
+    fn place(&mut self, region: String, id: String, placement: Option<Placement>) {
+        let source: Arc<str> = Arc::from(id.as_str());
+        let slot = (region, id);
         if let Some(old) = self.placed.remove(&slot) {
-            self.take_back(id, old);
+            self.take_back(&source, old);
         }
-        if let Some(placed) = self.place(world, region, id) {
-            self.placed.insert(slot, placed);
+        let Some(placement) = placement else { return };
+        for (name, addrs) in &placement.public {
+            self.public.set_a(name, &source, addrs.clone());
         }
+        if let Some(p) = &placement.private {
+            let names = self.private.entry(p.vpc.clone()).or_default();
+            names.add_zone(private_zone(&p.name));
+            names.set_a(&p.name, &source, p.addrs.clone());
+        }
+        self.placed.insert(slot, placement);
     }
 
-    fn take_back(&mut self, id: &str, old: Placed) {
-        let source: Arc<str> = Arc::from(id);
-        for name in &old.public {
-            self.public.set_a(name, &source, Vec::new());
+    fn take_back(&mut self, source: &Arc<str>, old: Placement) {
+        for (name, _) in &old.public {
+            self.public.set_a(name, source, Vec::new());
         }
-        let Some(key) = old.vpc else { return };
-        if let Some(names) = self.private.get_mut(&key) {
-            for name in &old.private {
-                names.set_a(name, &source, Vec::new());
-            }
-            for zone in &old.private_zones {
-                names.remove_zone(zone);
-            }
+        let Some(p) = old.private else { return };
+        if let Some(names) = self.private.get_mut(&p.vpc) {
+            names.set_a(&p.name, source, Vec::new());
+            names.remove_zone(private_zone(&p.name));
             if names.is_empty() {
-                self.private.remove(&key);
+                self.private.remove(&p.vpc);
             }
         }
     }
 
-    fn place(&mut self, world: &World, region: &str, id: &str) -> Option<Placed> {
-        let r = world.region(region)?;
-        let e = r.endpoints.get(id)?;
-        if !matches!(e.state, EndpointState::PendingAcceptance | EndpointState::Pending | EndpointState::Available) {
-            return None;
-        }
-        let vpc = r.vpcs.get(&e.vpc_id)?;
-        let enis: Vec<(&str, Ipv4Addr)> = e
-            .network_interface_ids
-            .iter()
-            .filter_map(|n| r.network_interfaces.get(n))
-            .filter_map(|n| Some((n.availability_zone.as_str(), addressing::host_addr(vpc, n.private_ip)?)))
-            .collect();
-        if enis.is_empty() {
-            return None;
-        }
-        let all: Vec<Ipv4Addr> = enis.iter().map(|(_, ip)| *ip).collect();
-        let regional = e.dns_entries.first()?.dns_name.to_ascii_lowercase();
-        let (stem, base) = regional.split_once('.')?;
-        let source: Arc<str> = Arc::from(id);
-        let mut placed = Placed::default();
-        let mut zonal: BTreeMap<String, Vec<Ipv4Addr>> = BTreeMap::new();
-        for (zone, ip) in &enis {
-            zonal.entry(format!("{stem}-{zone}.{base}")).or_default().push(*ip);
-        }
-        self.public.set_a(&regional, &source, all.clone());
-        placed.public.push(regional.clone());
-        for (name, ips) in zonal {
-            self.public.set_a(&name, &source, ips);
-            placed.public.push(name);
-        }
-        let private_on = e.state == EndpointState::Available && vpc.enable_dns_support && vpc.enable_dns_hostnames;
-        if let (true, Some(name)) = (private_on, e.private_dns_name()) {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            let key = VpcKey { region: region.to_string(), vpc_id: vpc.id.clone() };
-            let names = self.private.entry(key.clone()).or_default();
-            let zone = private_zone(&name).to_string();
-            names.add_zone(&zone);
-            names.set_a(&name, &source, all);
-            placed.vpc = Some(key);
-            placed.private.push(name);
-            placed.private_zones.push(zone);
-        }
-        Some(placed)
-    }
-
-    fn sync_txt(&mut self, world: &World) {
-        let now = world.public_txt_records();
+    fn sync_txt(&mut self, now: &BTreeMap<String, Vec<String>>) {
         let gone: Vec<String> = self.txt.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
         for name in gone {
             self.public.set_txt(&name, Vec::new());

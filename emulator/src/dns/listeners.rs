@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::handler::Handler;
-use super::index::{Index, View, VpcKey};
+use super::index::{Index, Pending, View, VpcKey};
 use super::{bind, Bound, DnsSettings};
 use crate::api::Shared;
 use crate::model::Event;
@@ -25,13 +25,12 @@ use crate::model::Event;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Responses queued per TCP connection.
 const TCP_RESPONSE_BUFFER: usize = 64;
-/// Events applied under one lock of the world, at most.
-const BATCH: usize = 4096;
+/// Endpoints read under one lock of the world, at most.
+const READ_CHUNK: usize = 32;
+/// How long the DNS follower lets changes pile up before it applies them.
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// The running DNS server.
-/// How long the DNS follower lets changes pile up before it applies them.
-const COALESCE: std::time::Duration = std::time::Duration::from_millis(2);
-
 pub struct DnsServer {
     index: Arc<RwLock<Index>>,
     stop: watch::Sender<bool>,
@@ -134,28 +133,38 @@ impl Follower {
         let _ = public.shutdown_gracefully().await;
     }
 
-    /// Applies `first` and whatever else is already queued, under one lock.
+    /// Applies `first` and whatever else is already queued. The world is
+    /// locked only to copy names and addresses, a few endpoints at a time;
+    /// records are built under the index's lock alone, so API calls never
+    /// wait behind a burst.
     fn apply(&mut self, first: Event, events: &mut broadcast::Receiver<Event>) {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
+        let mut pending = Pending::default();
+        let mut event = Some(first);
+        while let Some(e) = event.take() {
+            if !pending.add(&e) {
+                return self.rebuild();
+            }
             match events.try_recv() {
-                Ok(e) => batch.push(e),
+                Ok(next) => event = Some(next),
                 Err(TryRecvError::Lagged(_)) => return self.rebuild(),
-                Err(_) => break,
+                Err(_) => {}
             }
         }
-        if batch.iter().any(|e| e.resource == crate::model::Resource::All) {
-            return self.rebuild();
-        }
-        let world = self.shared.world();
-        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        for event in &batch {
-            index.apply(&world, event);
+        while !pending.is_empty() {
+            let updates = pending.read(&self.shared.world(), READ_CHUNK);
+            self.index.write().unwrap_or_else(|e| e.into_inner()).install(updates);
         }
     }
 
+    /// Reads the whole world (one lock, as when the world was replaced) and
+    /// swaps in a fresh index built outside it.
     fn rebuild(&mut self) {
-        let fresh = Index::from_world(&self.shared.world());
+        let updates = {
+            let world = self.shared.world();
+            Pending::everything(&world).read(&world, usize::MAX)
+        };
+        let mut fresh = Index::default();
+        fresh.install(updates);
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
