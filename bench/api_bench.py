@@ -622,9 +622,15 @@ while True:
 
 
 def measure_floor(logdir: Path, access_key: str, calls: int, kind: str) -> dict:
-    """Round trip of the same client against a canned-answer raw-socket server:
-    an upper bound of what the client + loopback add to every sample."""
-    server = Server("trivial", lambda port: [sys.executable, "-c", TRIVIAL_SERVER, str(port)], logdir)
+    """Round trip of the same client against a server that does no work
+    (`privatelink-replay serve` with the compiled client, else a Python
+    one): what the client, loopback and the machine's wake-ups add to every
+    sample, whatever the server."""
+    if kind == "replay":
+        argv, reference = (lambda port: [replay_bin(), "serve", str(port)]), "compiled"
+    else:
+        argv, reference = (lambda port: [sys.executable, "-c", TRIVIAL_SERVER, str(port)]), "Python"
+    server = Server("trivial", argv, logdir)
     server.spawn()
     c = None
     try:
@@ -650,7 +656,7 @@ def measure_floor(logdir: Path, access_key: str, calls: int, kind: str) -> dict:
             samples.append(ns)
         cpu1 = time.process_time_ns() + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) * 1e9
         cpu_us = (cpu1 - cpu0) / (calls + 50) / 1e3
-        return summarize(samples) | {"client_cpu_us": cpu_us, "client": kind}
+        return summarize(samples) | {"client_cpu_us": cpu_us, "client": kind, "reference": reference}
     finally:
         if c is not None:
             c.close()
@@ -789,11 +795,20 @@ def render(results: dict, meta: dict) -> str:
     ]
     floor = results.get("floor")
     if floor:
-        lines.append(
-            f"- measurement floor (same client against a canned-answer Python socket server, CreateVpcEndpoint-sized request): "
-            f"p50 {floor['p50_ms']:.3f} ms, p99 {floor['p99_ms']:.3f} ms, client process CPU ≈ {floor['client_cpu_us']:.0f} µs/call. "
-            f"Every latency above includes up to this much client + loopback time, which caps the ratio a very fast server can show."
+        reference = floor.get("reference", "Python")
+        line = (
+            f"- measurement floor (same client against a {reference} server that does no work and answers every "
+            f"CreateVpcEndpoint-sized request with the same canned 200): p50 {floor['p50_ms']:.3f} ms, "
+            f"p99 {floor['p99_ms']:.3f} ms, client process CPU ≈ {floor['client_cpu_us']:.0f} µs/call. Every latency "
+            "above includes this client + loopback + wake-up time"
         )
+        m50, m99 = get(moto, "latency", "create", "p50_ms"), get(moto, "latency", "create", "p99_ms")
+        if m50 and m99 and floor["p50_ms"] > 0 and floor["p99_ms"] > 0:
+            line += (
+                f", so on this machine no server can show more than {m50 / floor['p50_ms']:.1f}x (p50) and "
+                f"{m99 / floor['p99_ms']:.1f}x (p99) against moto's CreateVpcEndpoint"
+            )
+        lines.append(line + ".")
     lines += [
         "",
         "Method:",

@@ -11,9 +11,16 @@
 //!
 //! Measuring with a compiled client takes the Python client's own time
 //! (tens of microseconds per call) out of every sample, for every server.
+//!
+//! `privatelink-replay serve [PORT]`: the reference for the measurement
+//! floor. A server that does no work: it listens on 127.0.0.1:PORT (port
+//! 0 or none: a free one; the port is the first line of stdout), reads each request on a thread per
+//! connection and answers with the same canned 200. What the replay client
+//! measures against it is what the client, loopback and this machine's
+//! thread wake-ups add to every sample, whatever the server.
 
 use std::io::{self, BufWriter, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 fn main() {
@@ -25,6 +32,10 @@ fn main() {
 
 fn run() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") {
+        let port = args.get(2).map_or(Ok(0), |p| p.parse()).map_err(|_| io::Error::other("bad port"))?;
+        return serve(port);
+    }
     let [_, port, requests, responses] = args.as_slice() else {
         return Err(io::Error::other("usage: privatelink-replay PORT REQUESTS RESPONSES"));
     };
@@ -58,6 +69,56 @@ fn run() -> io::Result<()> {
         writeln!(stdout, "{t}")?;
     }
     stdout.flush()
+}
+
+/// The canned answer of `serve`.
+const CANNED: &[u8] = b"<DescribeVpcsResponse><vpcSet/></DescribeVpcsResponse>";
+
+fn serve(port: u16) -> io::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    println!("{}", listener.local_addr()?.port());
+    io::stdout().flush()?;
+    for stream in listener.incoming() {
+        let stream = stream?;
+        std::thread::spawn(move || {
+            if let Err(e) = answer_all(stream) {
+                eprintln!("privatelink-replay serve: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Answers every request of one connection with [`CANNED`].
+fn answer_all(mut stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut answer =
+        format!("HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n", CANNED.len()).into_bytes();
+    answer.extend_from_slice(CANNED);
+    let mut reader = Reader { buf: Vec::with_capacity(1 << 16), start: 0 };
+    loop {
+        let end = loop {
+            if let Some(i) = find(&reader.buf[reader.start..], b"\r\n\r\n") {
+                break reader.start + i;
+            }
+            match reader.fill(&mut stream) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                r => r?,
+            }
+        };
+        let head = String::from_utf8_lossy(&reader.buf[reader.start..end]).to_ascii_lowercase();
+        reader.start = end + 4;
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while reader.buf.len() - reader.start < length {
+            reader.fill(&mut stream)?;
+        }
+        reader.start += length;
+        stream.write_all(&answer)?;
+    }
 }
 
 fn connect(port: u16) -> io::Result<TcpStream> {
