@@ -493,4 +493,4 @@ pub fn dry_run(dry: bool) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,11 +8,11 @@ use super::*;
 
 const REGION: &str = "ap-northeast-1";
 
-fn provider() -> Caller {
+pub(crate) fn provider() -> Caller {
     Caller::root("111111111111", REGION)
 }
 
-fn consumer() -> Caller {
+pub(crate) fn consumer() -> Caller {
     Caller::root("222222222222", REGION)
 }
 
@@ -20,16 +20,18 @@ fn stranger() -> Caller {
     Caller::root("333333333333", REGION)
 }
 
-struct Seed {
-    world: World,
-    service_id: String,
-    service_name: String,
-    lb_arn: String,
-    consumer_vpc: String,
-    consumer_subnets: Vec<String>,
+/// A provider's endpoint service on an NLB in two zones, allowed for the
+/// consumer, and the consumer's VPC with a subnet in each zone.
+pub(crate) struct Seed {
+    pub world: World,
+    pub service_id: String,
+    pub service_name: String,
+    pub lb_arn: String,
+    pub consumer_vpc: String,
+    pub consumer_subnets: Vec<String>,
 }
 
-fn seed_with(settings: Settings, acceptance_required: bool) -> Seed {
+pub(crate) fn seed_with(settings: Settings, acceptance_required: bool) -> Seed {
     let mut w = World::new(settings);
     let p = provider();
     let vpc = w.create_vpc(&p, 0, "10.0.0.0/16", None, Tags::new()).unwrap();
