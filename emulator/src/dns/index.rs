@@ -226,16 +226,6 @@ impl Index {
         index
     }
 
-    /// Follows one change of the model.
-    pub fn apply(&mut self, world: &World, event: &Event) {
-        let mut pending = Pending::default();
-        if !pending.add(event) {
-            *self = Index::from_world(world);
-            return;
-        }
-        self.install(pending.read(world, usize::MAX));
-    }
-
     /// Builds the records of what [`Pending::read`] found.
     pub fn install(&mut self, updates: Vec<Update>) {
         for update in updates {
