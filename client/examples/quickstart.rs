@@ -37,13 +37,11 @@ async fn run() -> Result<SocketAddr, Box<dyn std::error::Error>> {
     });
     let host = Host::in_vpc(&emulator.api_url(), &vpc.vpc.id, "10.24.20.251".parse()?).await?;
     let url = format!("http://{}:{listener_port}/", endpoint.dns_names[0]);
-    let (code, body) = loop {
-        // The data plane opens the listener right after the endpoint turns available.
-        match host.http_get(&url).await {
-            Ok(r) => break r,
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    };
+    // The data plane opens the listener once it has followed the change.
+    if !emulator.settle(Duration::from_secs(10)).await {
+        return Err("the data plane did not follow the endpoint within 10 s".into());
+    }
+    let (code, body) = host.http_get(&url).await?;
     println!("{url} -> {code} {}", body.trim());
     let peer = seen.await??;
     println!("the backend saw {peer} (an NLB node of {})", published.load_balancer.dns_name);

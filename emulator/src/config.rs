@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::api::{AuthSettings, Credential};
 use crate::dns::DnsSettings;
 use crate::model::Settings;
 
@@ -288,4 +287,34 @@ impl Config {
 fn read_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+}
+
+/// Credentials the emulator knows: an access key mapped to its account
+/// (and secret, for strict mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub account: String,
+    /// Principal ARN; defaults to the account's root.
+    pub arn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub strict: bool,
+    pub default_account: String,
+    pub default_region: String,
+    pub credentials: HashMap<String, Credential>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            strict: false,
+            default_account: "000000000000".into(),
+            default_region: "us-east-1".into(),
+            credentials: HashMap::new(),
+        }
+    }
 }

@@ -130,6 +130,13 @@ impl Emulator {
         &self.shared
     }
 
+    /// Waits until DNS and the data plane have applied every change made
+    /// so far (the engine's current revision), or `timeout` passes; returns
+    /// whether they had. What an API call answered is then served.
+    pub async fn settle(&self, timeout: Duration) -> bool {
+        self.shared.settle(self.shared.revision(), timeout).await
+    }
+
     pub fn dataplane(&self) -> &Arc<DataPlane> {
         &self.dataplane
     }

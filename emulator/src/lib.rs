@@ -26,6 +26,7 @@ pub mod config;
 pub mod dataplane;
 pub mod dns;
 pub mod embed;
+pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod model;
@@ -38,32 +39,14 @@ pub mod server;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use api::Shared;
 pub use config::Config;
 pub use embed::Emulator;
+pub use engine::Shared;
 
 /// The shared state for a configuration: an empty world, or with a state
-/// directory the world it holds (snapshot, then the journal replayed).
+/// directory the world it holds.
 pub fn shared(config: &Config) -> std::io::Result<Arc<Shared>> {
-    let Some(dir) = &config.state_dir else {
-        let world = model::World::new(config.model.clone());
-        return Ok(Shared::build(world, config.auth.clone(), None, config.api_limits));
-    };
-    let started = std::time::Instant::now();
-    let (store, restored) = persist::Store::open(dir)?;
-    let mut world = match restored.world {
-        Some(dump) => model::World::from_json(dump, config.model.clone())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("snapshot: {e}")))?,
-        None => model::World::new(config.model.clone()),
-    };
-    let replayed = restored.ops.len();
-    let failed = api::replay(&mut world, restored.ops);
-    world.drain_events();
-    tracing::info!(
-        dir = %dir.display(), replayed, failed, cut_bytes = restored.dropped,
-        elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "world restored"
-    );
-    Ok(Shared::build(world, config.auth.clone(), Some(store), config.api_limits))
+    engine::restore::shared(config)
 }
 
 /// The local CA of AWS-service endpoints: kept in the state directory when

@@ -106,8 +106,12 @@ impl NetPlane {
             stop,
             done: Mutex::new(None),
         });
+        let events = shared.subscribe();
+        let settled = shared.follower("netplane");
+        let revision = shared.revision();
         plane.reconcile().await;
-        let task = tokio::spawn(follow(plane.clone(), shared.subscribe(), plane.stop.subscribe()));
+        settled.send_replace(revision);
+        let task = tokio::spawn(follow(plane.clone(), events, settled, plane.stop.subscribe()));
         *plane.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         let weak = Arc::downgrade(&plane);
         shared.add_status("netplane", move || weak.upgrade().map(|p| p.status()).unwrap_or(Value::Null));
@@ -197,6 +201,7 @@ impl NetPlane {
 async fn follow(
     plane: Arc<NetPlane>,
     mut events: broadcast::Receiver<crate::model::Event>,
+    settled: watch::Sender<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -204,8 +209,11 @@ async fn follow(
             r = events.recv() => match r {
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     tokio::time::sleep(DEBOUNCE).await;
+                    // Every event up to this revision is queued by now.
+                    let revision = plane.shared.revision();
                     while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
                     plane.reconcile().await;
+                    settled.send_replace(revision);
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },

@@ -18,8 +18,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::api::Shared;
-use crate::model::{Caller, Tags, World};
+use crate::engine::{Cause, Shared};
+use crate::model::{Caller, Error, Tags, World};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,18 +61,16 @@ impl Seed {
     /// (a restart on a state directory). Returns the VPCs created. All or
     /// nothing: an error leaves the world as it was.
     pub fn apply(&self, shared: &Shared) -> Result<usize, String> {
-        let created = shared.mutate(|w| {
-            if w.regions().any(|r| !r.vpcs.is_empty()) {
-                return Ok(0);
-            }
-            let backup = w.to_json();
-            if let Err(e) = self.create(w) {
-                let restored = World::from_json(backup, w.settings().clone())?;
-                w.replace(restored);
-                return Err(e);
-            }
-            Ok::<_, String>(self.vpc.len())
-        })?;
+        // One change: the engine takes back every VPC of a seed that fails.
+        let created = shared
+            .apply(Cause::new("seed"), |w| {
+                if w.regions().any(|r| !r.vpcs.is_empty()) {
+                    return Ok(0);
+                }
+                self.create(w).map_err(|e| Error::new("InvalidSeed", e))?;
+                Ok(self.vpc.len())
+            })
+            .map_err(|e| e.message)?;
         if created > 0 {
             // The seeded world is made durable at once (with --state-dir).
             shared.snapshot().map_err(|e| format!("cannot write the seeded world: {e}"))?;
@@ -81,7 +79,7 @@ impl Seed {
     }
 
     fn create(&self, w: &mut World) -> Result<(), String> {
-        let now = crate::api::now_ms();
+        let now = crate::engine::now_ms();
         for v in &self.vpc {
             let caller = Caller::root(&v.account, &v.region);
             let what = format!("seed vpc {} ({})", v.cidr, v.account);

@@ -185,7 +185,12 @@ async fn respond(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> R
         body: &body,
         peer,
     };
-    let response = api::handle(shared, &request);
+    // The one admin answer that waits: for the followers to settle.
+    let response = if request.method == "GET" && request.path == "/_emulator/ready" {
+        api::admin::ready(shared, &request).await
+    } else {
+        api::handle(shared, &request)
+    };
     debug!(status = response.status, path = request.path, "answered");
     build(response)
 }

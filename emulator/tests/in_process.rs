@@ -95,14 +95,10 @@ async fn a_flow_through_an_endpoint_reaches_the_backend_from_the_nlb() {
     );
     let ep = call(api, c, "ec2", &format!("Action=CreateVpcEndpoint&Version=2016-11-15&VpcEndpointType=Interface&VpcId={cvpc}&ServiceName={svc_name}&SubnetId.1={csub}")).await;
     let ep_id = field(&ep, "vpcEndpointId");
-    loop {
-        let d = call(api, c, "ec2", &format!("Action=DescribeVpcEndpoints&Version=2016-11-15&VpcEndpointId.1={ep_id}"))
-            .await;
-        if field(&d, "state") == "available" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // With no pending delay, the `pending` the create answered (and so was
+    // seen) is over by the next request: the engine advances it first.
+    let d = call(api, c, "ec2", &format!("Action=DescribeVpcEndpoints&Version=2016-11-15&VpcEndpointId.1={ep_id}")).await;
+    assert_eq!(field(&d, "state"), "available");
     let eni = fields(
         &call(
             api,
@@ -137,15 +133,11 @@ async fn a_flow_through_an_endpoint_reaches_the_backend_from_the_nlb() {
         s.write_all(b"world").await.expect("answer");
         peer
     });
-    // The listener appears once the data plane has followed the change.
-    let mut stream = loop {
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.bind(SocketAddr::V4(SocketAddrV4::new(client_host, 0))).expect("bind in the consumer VPC");
-        match socket.connect(SocketAddr::V4(eni_host)).await {
-            Ok(s) => break s,
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    };
+    // The listener is there once the data plane has followed every change.
+    assert!(emulator.settle(Duration::from_secs(10)).await, "the followers settle");
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::V4(SocketAddrV4::new(client_host, 0))).expect("bind in the consumer VPC");
+    let mut stream = socket.connect(SocketAddr::V4(eni_host)).await.expect("the endpoint's listener");
     stream.write_all(b"hello").await.expect("send");
     let mut answer = [0u8; 5];
     stream.read_exact(&mut answer).await.expect("answer");

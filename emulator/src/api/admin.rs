@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{HttpRequest, HttpResponse, Shared};
+use crate::engine::Cause;
 use crate::model::{Error, World};
-use crate::persist::Op;
 
 fn json_response(status: u16, v: Value) -> HttpResponse {
     HttpResponse { status, content_type: "application/json", body: v.to_string() }
@@ -26,9 +26,6 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
             Some(pem) => HttpResponse { status: 200, content_type: "application/x-pem-file", body: pem.clone() },
             None => json_response(404, json!({"error": "no data plane runs, so there is no local CA"})),
         },
-        // Answering at all means the API, DNS and data plane are up: the
-        // process serves the API only once the others run.
-        ("GET", "/_emulator/ready") => json_response(200, json!({"ready": true, "durable": shared.is_durable()})),
         ("GET", "/_emulator/state") => {
             shared.tick();
             let dump = shared.world().to_json();
@@ -44,12 +41,13 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
                     )
                 }
             };
-            if let Err(e) = shared.change(Op::Import { world }) {
+            let imported = shared.replace(Cause::new("import"), |w| {
+                let imported = World::from_json(world, w.settings().clone())?;
+                w.replace(imported);
+                Ok(())
+            });
+            if let Err(e) = imported {
                 return error(&e);
-            }
-            // An import is one big record: fold it into the snapshot now.
-            if let Err(e) = shared.snapshot() {
-                tracing::error!(error = %e, "cannot write the snapshot after an import");
             }
             json_response(200, json!({"imported": true}))
         }
@@ -65,7 +63,11 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
                     return json_response(400, json!({"error": format!("account must be 12 digits, not {a:?}")}));
                 }
             }
-            if let Err(e) = shared.change(Op::Reset { account: account.clone() }) {
+            let what = format!("reset {}", account.as_deref().unwrap_or("all"));
+            if let Err(e) = shared.replace(Cause::new(what), |w| {
+                w.reset(account.as_deref());
+                Ok(())
+            }) {
                 return error(&e);
             }
             json_response(200, json!({"reset": account.unwrap_or_else(|| "all".into())}))
@@ -99,16 +101,18 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
                 return json_response(400, json!({"error": "missing \"name\""}));
             };
             let value = body.get("value").and_then(Value::as_str);
-            let op = if req.method == "POST" {
-                let Some(value) = value else {
-                    return json_response(400, json!({"error": "missing \"value\""}));
-                };
-                Op::PublishTxt { name: name.to_string(), value: value.to_string() }
-            } else {
-                Op::UnpublishTxt { name: name.to_string(), value: value.map(str::to_string) }
-            };
+            if req.method == "POST" && value.is_none() {
+                return json_response(400, json!({"error": "missing \"value\""}));
+            }
             // The DNS server follows the change, so the record is served at once.
-            if let Err(e) = shared.change(op) {
+            let changed = shared.apply(Cause::new("public-dns txt"), |w| {
+                match value {
+                    Some(value) if req.method == "POST" => w.publish_txt(name, value),
+                    _ => w.unpublish_txt(name, value),
+                }
+                Ok(())
+            });
+            if let Err(e) = changed {
                 return error(&e);
             }
             let values = shared.world().txt_records(name);
@@ -116,6 +120,38 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
         }
         _ => json_response(404, json!({"error": format!("no such admin endpoint: {} {}", req.method, req.path)})),
     }
+}
+
+/// `GET /_emulator/ready[?revision=N][&timeout=SECONDS]`: answers once DNS,
+/// the data plane and the netplane have applied every change up to
+/// revision N (default: every change made so far), 503 when `timeout`
+/// (default 10 s, at most 60) passes first. Answering at all means the
+/// API, DNS and data plane are up: the process serves the API only once
+/// the others run.
+pub async fn ready(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
+    if !req.peer.ip().is_loopback() {
+        return json_response(403, json!({"error": "the admin API answers loopback callers only"}));
+    }
+    let mut revision = shared.revision();
+    let mut timeout = std::time::Duration::from_secs(10);
+    for (k, v) in form_urlencoded::parse(req.query.as_bytes()) {
+        match (k.as_ref(), v.parse::<f64>()) {
+            ("revision", Ok(n)) if n >= 0.0 && n.fract() == 0.0 => revision = n as u64,
+            ("timeout", Ok(t)) if (0.0..=60.0).contains(&t) => timeout = std::time::Duration::from_secs_f64(t),
+            ("revision" | "timeout", _) => {
+                return json_response(400, json!({"error": format!("{k}={v:?} is not a valid value")}));
+            }
+            _ => {}
+        }
+    }
+    let settled = shared.settle(revision, timeout).await;
+    let followers: serde_json::Map<String, Value> =
+        shared.settled().into_iter().map(|(name, r)| (name, json!(r))).collect();
+    let body = json!({
+        "ready": settled, "durable": shared.is_durable(), "revision": revision,
+        "current_revision": shared.revision(), "settled": followers,
+    });
+    json_response(if settled { 200 } else { 503 }, body)
 }
 
 /// A readable picture of the world: VPCs with their host blocks, services,

@@ -13,205 +13,15 @@ pub mod query;
 pub mod sts;
 pub mod xml;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::broadcast;
-
-use crate::model::{ids, region, Caller, Error, Event, Millis, World};
-use crate::persist::{Op, Store, Syncer};
+pub use crate::config::{AuthSettings, Credential};
+pub use crate::engine::Shared;
+use crate::engine::{now_ms, Cause};
+use crate::model::{ids, region, Caller, Error, Millis, World};
+use crate::persist::Op;
 use query::Params;
 use xml::Xml;
-
-/// Credentials the emulator knows: an access key mapped to its account
-/// (and secret, for strict mode).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub account: String,
-    /// Principal ARN; defaults to the account's root.
-    pub arn: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub strict: bool,
-    pub default_account: String,
-    pub default_region: String,
-    pub credentials: HashMap<String, Credential>,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            strict: false,
-            default_account: "000000000000".into(),
-            default_region: "us-east-1".into(),
-            credentials: HashMap::new(),
-        }
-    }
-}
-
-type StatusSource = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
-
-/// State shared by every part of the emulator.
-pub struct Shared {
-    world: Mutex<World>,
-    events: broadcast::Sender<Event>,
-    pub auth: AuthSettings,
-    pub started: std::time::Instant,
-    /// Other parts (data plane, DNS) add their section of /_emulator/status.
-    status: Mutex<Vec<(String, StatusSource)>>,
-    /// The journal, with `--state-dir`. Appended to while the world is
-    /// locked (so it holds operations in the order they ran), synced after.
-    store: Option<Mutex<Store>>,
-    syncer: Option<Arc<Syncer>>,
-    /// Bounds the API server enforces.
-    pub limits: crate::server::Limits,
-    /// The local CA's certificate (PEM), once the data plane has one.
-    pub tls_ca_pem: std::sync::OnceLock<String>,
-}
-
-impl Shared {
-    pub fn new(world: World, auth: AuthSettings) -> Arc<Shared> {
-        Self::build(world, auth, None, crate::server::Limits::default())
-    }
-
-    /// Shared state with the server's bounds and, when `store` is given,
-    /// journaling every change to it.
-    pub fn build(world: World, auth: AuthSettings, store: Option<Store>, limits: crate::server::Limits) -> Arc<Shared> {
-        let (events, _) = broadcast::channel(4096);
-        let syncer = store.as_ref().map(Store::syncer);
-        Arc::new(Shared {
-            world: Mutex::new(world),
-            events,
-            auth,
-            started: std::time::Instant::now(),
-            status: Mutex::new(Vec::new()),
-            tls_ca_pem: std::sync::OnceLock::new(),
-            store: store.map(Mutex::new),
-            syncer,
-            limits,
-        })
-    }
-
-    pub fn is_durable(&self) -> bool {
-        self.store.is_some()
-    }
-
-    /// Journals `op`, which just ran on `world` (still locked by the caller);
-    /// returns the sequence number to [`Shared::sync`] before answering.
-    pub fn journal(&self, world: &World, op: Op) -> Result<u64, Error> {
-        let Some(store) = &self.store else { return Ok(0) };
-        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-        let seq = store.append(op).map_err(storage_error)?;
-        if store.wants_snapshot() {
-            if let Err(e) = store.snapshot(world.to_json()) {
-                tracing::error!(error = %e, "cannot write the snapshot; the journal keeps growing");
-            }
-        }
-        Ok(seq)
-    }
-
-    /// Waits until the journal holds `seq` on disk.
-    pub fn sync(&self, seq: u64) -> Result<(), Error> {
-        match &self.syncer {
-            Some(s) if seq > 0 => s.sync_through(seq).map_err(storage_error),
-            _ => Ok(()),
-        }
-    }
-
-    /// Folds the journal into a snapshot (on shutdown, after an import).
-    pub fn snapshot(&self) -> std::io::Result<()> {
-        let Some(store) = &self.store else { return Ok(()) };
-        let w = self.world();
-        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-        store.snapshot(w.to_json())
-    }
-
-    /// Runs an administrative change (TXT records, reset, import) and
-    /// journals it; durable when this returns `Ok`.
-    pub fn change(&self, op: Op) -> Result<(), Error> {
-        let (seq, events) = {
-            let mut w = self.world();
-            apply_admin(&mut w, &op).map_err(|e| Error::new("InvalidParameterValue", e))?;
-            let seq = self.journal(&w, op)?;
-            (seq, w.drain_events())
-        };
-        self.publish(events);
-        self.sync(seq)
-    }
-
-    /// Changes the world and publishes what changed.
-    pub fn mutate<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
-        let (r, events) = {
-            let mut w = self.world();
-            let r = f(&mut w);
-            (r, w.drain_events())
-        };
-        self.publish(events);
-        r
-    }
-
-    pub fn add_status(&self, name: &str, source: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), Box::new(source)));
-    }
-
-    /// The sections other parts contribute to the status document.
-    pub fn status_sections(&self) -> Vec<(String, serde_json::Value)> {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(n, f)| (n.clone(), f())).collect()
-    }
-
-    /// The world, locked. A poisoned lock still holds consistent state (every
-    /// mutation validates before it writes), so keep serving.
-    pub fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
-    /// Advances transitions and publishes what changed.
-    pub fn tick(&self) {
-        let events = {
-            let mut w = self.world();
-            self.tick_locked(&mut w, now_ms());
-            w.drain_events()
-        };
-        self.publish(events);
-    }
-
-    /// Advances transitions on a locked world, journaling the tick when it
-    /// changed something. Nobody waits on a tick: the next request's sync
-    /// makes it durable.
-    fn tick_locked(&self, w: &mut World, now: Millis) {
-        let before = w.revision();
-        let Some(seed) = self.is_durable().then(ids::seed) else {
-            return w.tick(now);
-        };
-        ids::with_seed(seed, || w.tick(now));
-        if w.revision() != before {
-            if let Err(e) = self.journal(w, Op::Tick { now, seed }) {
-                tracing::error!(error = %e.message, "cannot journal a state transition");
-            }
-        }
-    }
-
-    fn publish(&self, events: Vec<Event>) {
-        for e in events {
-            // No subscriber is fine: nothing follows the model yet.
-            let _ = self.events.send(e);
-        }
-    }
-}
-
-pub fn now_ms() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
-}
 
 /// An HTTP request, reduced to what the protocol needs.
 pub struct HttpRequest<'a> {
@@ -336,46 +146,13 @@ fn serve(
         return sts::dispatch(&action, &caller, &access_key).map(|x| (action, x));
     }
     let now = now_ms();
-    // Journaled requests draw their random choices from a seed, so a replay
-    // draws the same ones.
-    let seed = shared.is_durable().then(ids::seed);
-    let (result, seq, events) = {
-        let mut world = shared.world();
-        shared.tick_locked(&mut world, now);
-        let before = world.revision();
-        let result = match seed {
-            Some(seed) => ids::with_seed(seed, || run(&mut world, protocol, &action, &caller, now, params)),
-            None => run(&mut world, protocol, &action, &caller, now, params),
-        };
-        // Reads change nothing but the "seen" mark of a transitional state;
-        // anything else that succeeded, and anything that changed the world,
-        // is journaled.
-        let read = action.starts_with("Describe") || action.starts_with("Get");
-        let changed = world.revision() != before || (result.is_ok() && !read);
-        let seq = if let (true, Some(seed)) = (changed, seed) {
-            let op = Op::Api {
-                now,
-                seed,
-                account: caller.account.clone(),
-                arn: caller.arn.clone(),
-                region: caller.region.clone(),
-                protocol: protocol.name().to_string(),
-                action: action.clone(),
-                params: params.pairs().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            };
-            shared.journal(&world, op)?
-        } else {
-            0
-        };
-        (result, seq, world.drain_events())
-    };
-    shared.publish(events);
-    shared.sync(seq)?;
-    result.map(|x| (action, x))
+    let cause = Cause::at(now, format!("{}:{action} by {}", protocol.name(), caller.account));
+    let body = shared.apply(cause, |world| run(world, protocol, &action, &caller, now, params))?;
+    Ok((action, body))
 }
 
 /// Runs one EC2 or ELBv2 action on the world.
-fn run(
+pub(crate) fn run(
     world: &mut World,
     protocol: Protocol,
     action: &str,
@@ -391,52 +168,33 @@ fn run(
     }
 }
 
-fn storage_error(e: std::io::Error) -> Error {
-    tracing::error!(error = %e, "cannot write the state directory");
-    Error::new("InternalError", "The emulator could not make the change durable; it is not acknowledged.")
-        .with_status(500)
-}
-
-/// Applies an administrative operation (not an API request).
-fn apply_admin(w: &mut World, op: &Op) -> Result<(), String> {
+/// Replays one operation journaled by format 1 (releases up to d8452a2),
+/// as it first ran: the only way to migrate those records, which hold
+/// requests rather than what they changed.
+pub fn replay_legacy(world: &mut World, op: Op) -> Result<(), String> {
     match op {
-        Op::PublishTxt { name, value } => w.publish_txt(name, value),
-        Op::UnpublishTxt { name, value } => w.unpublish_txt(name, value.as_deref()),
-        Op::Reset { account } => w.reset(account.as_deref()),
-        Op::Import { world } => {
-            let imported = World::from_json(world.clone(), w.settings().clone())?;
-            w.replace(imported);
+        Op::Api { now, seed, account, arn, region, protocol, action, params } => {
+            let protocol = Protocol::from_name(&protocol).ok_or_else(|| format!("unknown protocol {protocol}"))?;
+            let caller = Caller { account, arn, region };
+            let params = Params::from_pairs(params);
+            // A request that failed when it first ran fails again; what it
+            // did before failing is taken back, as it is now.
+            if ids::with_seed(seed, || run(world, protocol, &action, &caller, now, &params)).is_err() {
+                world.undo();
+            }
         }
-        Op::Api { .. } | Op::Tick { .. } => return Err("not an administrative operation".into()),
+        Op::Tick { now, seed } => ids::with_seed(seed, || world.tick(now)),
+        Op::PublishTxt { name, value } => world.publish_txt(&name, &value),
+        Op::UnpublishTxt { name, value } => world.unpublish_txt(&name, value.as_deref()),
+        Op::Reset { account } => world.reset(account.as_deref()),
+        Op::Import { world: dump } => {
+            let imported = World::from_json(dump, world.settings().clone())?;
+            world.replace(imported);
+        }
     }
+    world.settle();
+    world.drain_events();
     Ok(())
-}
-
-/// Replays journaled operations onto `world`, as they first ran.
-pub fn replay(world: &mut World, ops: Vec<Op>) -> usize {
-    let mut failed = 0;
-    for op in ops {
-        match op {
-            Op::Api { now, seed, account, arn, region, protocol, action, params } => {
-                let Some(protocol) = Protocol::from_name(&protocol) else {
-                    failed += 1;
-                    continue;
-                };
-                let caller = Caller { account, arn, region };
-                let params = Params::from_pairs(params);
-                let _ = ids::with_seed(seed, || run(world, protocol, &action, &caller, now, &params));
-            }
-            Op::Tick { now, seed } => ids::with_seed(seed, || world.tick(now)),
-            other => {
-                if let Err(e) = apply_admin(world, &other) {
-                    tracing::warn!(error = %e, "a journaled change no longer applies");
-                    failed += 1;
-                }
-            }
-        }
-        world.drain_events();
-    }
-    failed
 }
 
 /// The caller's account, principal and region, from the signature (or the

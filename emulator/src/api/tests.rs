@@ -1,5 +1,7 @@
 //! The protocol front without sockets: envelopes, errors, callers, auth.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::model::{Settings, World};
 

@@ -102,7 +102,14 @@ fn record(dp: &DataPlane, checks: &mut HashMap<Key, Check>, key: Key, region: &s
     };
     if let Some((state, reason)) = change {
         tracing::info!(target_group = %key.0, target = %format!("{}:{}", key.1, key.2), state = state.as_str(), "target health changed");
-        dp.shared.mutate(|w| w.set_target_health(region, &key.0, (&key.1, key.2), state, reason));
+        let cause = crate::engine::Cause::new("health");
+        let applied = dp.shared.apply(cause, |w| {
+            w.set_target_health(region, &key.0, (&key.1, key.2), state, reason);
+            Ok(())
+        });
+        if let Err(e) = applied {
+            tracing::error!(error = %e.message, "cannot record a target's health");
+        }
     }
 }
 

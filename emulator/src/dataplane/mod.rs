@@ -329,14 +329,21 @@ async fn follow(
     mut events: broadcast::Receiver<crate::model::Event>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Every event up to the revision read before a batch is queued by then,
+    // so once the batch is applied the plan holds that revision.
+    let settled = dp.shared.follower("dataplane");
+    let revision = dp.shared.revision();
     dp.reconcile(Changed::Everything);
+    settled.send_replace(revision);
     loop {
+        let revision;
         tokio::select! {
             r = events.recv() => match r {
                 Ok(event) => {
                     // A burst of API calls becomes one update, and the
                     // model's lock stays free for the API meanwhile.
                     tokio::time::sleep(RECONCILE_DEBOUNCE).await;
+                    revision = dp.shared.revision();
                     let mut changed = Changed::Endpoints(BTreeSet::new());
                     let mut next = Ok(event);
                     loop {
@@ -354,6 +361,7 @@ async fn follow(
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Coalesce a burst of changes into one rebuild.
+                    revision = dp.shared.revision();
                     while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
                     dp.reconcile(Changed::Everything);
                 }
@@ -361,6 +369,7 @@ async fn follow(
             },
             _ = stop.changed() => break,
         }
+        settled.send_replace(revision);
     }
 }
 

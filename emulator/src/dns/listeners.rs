@@ -58,14 +58,19 @@ impl DnsServer {
             "dns",
             move || serde_json::json!({"public": public_addr.to_string(), "vpc_resolver_port": port}),
         );
-        // Subscribe before reading the world, so no change falls in between.
+        // Subscribe before reading the world, so no change falls in between;
+        // the revision read before the world is one the index holds.
         let events = shared.subscribe();
+        let settled = shared.follower("dns");
+        let revision = shared.revision();
         let index = Arc::new(RwLock::new(Index::from_world(&shared.world())));
         let upstream = settings.upstream;
         let public = serve(Handler::new(index.clone(), View::Public, upstream), public);
         let (stop, stop_rx) = watch::channel(false);
         let follower = Follower {
             shared,
+            settled,
+            revision,
             index: index.clone(),
             upstream,
             port,
@@ -89,6 +94,11 @@ impl DnsServer {
 
 struct Follower {
     shared: Arc<Shared>,
+    /// Where the revision the index and resolvers hold is reported.
+    settled: watch::Sender<u64>,
+    /// The engine's revision when the last batch was read: every event up
+    /// to it was queued by then.
+    revision: u64,
     index: Arc<RwLock<Index>>,
     upstream: Option<SocketAddr>,
     port: u16,
@@ -106,6 +116,7 @@ impl Follower {
         mut public: Server<Handler>,
     ) {
         self.reconcile().await;
+        self.settled.send_replace(self.revision);
         loop {
             tokio::select! {
                 first = events.recv() => {
@@ -114,6 +125,7 @@ impl Follower {
                             // A burst of API calls becomes one batch, and the
                             // model's lock stays free for the API meanwhile.
                             tokio::time::sleep(COALESCE).await;
+                            self.revision = self.shared.revision();
                             self.apply(event, &mut events)
                         }
                         Err(RecvError::Lagged(missed)) => {
@@ -123,6 +135,7 @@ impl Follower {
                         Err(RecvError::Closed) => break,
                     }
                     self.reconcile().await;
+                    self.settled.send_replace(self.revision);
                 }
                 _ = stop.changed() => break,
             }
@@ -161,6 +174,8 @@ impl Follower {
     fn rebuild(&mut self) {
         let updates = {
             let world = self.shared.world();
+            // The lock keeps changes out: the world read is this revision.
+            self.revision = self.shared.revision();
             Pending::everything(&world).read(&world, usize::MAX)
         };
         let mut fresh = Index::default();

@@ -10,7 +10,7 @@ use super::target_group::tg_not_found;
 use super::vpc::not_found_subnet;
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, Transition, World};
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadBalancer {
     pub arn: String,
     pub name: String,
@@ -32,7 +32,7 @@ pub struct LoadBalancer {
 
 /// One node of an NLB: its subnet and private address (and the ENI that
 /// holds it), the address its targets see as the source.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadBalancerNode {
     pub subnet_id: String,
     pub availability_zone: String,

@@ -3,7 +3,7 @@
 use super::tags::Tags;
 use super::{ids, Caller, Change, Error, Resource, Result, World};
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Listener {
     pub arn: String,
     pub load_balancer_arn: String,

@@ -25,6 +25,7 @@ pub mod private_dns;
 pub mod region;
 pub mod security_group;
 pub mod service;
+pub mod table;
 pub mod tags;
 pub mod target_group;
 pub mod vpc;
@@ -38,6 +39,7 @@ pub use listener::Listener;
 pub use network_interface::NetworkInterface;
 pub use security_group::{IpPermission, SecurityGroup};
 pub use service::{EndpointService, Principal, ServiceState};
+pub use table::{Effect, Table, Tracked};
 pub use tags::{Filter, Tags};
 pub use target_group::{Target, TargetGroup, TargetHealthState};
 pub use vpc::{Subnet, Vpc};
@@ -143,26 +145,52 @@ impl Transition {
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Region {
     pub name: String,
-    pub vpcs: BTreeMap<String, Vpc>,
-    pub subnets: BTreeMap<String, Subnet>,
-    pub security_groups: BTreeMap<String, SecurityGroup>,
-    pub network_interfaces: BTreeMap<String, NetworkInterface>,
-    pub load_balancers: BTreeMap<String, LoadBalancer>,
-    pub target_groups: BTreeMap<String, TargetGroup>,
-    pub listeners: BTreeMap<String, Listener>,
-    pub services: BTreeMap<String, EndpointService>,
-    pub endpoints: BTreeMap<String, VpcEndpoint>,
+    pub vpcs: Table<String, Vpc>,
+    pub subnets: Table<String, Subnet>,
+    pub security_groups: Table<String, SecurityGroup>,
+    pub network_interfaces: Table<String, NetworkInterface>,
+    pub load_balancers: Table<String, LoadBalancer>,
+    pub target_groups: Table<String, TargetGroup>,
+    pub listeners: Table<String, Listener>,
+    pub services: Table<String, EndpointService>,
+    pub endpoints: Table<String, VpcEndpoint>,
     /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
-    endpoints_by_vpc: HashMap<String, BTreeSet<String>>,
+    endpoints_by_vpc: Table<String, BTreeSet<String>>,
     /// (account, action, token) -> (fingerprint of the request, resource id)
-    #[serde(with = "entries")]
-    client_tokens: HashMap<(String, String, String), (String, String)>,
+    #[serde(with = "table::as_pairs")]
+    client_tokens: Table<(String, String, String), (String, String)>,
 }
 
 impl Region {
     /// The endpoints in one VPC, in id order.
     pub fn endpoints_in_vpc<'a>(&'a self, vpc_id: &str) -> impl Iterator<Item = &'a VpcEndpoint> + 'a {
         self.endpoints_by_vpc.get(vpc_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.endpoints.get(id))
+    }
+
+    /// Rebuilds the per-VPC index from the endpoints.
+    fn rebuild_index(&mut self) {
+        let mut index: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for e in self.endpoints.values() {
+            index.entry(e.vpc_id.clone()).or_default().insert(e.id.clone());
+        }
+        self.endpoints_by_vpc = index.into_iter().collect();
+    }
+
+    /// Every table of the region, by the name its records are journaled under.
+    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 11] {
+        [
+            ("vpcs", &mut self.vpcs),
+            ("subnets", &mut self.subnets),
+            ("security_groups", &mut self.security_groups),
+            ("network_interfaces", &mut self.network_interfaces),
+            ("load_balancers", &mut self.load_balancers),
+            ("target_groups", &mut self.target_groups),
+            ("listeners", &mut self.listeners),
+            ("services", &mut self.services),
+            ("endpoints", &mut self.endpoints),
+            ("endpoints_by_vpc", &mut self.endpoints_by_vpc),
+            ("client_tokens", &mut self.client_tokens),
+        ]
     }
 }
 
@@ -175,14 +203,26 @@ pub struct World {
     #[serde(skip)]
     events: Vec<Event>,
     /// Host blocks (127.k.0.0/16 in loopback mode) in use, one per VPC.
-    host_blocks: BTreeSet<u8>,
+    #[serde(with = "table::as_set")]
+    host_blocks: Table<u8, ()>,
     /// Resources in a transitional state: (region, resource).
-    transitional: BTreeSet<(String, Resource)>,
+    #[serde(with = "table::as_set")]
+    transitional: Table<(String, Resource), ()>,
     /// TXT records of the public zones providers publish (name -> values).
-    public_txt: BTreeMap<String, Vec<String>>,
+    public_txt: Table<String, Vec<String>>,
     /// Counts changes (every event, every first look at a transitional
     /// state), so a caller can tell whether an operation changed anything.
     #[serde(skip)]
+    revision: u64,
+    /// The open change: regions it created, events and revision before it.
+    #[serde(skip)]
+    open: Open,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    new_regions: Vec<String>,
+    events: usize,
     revision: u64,
 }
 
@@ -196,7 +236,80 @@ impl World {
     }
 
     pub fn drain_events(&mut self) -> Vec<Event> {
+        self.open.events = 0;
         std::mem::take(&mut self.events)
+    }
+
+    /// The records the open change wrote and removed. The change stays
+    /// open until [`World::settle`] keeps it or [`World::undo`] takes it back.
+    pub fn changes(&mut self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.host_blocks.changes("", "host_blocks", &mut out);
+        self.transitional.changes("", "transitional", &mut out);
+        self.public_txt.changes("", "public_txt", &mut out);
+        for r in self.regions.values_mut() {
+            let name = r.name.clone();
+            for (table, t) in r.tables() {
+                t.changes(&name, table, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Takes back everything the open change did: records, new regions,
+    /// events and the revision count.
+    pub fn undo(&mut self) {
+        self.host_blocks.undo();
+        self.transitional.undo();
+        self.public_txt.undo();
+        for r in self.regions.values_mut() {
+            for (_, t) in r.tables() {
+                t.undo();
+            }
+        }
+        let open = std::mem::take(&mut self.open);
+        for name in open.new_regions {
+            self.regions.remove(&name);
+        }
+        self.events.truncate(open.events);
+        self.revision = open.revision;
+        self.open = Open { new_regions: Vec::new(), events: self.events.len(), revision: self.revision };
+    }
+
+    /// Ends the open change: what the world holds now is where the next
+    /// change starts.
+    pub fn settle(&mut self) {
+        self.host_blocks.settle();
+        self.transitional.settle();
+        self.public_txt.settle();
+        for r in self.regions.values_mut() {
+            for (_, t) in r.tables() {
+                t.settle();
+            }
+        }
+        self.open = Open { new_regions: Vec::new(), events: self.events.len(), revision: self.revision };
+    }
+
+    /// Writes journaled records, as [`World::commit`] returned them.
+    pub fn apply_effects(&mut self, effects: &[Effect]) -> std::result::Result<(), String> {
+        for e in effects {
+            let unknown = || format!("unknown table {:?} in region {:?}", e.table, e.region);
+            if e.region.is_empty() {
+                let t: &mut dyn Tracked = match e.table.as_str() {
+                    "host_blocks" => &mut self.host_blocks,
+                    "transitional" => &mut self.transitional,
+                    "public_txt" => &mut self.public_txt,
+                    _ => return Err(unknown()),
+                };
+                t.apply(&e.key, e.value.as_ref())?;
+            } else {
+                let r = self.region_mut(&e.region);
+                let (_, t) = r.tables().into_iter().find(|(name, _)| *name == e.table).ok_or_else(unknown)?;
+                t.apply(&e.key, e.value.as_ref())?;
+            }
+        }
+        self.settle();
+        Ok(())
     }
 
     pub fn region(&self, name: &str) -> Option<&Region> {
@@ -211,6 +324,7 @@ impl World {
         // Looked up on every mutation: allocate the key only for a new region.
         if !self.regions.contains_key(name) {
             self.regions.insert(name.to_string(), Region { name: name.to_string(), ..Default::default() });
+            self.open.new_regions.push(name.to_string());
         }
         self.regions.get_mut(name).expect("inserted above")
     }
@@ -231,8 +345,10 @@ impl World {
         let mut w: World = serde_json::from_value(value).map_err(|e| e.to_string())?;
         for (name, r) in w.regions.iter_mut() {
             r.name = name.clone();
+            r.rebuild_index();
         }
         w.settings = settings;
+        w.settle();
         Ok(w)
     }
 
@@ -268,15 +384,11 @@ impl World {
                     r.listeners.retain(|_, x| x.owner != a);
                     r.services.retain(|_, x| x.owner != a);
                     r.endpoints.retain(|_, x| x.owner != a);
-                    let endpoints = &r.endpoints;
-                    for ids in r.endpoints_by_vpc.values_mut() {
-                        ids.retain(|id| endpoints.contains_key(id));
-                    }
-                    r.endpoints_by_vpc.retain(|_, ids| !ids.is_empty());
                     r.client_tokens.retain(|(owner, _, _), _| owner != a);
+                    r.rebuild_index();
                 }
                 let regions = &kept.regions;
-                kept.transitional.retain(|(region, res)| {
+                kept.transitional.retain(|(region, res), _| {
                     let Some(r) = regions.get(region) else { return false };
                     match res {
                         Resource::Endpoint(id) => r.endpoints.contains_key(id),
@@ -286,7 +398,8 @@ impl World {
                         _ => false,
                     }
                 });
-                kept.host_blocks = kept.regions.values().flat_map(|r| r.vpcs.values().map(|v| v.host_block)).collect();
+                kept.host_blocks =
+                    kept.regions.values().flat_map(|r| r.vpcs.values().map(|v| (v.host_block, ()))).collect();
                 self.replace(kept);
             }
         }
@@ -298,7 +411,7 @@ impl World {
     }
 
     fn schedule(&mut self, region: &str, resource: Resource) {
-        self.transitional.insert((region.to_string(), resource));
+        self.transitional.insert((region.to_string(), resource), ());
     }
 
     fn transition(&self, now: Millis) -> Transition {
@@ -310,7 +423,7 @@ impl World {
         if self.transitional.is_empty() {
             return;
         }
-        let due: Vec<(String, Resource)> = self.transitional.iter().cloned().collect();
+        let due: Vec<(String, Resource)> = self.transitional.keys().cloned().collect();
         for (region, resource) in due {
             let still = match &resource {
                 Resource::Endpoint(id) => self.advance_endpoint(&region, id, now),
@@ -407,33 +520,6 @@ impl World {
         r.services.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc-endpoint-service", &x.tags));
         out.sort();
         out
-    }
-}
-
-/// A map whose keys are not strings, written as a list of [key, value]
-/// pairs so it survives JSON.
-mod entries {
-    use std::collections::HashMap;
-    use std::hash::Hash;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(
-        map: &HashMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut pairs: Vec<(&K, &V)> = map.iter().collect();
-        pairs.sort_by(|a, b| a.0.cmp(b.0));
-        pairs.serialize(s)
-    }
-
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Eq + Hash,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 

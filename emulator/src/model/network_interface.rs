@@ -8,7 +8,7 @@ use super::tags::{self, Filter, Filterable, Tags};
 use super::vpc::{not_found_subnet, Subnet};
 use super::{ids, Caller, Change, Error, Resource, Result, World};
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkInterface {
     pub id: String,
     pub owner: String,

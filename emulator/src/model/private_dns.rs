@@ -24,7 +24,7 @@ impl VerificationState {
 }
 
 /// A custom private DNS name and the TXT record that proves its ownership.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PrivateDnsName {
     pub name: String,
     pub state: VerificationState,
@@ -101,7 +101,7 @@ impl World {
     /// publishes to prove it owns a domain).
     pub fn publish_txt(&mut self, name: &str, value: &str) {
         let key = normalise_name(name);
-        let values = self.public_txt.entry(key.clone()).or_default();
+        let values = self.public_txt.entry_or_default(key.clone());
         if !values.iter().any(|v| v == value) {
             values.push(value.to_string());
             self.emit("", Resource::PublicTxt(key), Change::Updated);

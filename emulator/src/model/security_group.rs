@@ -36,7 +36,7 @@ impl IpPermission {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SecurityGroup {
     pub id: String,
     pub owner: String,

@@ -57,7 +57,7 @@ impl Principal {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EndpointService {
     pub id: String,
     pub name: String,

@@ -7,7 +7,7 @@ use super::elb::{check_elb_name, in_range};
 use super::tags::Tags;
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthCheck {
     pub enabled: bool,
     pub protocol: String,
@@ -20,7 +20,7 @@ pub struct HealthCheck {
     pub matcher: Option<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TargetGroup {
     pub arn: String,
     pub name: String,
@@ -70,7 +70,7 @@ impl TargetHealthState {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Target {
     pub id: String,
     pub port: u16,

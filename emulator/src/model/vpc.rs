@@ -10,7 +10,7 @@ use super::security_group::{allow_all_egress, IpPermission, SecurityGroup};
 use super::tags::{self, Filter, Filterable, Tags};
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Vpc {
     pub id: String,
     pub owner: String,
@@ -56,7 +56,7 @@ impl Filterable for Vpc {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Subnet {
     pub id: String,
     pub owner: String,
@@ -156,10 +156,10 @@ impl World {
         if !(16..=28).contains(&cidr.prefix()) {
             return Err(Error::new("InvalidVpc.Range", format!("The CIDR '{cidr}' is invalid.")));
         }
-        let host_block = (1..=254u8).find(|k| !self.host_blocks.contains(k)).ok_or_else(|| {
+        let host_block = (1..=254u8).find(|k| !self.host_blocks.contains_key(k)).ok_or_else(|| {
             Error::new("VpcLimitExceeded", "The maximum number of VPCs has been reached (254 on one emulator).")
         })?;
-        self.host_blocks.insert(host_block);
+        self.host_blocks.insert(host_block, ());
         let attached = self.settings.attached.iter().any(|a| a.contains_cidr(&cidr))
             && !self.regions.values().flat_map(|r| r.vpcs.values()).any(|v| v.attached && v.cidr.overlaps(&cidr));
         let vpc_id = ids::resource_id("vpc");

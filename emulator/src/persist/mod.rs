@@ -1,14 +1,22 @@
-//! Durable state (`--state-dir DIR`): an append-only journal of the
-//! operations that changed the world, made durable (fsync) before the API
-//! answers, and a snapshot of the whole world that the journal is folded
-//! into now and then (written to a temporary file, fsynced, renamed).
+//! Durable state (`--state-dir DIR`): an append-only journal of what each
+//! change did to the world, made durable (fsync) before the API answers,
+//! and a snapshot of the whole world that the journal is folded into now
+//! and then (written to a temporary file, fsynced, renamed).
 //!
-//! The journal holds operations, not results: an API request with the
-//! caller, the time it ran at and the seed of its random choices. Replaying
-//! it through the same code gives the same world, down to every id, ARN,
-//! DNS name and address. On start the snapshot is loaded and the journal
-//! after it replayed; a torn or corrupt tail (a crash mid-write) is found by
-//! its checksum, cut and logged, and nothing before it is lost.
+//! The journal holds results, not requests: each record lists the records
+//! a change wrote and removed ([`Effect`]s), or the whole world when it was
+//! replaced (import, reset). Loading writes them back; it never re-runs
+//! validation or random draws, so it does not depend on the release's rules
+//! or on settings such as `--pending-seconds`.
+//!
+//! Formats: every snapshot and every journal record carries its format.
+//! Format 1 (releases up to d8452a2) journaled requests with their time and
+//! random seed; such records are migrated by replaying them once, after
+//! which the loader writes a snapshot in the current format. A snapshot or
+//! record of a format newer than this release knows is refused with a
+//! clear message: the directory is not half-loaded. A torn or corrupt tail
+//! (a crash mid-write) is found by its checksum, cut and logged, and
+//! nothing before it is lost.
 
 pub mod journal;
 
@@ -22,13 +30,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::model::Effect;
+
 pub const SNAPSHOT: &str = "snapshot.json";
 pub const JOURNAL: &str = "journal.log";
-const FORMAT: u32 = 1;
+/// The format this release writes.
+pub const FORMAT: u32 = 2;
+/// The oldest format this release loads.
+pub const OLDEST_FORMAT: u32 = 1;
 /// Operations between two snapshots.
 pub const COMPACT_EVERY: u64 = 10_000;
 
-/// One change to the world, as journaled.
+/// One change to the world, as format 1 journaled it: the operation, to be
+/// replayed. Read only, to migrate state directories of earlier releases.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
@@ -67,10 +81,47 @@ pub enum Op {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct LegacyEntry {
     seq: u64,
     #[serde(flatten)]
     op: Op,
+}
+
+/// One change, as journaled now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// When it was applied (Unix ms).
+    pub at: u64,
+    /// What caused it, for people reading the journal: `ec2:CreateVpc by
+    /// 111111111111`, `tick`, `health`, `import` ...
+    pub cause: String,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// The records written and removed.
+    Effects(Vec<Effect>),
+    /// The whole world after the change (import, reset).
+    World(Value),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    seq: u64,
+    format: u32,
+    #[serde(flatten)]
+    change: Change,
+}
+
+/// One journal record as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Change(Change),
+    /// Format 1: an operation to replay.
+    Legacy(Op),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -86,8 +137,10 @@ struct Snapshot {
 pub struct Restored {
     /// The snapshot's world, when there is one.
     pub world: Option<Value>,
-    /// Operations after the snapshot, in order.
-    pub ops: Vec<Op>,
+    /// The snapshot's format (0 without a snapshot).
+    pub snapshot_format: u32,
+    /// Records after the snapshot, in order.
+    pub records: Vec<Record>,
     /// Bytes of a torn or corrupt journal tail that were cut.
     pub dropped: u64,
 }
@@ -140,16 +193,14 @@ impl Store {
         let snapshot_path = dir.join(SNAPSHOT);
         let (snapshot_seq, world) = match fs::read(&snapshot_path) {
             Ok(bytes) => {
-                let s: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+                let invalid = |e: serde_json::Error| {
                     io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", snapshot_path.display()))
-                })?;
-                if s.format != FORMAT {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{}: format {} (this emulator reads {FORMAT})", snapshot_path.display(), s.format),
-                    ));
-                }
-                (s.seq, Some(s.world))
+                };
+                let value: Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+                let format = value.get("format").and_then(Value::as_u64).unwrap_or(0);
+                check_format(&snapshot_path, u32::try_from(format).unwrap_or(u32::MAX))?;
+                let s: Snapshot = serde_json::from_value(value).map_err(invalid)?;
+                (s.seq, Some((s.format, s.world)))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => (0, None),
             Err(e) => return Err(e),
@@ -157,21 +208,21 @@ impl Store {
         let journal_path = dir.join(JOURNAL);
         let contents = journal::read(&journal_path)?;
         let mut seq = snapshot_seq;
-        let mut ops = Vec::new();
+        let mut records = Vec::new();
         let mut valid_len = 0u64;
         let mut dropped = contents.dropped;
-        for record in &contents.records {
-            let Ok(entry) = serde_json::from_slice::<Entry>(record) else {
+        for bytes in &contents.records {
+            let Some((entry_seq, record)) = decode(&journal_path, bytes)? else {
                 // Intact bytes that do not decode: treat like a corrupt tail.
                 dropped = contents.valid_len - valid_len + contents.dropped;
                 break;
             };
-            valid_len += 8 + record.len() as u64;
-            if entry.seq <= snapshot_seq {
+            valid_len += 8 + bytes.len() as u64;
+            if entry_seq <= snapshot_seq {
                 continue;
             }
-            seq = entry.seq;
-            ops.push(entry.op);
+            seq = entry_seq;
+            records.push(record);
         }
         let file = OpenOptions::new().create(true).append(true).open(&journal_path)?;
         if dropped > 0 {
@@ -190,20 +241,24 @@ impl Store {
             synced: AtomicU64::new(seq),
             lock: Mutex::new(()),
         });
-        info!(dir = %dir.display(), snapshot_seq, replay = ops.len(), "state directory opened");
-        let since_snapshot = ops.len() as u64;
+        info!(dir = %dir.display(), snapshot_seq, records = records.len(), "state directory opened");
+        let since_snapshot = records.len() as u64;
         let store =
             Store { dir: dir.to_path_buf(), file, seq, since_snapshot, syncer, buf: Vec::new(), len: valid_len };
-        Ok((store, Restored { world, ops, dropped }))
+        let (snapshot_format, world) = match world {
+            Some((format, world)) => (format, Some(world)),
+            None => (0, None),
+        };
+        Ok((store, Restored { world, snapshot_format, records, dropped }))
     }
 
     pub fn syncer(&self) -> Arc<Syncer> {
         self.syncer.clone()
     }
 
-    /// Appends `op` (written, not yet synced); returns its sequence number.
-    pub fn append(&mut self, op: Op) -> io::Result<u64> {
-        let entry = Entry { seq: self.seq + 1, op };
+    /// Appends `change` (written, not yet synced); returns its sequence number.
+    pub fn append(&mut self, change: Change) -> io::Result<u64> {
+        let entry = Entry { seq: self.seq + 1, format: FORMAT, change };
         let payload = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         self.buf.clear();
         journal::frame(&payload, &mut self.buf);
@@ -245,6 +300,39 @@ impl Store {
         self.syncer.synced.fetch_max(self.seq, Ordering::AcqRel);
         Ok(())
     }
+}
+
+/// Refuses a format this release does not read.
+fn check_format(path: &Path, format: u32) -> io::Result<()> {
+    if format > FORMAT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} was written by a newer release (state format {format}; this release reads formats \
+                 {OLDEST_FORMAT} to {FORMAT}); refusing to load it rather than load it in part",
+                path.display()
+            ),
+        ));
+    }
+    if format < OLDEST_FORMAT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: unknown state format {format}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// One journal record: `None` when its bytes are not a record at all, an
+/// error when it is a record of a newer format.
+fn decode(path: &Path, bytes: &[u8]) -> io::Result<Option<(u64, Record)>> {
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else { return Ok(None) };
+    if value.get("op").is_some() && value.get("format").is_none() {
+        return Ok(serde_json::from_value::<LegacyEntry>(value).ok().map(|e| (e.seq, Record::Legacy(e.op))));
+    }
+    let Some(format) = value.get("format").and_then(Value::as_u64) else { return Ok(None) };
+    check_format(path, u32::try_from(format).unwrap_or(u32::MAX))?;
+    Ok(serde_json::from_value::<Entry>(value).ok().map(|e| (e.seq, Record::Change(e.change))))
 }
 
 #[cfg(test)]

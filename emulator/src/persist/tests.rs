@@ -8,8 +8,24 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-fn tick(now: u64) -> Op {
-    Op::Tick { now, seed: now * 7 }
+fn tick(now: u64) -> Change {
+    let effect = Effect {
+        region: "ap-northeast-1".into(),
+        table: "vpcs".into(),
+        key: format!("vpc-{now}").into(),
+        value: Some(serde_json::json!({"n": now})),
+    };
+    Change { at: now, cause: "test".into(), body: Body::Effects(vec![effect]) }
+}
+
+fn changes(r: &Restored) -> Vec<Change> {
+    r.records
+        .iter()
+        .map(|r| match r {
+            Record::Change(c) => c.clone(),
+            Record::Legacy(op) => panic!("a format 1 record: {op:?}"),
+        })
+        .collect()
 }
 
 #[test]
@@ -17,14 +33,14 @@ fn appended_operations_come_back_in_order() {
     let d = dir("order");
     {
         let (mut store, restored) = Store::open(&d).expect("open");
-        assert!(restored.world.is_none() && restored.ops.is_empty());
+        assert!(restored.world.is_none() && restored.records.is_empty());
         for n in 1..=5 {
             let seq = store.append(tick(n)).expect("append");
             store.syncer().sync_through(seq).expect("sync");
         }
     }
     let (_, restored) = Store::open(&d).expect("reopen");
-    assert_eq!(restored.ops, (1..=5).map(tick).collect::<Vec<_>>());
+    assert_eq!(changes(&restored), (1..=5).map(tick).collect::<Vec<_>>());
     assert_eq!(restored.dropped, 0);
     fs::remove_dir_all(&d).expect("cleanup");
 }
@@ -43,12 +59,12 @@ fn a_torn_tail_is_cut_and_appending_goes_on_after_it() {
     drop(f);
     {
         let (mut store, restored) = Store::open(&d).expect("reopen");
-        assert_eq!(restored.ops, vec![tick(1), tick(2)]);
+        assert_eq!(changes(&restored), vec![tick(1), tick(2)]);
         assert_eq!(restored.dropped, 10);
         store.append(tick(3)).expect("append after the cut");
     }
     let (_, restored) = Store::open(&d).expect("reopen");
-    assert_eq!(restored.ops, vec![tick(1), tick(2), tick(3)]);
+    assert_eq!(changes(&restored), vec![tick(1), tick(2), tick(3)]);
     assert_eq!(restored.dropped, 0);
     fs::remove_dir_all(&d).expect("cleanup");
 }
@@ -65,7 +81,7 @@ fn a_snapshot_folds_the_journal_and_later_operations_follow_it() {
     assert!(!d.join(format!("{SNAPSHOT}.tmp")).exists());
     let (_, restored) = Store::open(&d).expect("reopen");
     assert_eq!(restored.world, Some(serde_json::json!({"regions": {}})));
-    assert_eq!(restored.ops, vec![tick(2)]);
+    assert_eq!(changes(&restored), vec![tick(2)]);
     fs::remove_dir_all(&d).expect("cleanup");
 }
 
@@ -83,6 +99,49 @@ fn records_the_snapshot_already_holds_are_skipped() {
     }
     fs::write(d.join(JOURNAL), &journal_copy).expect("restore old journal");
     let (_, restored) = Store::open(&d).expect("reopen");
-    assert!(restored.ops.is_empty(), "{:?}", restored.ops);
+    assert!(restored.records.is_empty(), "{:?}", restored.records);
+    fs::remove_dir_all(&d).expect("cleanup");
+}
+
+#[test]
+fn format_1_records_are_read_for_migration() {
+    let d = dir("legacy");
+    fs::create_dir_all(&d).expect("dir");
+    let op = Op::Tick { now: 5, seed: 35 };
+    let payload = serde_json::to_vec(&serde_json::json!({"seq": 1, "op": "tick", "now": 5, "seed": 35})).expect("json");
+    let mut bytes = Vec::new();
+    journal::frame(&payload, &mut bytes);
+    fs::write(d.join(JOURNAL), &bytes).expect("journal");
+    fs::write(d.join(SNAPSHOT), br#"{"format":1,"seq":0,"world":{}}"#).expect("snapshot");
+    let (_, restored) = Store::open(&d).expect("open");
+    assert_eq!(restored.records, vec![Record::Legacy(op)]);
+    assert_eq!(restored.snapshot_format, 1);
+    fs::remove_dir_all(&d).expect("cleanup");
+}
+
+#[test]
+fn a_newer_format_is_refused_not_half_loaded() {
+    let d = dir("newer");
+    {
+        let (mut store, _) = Store::open(&d).expect("open");
+        store.append(tick(1)).expect("append");
+    }
+    let journal_before = fs::read(d.join(JOURNAL)).expect("journal");
+    // A record of a later release after an intact one of ours.
+    let payload =
+        serde_json::to_vec(&serde_json::json!({"seq": 2, "format": FORMAT + 1, "at": 2, "cause": "x", "other": []}))
+            .expect("json");
+    let mut bytes = journal_before.clone();
+    journal::frame(&payload, &mut bytes);
+    fs::write(d.join(JOURNAL), &bytes).expect("journal");
+    let e = Store::open(&d).expect_err("a newer record is refused");
+    assert!(e.to_string().contains("newer release"), "{e}");
+    // Refusing cut nothing.
+    assert_eq!(fs::read(d.join(JOURNAL)).expect("journal"), bytes);
+
+    fs::write(d.join(JOURNAL), &journal_before).expect("journal");
+    fs::write(d.join(SNAPSHOT), format!(r#"{{"format":{},"whatever":1}}"#, FORMAT + 1)).expect("snapshot");
+    let e = Store::open(&d).expect_err("a newer snapshot is refused");
+    assert!(e.to_string().contains("newer release"), "{e}");
     fs::remove_dir_all(&d).expect("cleanup");
 }

@@ -1,0 +1,310 @@
+//! The engine: the one door through which the world changes.
+//!
+//! [`Shared::apply`] runs one change (an API request, the timed
+//! transitions, a health result, an admin reset or import, a seed file) on
+//! the world under its lock: a change that fails is taken back whole, so it
+//! changes nothing; one that succeeds is journaled as the records it wrote
+//! and removed (with `--state-dir`), made durable before the caller
+//! answers, and published to the followers (DNS, data plane, netplane) with
+//! the revision it produced.
+//!
+//! Everything else of the emulator reads the world through [`Shared::world`]
+//! and follows its changes through [`Shared::subscribe`].
+
+pub mod restore;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, watch};
+
+use crate::config::AuthSettings;
+use crate::model::{Error, Event, Millis, World};
+use crate::persist::{Body, Change, Store, Syncer};
+
+type StatusSource = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
+
+/// State shared by every part of the emulator: the world behind the engine,
+/// and what the parts tell each other.
+pub struct Shared {
+    world: Mutex<World>,
+    events: broadcast::Sender<Event>,
+    /// Changes published to the followers so far.
+    revision: AtomicU64,
+    /// Followers report the revision they have applied here.
+    followers: Mutex<Vec<(String, watch::Receiver<u64>)>>,
+    pub auth: AuthSettings,
+    pub started: std::time::Instant,
+    /// Other parts (data plane, DNS) add their section of /_emulator/status.
+    status: Mutex<Vec<(String, StatusSource)>>,
+    /// The journal, with `--state-dir`. Appended to while the world is
+    /// locked (so it holds changes in the order they were applied), synced
+    /// after.
+    store: Option<Mutex<Store>>,
+    syncer: Option<Arc<Syncer>>,
+    /// Bounds the API server enforces.
+    pub limits: crate::server::Limits,
+    /// The local CA's certificate (PEM), once the data plane has one.
+    pub tls_ca_pem: std::sync::OnceLock<String>,
+}
+
+/// What caused a change, as the journal names it.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    pub at: Millis,
+    pub what: String,
+}
+
+impl Cause {
+    pub fn new(what: impl Into<String>) -> Cause {
+        Cause { at: now_ms(), what: what.into() }
+    }
+
+    pub fn at(at: Millis, what: impl Into<String>) -> Cause {
+        Cause { at, what: what.into() }
+    }
+}
+
+impl Shared {
+    pub fn new(world: World, auth: AuthSettings) -> Arc<Shared> {
+        Self::build(world, auth, None, crate::server::Limits::default())
+    }
+
+    /// Shared state with the server's bounds and, when `store` is given,
+    /// journaling every change to it.
+    pub fn build(
+        mut world: World,
+        auth: AuthSettings,
+        store: Option<Store>,
+        limits: crate::server::Limits,
+    ) -> Arc<Shared> {
+        world.settle();
+        let (events, _) = broadcast::channel(4096);
+        let syncer = store.as_ref().map(Store::syncer);
+        Arc::new(Shared {
+            world: Mutex::new(world),
+            events,
+            revision: AtomicU64::new(0),
+            followers: Mutex::new(Vec::new()),
+            auth,
+            started: std::time::Instant::now(),
+            status: Mutex::new(Vec::new()),
+            tls_ca_pem: std::sync::OnceLock::new(),
+            store: store.map(Mutex::new),
+            syncer,
+            limits,
+        })
+    }
+
+    pub fn is_durable(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Applies one change: advances the timed transitions due by
+    /// `cause.at` (a change of its own), then runs `f`. When `f` fails,
+    /// everything it did is taken back; when it succeeds, what it changed
+    /// is journaled and durable before this returns, and published.
+    pub fn apply<R>(&self, cause: Cause, f: impl FnOnce(&mut World) -> Result<R, Error>) -> Result<R, Error> {
+        let mut w = self.world();
+        let ticked = self.tick_locked(&mut w, cause.at);
+        let result = match f(&mut w) {
+            Ok(r) => self.commit(&mut w, &cause).map(|seq| (r, seq)),
+            Err(e) => {
+                w.undo();
+                Err(e)
+            }
+        };
+        self.publish(&mut w);
+        drop(w);
+        let (r, seq) = result?;
+        self.sync(seq.max(ticked))?;
+        Ok(r)
+    }
+
+    /// Replaces the whole world (admin import and reset): journaled as the
+    /// world it leaves, then folded into a snapshot.
+    pub fn replace(&self, cause: Cause, f: impl FnOnce(&mut World) -> Result<(), String>) -> Result<(), Error> {
+        let mut w = self.world();
+        if let Err(e) = f(&mut w) {
+            w.undo();
+            return Err(Error::new("InvalidParameterValue", e));
+        }
+        let change = Change { at: cause.at, cause: cause.what, body: Body::World(w.to_json()) };
+        let seq = match self.append(&w, change) {
+            Ok(seq) => seq,
+            Err(e) => {
+                w.undo();
+                return Err(e);
+            }
+        };
+        w.settle();
+        self.publish(&mut w);
+        drop(w);
+        self.sync(seq)?;
+        if let Err(e) = self.snapshot() {
+            tracing::error!(error = %e, "cannot write the snapshot after replacing the world");
+        }
+        Ok(())
+    }
+
+    /// Ends the open change of a locked world: journals what it changed,
+    /// or takes it back when that fails; returns the sequence number to
+    /// sync (0: nothing to wait for).
+    fn commit(&self, w: &mut World, cause: &Cause) -> Result<u64, Error> {
+        let effects = w.changes();
+        if effects.is_empty() {
+            w.settle();
+            return Ok(0);
+        }
+        let change = Change { at: cause.at, cause: cause.what.clone(), body: Body::Effects(effects) };
+        match self.append(w, change) {
+            Ok(seq) => {
+                w.settle();
+                Ok(seq)
+            }
+            Err(e) => {
+                w.undo();
+                Err(e)
+            }
+        }
+    }
+
+    fn append(&self, w: &World, change: Change) -> Result<u64, Error> {
+        let Some(store) = &self.store else { return Ok(0) };
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = store.append(change).map_err(storage_error)?;
+        if store.wants_snapshot() {
+            if let Err(e) = store.snapshot(w.to_json()) {
+                tracing::error!(error = %e, "cannot write the snapshot; the journal keeps growing");
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Waits until the journal holds `seq` on disk.
+    fn sync(&self, seq: u64) -> Result<(), Error> {
+        match &self.syncer {
+            Some(s) if seq > 0 => s.sync_through(seq).map_err(storage_error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Folds the journal into a snapshot (on shutdown, after an import).
+    pub fn snapshot(&self) -> std::io::Result<()> {
+        let Some(store) = &self.store else { return Ok(()) };
+        let w = self.world();
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        store.snapshot(w.to_json())
+    }
+
+    /// Advances transitions on a locked world as a change of its own.
+    /// Nobody waits on a tick alone: the change after it syncs it.
+    fn tick_locked(&self, w: &mut World, now: Millis) -> u64 {
+        w.tick(now);
+        match self.commit(w, &Cause::at(now, "tick")) {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e.message, "cannot journal a state transition");
+                0
+            }
+        }
+    }
+
+    /// Advances the timed transitions due now and publishes what changed.
+    pub fn tick(&self) {
+        let mut w = self.world();
+        let seq = self.tick_locked(&mut w, now_ms());
+        self.publish(&mut w);
+        drop(w);
+        if let Err(e) = self.sync(seq) {
+            tracing::error!(error = %e.message, "cannot make a state transition durable");
+        }
+    }
+
+    pub fn add_status(&self, name: &str, source: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), Box::new(source)));
+    }
+
+    /// The sections other parts contribute to the status document.
+    pub fn status_sections(&self) -> Vec<(String, serde_json::Value)> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(n, f)| (n.clone(), f())).collect()
+    }
+
+    /// The world, locked, to read. A poisoned lock still holds consistent
+    /// state (a change that panicked is taken back by the next one's undo
+    /// at worst), so keep serving.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Changes published to the followers so far: a follower that has
+    /// applied every event it received after reading this has applied
+    /// this revision.
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// A follower (DNS, data plane, netplane) reports here the revision it
+    /// has applied, by sending on the returned channel.
+    pub fn follower(&self, name: &str) -> watch::Sender<u64> {
+        let (tx, rx) = watch::channel(0);
+        self.followers.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), rx));
+        tx
+    }
+
+    /// Each follower and the revision it has applied.
+    pub fn settled(&self) -> Vec<(String, u64)> {
+        self.followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(n, rx)| (n.clone(), *rx.borrow()))
+            .collect()
+    }
+
+    /// Waits until every follower has applied `revision` (or `timeout`
+    /// passes); returns whether they all had.
+    pub async fn settle(&self, revision: u64, timeout: std::time::Duration) -> bool {
+        let receivers: Vec<watch::Receiver<u64>> =
+            self.followers.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, rx)| rx.clone()).collect();
+        let all = async {
+            for mut rx in receivers {
+                // A follower that has stopped has nothing left to apply.
+                let _ = rx.wait_for(|applied| *applied >= revision).await;
+            }
+        };
+        tokio::time::timeout(timeout, all).await.is_ok()
+    }
+
+    /// Publishes the events of a locked world's changes as the next
+    /// revision. Under the lock, so revisions are published in order and a
+    /// follower that reads a revision finds every event up to it queued.
+    fn publish(&self, w: &mut World) {
+        let events = w.drain_events();
+        if events.is_empty() {
+            return;
+        }
+        for e in events {
+            // No subscriber is fine: nothing follows the model yet.
+            let _ = self.events.send(e);
+        }
+        self.revision.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+pub fn now_ms() -> Millis {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+fn storage_error(e: std::io::Error) -> Error {
+    tracing::error!(error = %e, "cannot write the state directory");
+    Error::new("InternalError", "The emulator could not make the change durable; it is not acknowledged.")
+        .with_status(500)
+}
