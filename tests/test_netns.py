@@ -283,3 +283,52 @@ def test_seed_flow_2_aws_service_endpoints_over_tls(vpcs, tmp_path):
     os.unlink(emu.log.name)
     assert code == 0, log[-3000:]
     assert "panicked" not in log
+
+
+def test_restart_after_sigkill_takes_over_the_interface_addresses(vpcs, tmp_path):
+    """Interface mode with --state-dir, killed with SIGKILL: the process
+    started after it lists the addresses left on the interfaces as its own,
+    removes those whose resources go, and leaves none behind at shutdown."""
+    ns, emu_ns, prov, cons = vpcs
+    state = str(tmp_path / "state")
+    args = ["--attach", f"{PROVIDER_CIDR}=vpc-provider", "--attach", f"{CONSUMER_CIDR}=vpc-consumer",
+            "--state-dir", state]
+    emu = Emulator(args, prefix=ns.exec(emu_ns))
+    emu2 = None
+    try:
+        provider = Aws(emu.url, PROVIDER, prefix=ns.exec(emu_ns))
+        consumer = Aws(emu.url, CONSUMER, prefix=ns.exec(emu_ns))
+        service, node_ips = provider_side(provider, CONSUMER)
+        ep, _ = consumer_side(consumer, service["ServiceName"])
+        eni_ips = sorted(e["PrivateIpAddress"] for e in accept(provider, consumer, service, ep))
+        want = {"10.24.0.2/16", *(f"{ip}/16" for ip in eni_ips)}
+        wait_for(lambda: set(ns.addresses(emu_ns, "vpc-consumer")) == want, "addresses on the consumer interface")
+        emu.get("/_emulator/ready?revision=0")
+        os.killpg(emu.proc.pid, 9)
+        emu.stop()
+        os.unlink(emu.log.name)
+        # The killed process removed nothing.
+        assert set(ns.addresses(emu_ns, "vpc-consumer")) == want
+
+        emu2 = Emulator(args, prefix=ns.exec(emu_ns))
+        emu2.get("/_emulator/ready")
+        status = emu2.get("/_emulator/status")["netplane"]
+        listed = {a for att in status["attachments"] if att["interface"] == "vpc-consumer" for a in att["addresses"]}
+        assert listed == want, status
+        assert status["failures"] == []
+
+        consumer = Aws(emu2.url, CONSUMER, prefix=ns.exec(emu_ns))
+        consumer("ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
+        wait_for(lambda: set(ns.addresses(emu_ns, "vpc-consumer")) == {"10.24.0.2/16"},
+                 "the deleted endpoint's addresses removed")
+        code = emu2.stop()
+        log = emu2.log_text()
+        os.unlink(emu2.log.name)
+        emu2 = None
+        assert code == 0 and "panicked" not in log, log[-3000:]
+        assert ns.addresses(emu_ns, "vpc-consumer") == []
+        assert ns.addresses(emu_ns, "vpc-provider") == []
+    finally:
+        for e in (emu, emu2):
+            if e is not None and e.proc.poll() is None:
+                e.stop()

@@ -109,7 +109,7 @@ fn main() -> ExitCode {
         let netplane = if config.attachments.is_empty() {
             None
         } else {
-            match privatelink_emulator::netplane::NetPlane::start(shared.clone(), config.attachments.clone()).await {
+            match privatelink_emulator::netplane::NetPlane::start(shared.clone(), config.attachments.clone(), config.state_dir.as_deref()).await {
                 Ok(p) => Some(p),
                 Err(e) => {
                     error!("interface mode: {e} (it needs Linux and CAP_NET_ADMIN)");

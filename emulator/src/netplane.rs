@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{debug, info, warn};
 
 pub use crate::addressing::Attachment;
-use crate::api::Shared;
+use crate::engine::Shared;
 use crate::model::World;
 
 /// An address the model wants on an interface: which block it belongs to
@@ -59,6 +60,21 @@ pub fn wanted(world: &World, attachments: &[Attachment]) -> BTreeMap<Ipv4Addr, W
     out
 }
 
+/// The file of a state directory listing the addresses the emulator added.
+pub const LEDGER: &str = "netplane.json";
+
+/// The ledger's addresses (none when it is missing or unreadable).
+fn read_ledger(path: &Path) -> BTreeMap<Ipv4Addr, (u32, u8)> {
+    let Ok(bytes) = std::fs::read(path) else { return BTreeMap::new() };
+    match serde_json::from_slice::<Vec<(Ipv4Addr, u32, u8)>>(&bytes) {
+        Ok(entries) => entries.into_iter().map(|(ip, i, p)| (ip, (i, p))).collect(),
+        Err(e) => {
+            warn!(ledger = %path.display(), error = %e, "the interface address ledger is unreadable; ignoring it");
+            BTreeMap::new()
+        }
+    }
+}
+
 /// How long the plane lets changes pile up before it applies them.
 const DEBOUNCE: Duration = Duration::from_millis(5);
 
@@ -76,6 +92,12 @@ pub struct NetPlane {
     handle: rtnetlink::Handle,
     /// Addresses this process added, with the interface and prefix used.
     added: Mutex<BTreeMap<Ipv4Addr, (u32, u8)>>,
+    /// With a state directory: where `added` is kept, so a process started
+    /// after a crash knows which addresses on the interfaces are its own.
+    ledger: Option<PathBuf>,
+    /// What the ledger held at start: these addresses, found already on an
+    /// interface, are adopted instead of left alone.
+    inherited: BTreeMap<Ipv4Addr, (u32, u8)>,
     failures: Mutex<BTreeMap<Ipv4Addr, String>>,
     stop: watch::Sender<bool>,
     done: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -84,7 +106,13 @@ pub struct NetPlane {
 impl NetPlane {
     /// Resolves every attachment to an interface (an error names the one
     /// that cannot be found) and starts following the model.
-    pub async fn start(shared: Arc<Shared>, attachments: Vec<Attachment>) -> Result<Arc<NetPlane>, String> {
+    /// With `state_dir`, the addresses it adds are listed there
+    /// ([`LEDGER`]), and those a crashed process left behind are adopted.
+    pub async fn start(
+        shared: Arc<Shared>,
+        attachments: Vec<Attachment>,
+        state_dir: Option<&Path>,
+    ) -> Result<Arc<NetPlane>, String> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|e| format!("cannot open a netlink socket: {e}"))?;
         tokio::spawn(connection);
@@ -96,7 +124,11 @@ impl NetPlane {
             links.push(link);
         }
         let (stop, _) = watch::channel(false);
+        let ledger = state_dir.map(|d| d.join(LEDGER));
+        let inherited = ledger.as_deref().map(read_ledger).unwrap_or_default();
         let plane = Arc::new(NetPlane {
+            ledger,
+            inherited,
             shared: shared.clone(),
             attachments,
             links,
@@ -109,6 +141,7 @@ impl NetPlane {
         let events = shared.subscribe();
         let settled = shared.follower("netplane");
         let revision = shared.revision();
+        plane.adopt().await;
         plane.reconcile().await;
         settled.send_replace(revision);
         let task = tokio::spawn(follow(plane.clone(), events, settled, plane.stop.subscribe()));
@@ -116,6 +149,47 @@ impl NetPlane {
         let weak = Arc::downgrade(&plane);
         shared.add_status("netplane", move || weak.upgrade().map(|p| p.status()).unwrap_or(Value::Null));
         Ok(plane)
+    }
+
+    /// Takes on the addresses an earlier process of this state directory
+    /// added and did not remove (it was killed): those the world still
+    /// wants are ours again, the others are removed now.
+    async fn adopt(&self) {
+        if self.inherited.is_empty() {
+            return;
+        }
+        let wanted = {
+            let world = self.shared.world();
+            wanted(&world, &self.attachments)
+        };
+        let mut kept = 0;
+        for (ip, (index, prefix)) in &self.inherited {
+            let same = wanted.get(ip).is_some_and(|w| self.links[w.attachment].index == *index && w.prefix == *prefix);
+            if same {
+                self.added.lock().unwrap_or_else(|e| e.into_inner()).insert(*ip, (*index, *prefix));
+                kept += 1;
+            } else {
+                self.remove(*ip, *index, *prefix).await;
+            }
+        }
+        info!(adopted = kept, removed = self.inherited.len() - kept, "addresses left by an earlier process taken over");
+        self.write_ledger();
+    }
+
+    /// Lists the addresses this process added in the ledger (written whole
+    /// to a temporary file and renamed, so a crash leaves one or the other).
+    fn write_ledger(&self) {
+        let Some(path) = &self.ledger else { return };
+        let entries: Vec<(Ipv4Addr, u32, u8)> =
+            self.added.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(ip, (i, p))| (*ip, *i, *p)).collect();
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_vec(&entries)
+            .map_err(std::io::Error::other)
+            .and_then(|body| std::fs::write(&tmp, body))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            warn!(ledger = %path.display(), error = %e, "cannot list the interface addresses in the state directory");
+        }
     }
 
     /// Adds what the model wants and removes what it no longer does.
@@ -154,6 +228,10 @@ impl NetPlane {
             }
         }
         *self.failures.lock().unwrap_or_else(|e| e.into_inner()) = failures;
+        let now: BTreeMap<Ipv4Addr, (u32, u8)> = self.added.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if now != current {
+            self.write_ledger();
+        }
     }
 
     async fn remove(&self, ip: Ipv4Addr, index: u32, prefix: u8) {
@@ -194,6 +272,7 @@ impl NetPlane {
         for (ip, (index, prefix)) in added {
             self.remove(ip, index, prefix).await;
         }
+        self.write_ledger();
         info!(removed = count, "interface addresses removed");
     }
 }

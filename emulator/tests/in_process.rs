@@ -97,7 +97,8 @@ async fn a_flow_through_an_endpoint_reaches_the_backend_from_the_nlb() {
     let ep_id = field(&ep, "vpcEndpointId");
     // With no pending delay, the `pending` the create answered (and so was
     // seen) is over by the next request: the engine advances it first.
-    let d = call(api, c, "ec2", &format!("Action=DescribeVpcEndpoints&Version=2016-11-15&VpcEndpointId.1={ep_id}")).await;
+    let d =
+        call(api, c, "ec2", &format!("Action=DescribeVpcEndpoints&Version=2016-11-15&VpcEndpointId.1={ep_id}")).await;
     assert_eq!(field(&d, "state"), "available");
     let eni = fields(
         &call(

@@ -33,7 +33,7 @@ pub use flow::{FlowSettings, Stop};
 use plan::Plan;
 use stats::Stats;
 
-use crate::api::Shared;
+use crate::engine::Shared;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {

@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use super::handler::Handler;
 use super::index::{Index, Pending, View, VpcKey};
 use super::{bind, Bound, DnsSettings};
-use crate::api::Shared;
+use crate::engine::Shared;
 use crate::model::Event;
 
 /// A TCP client that sends nothing for this long is disconnected.
