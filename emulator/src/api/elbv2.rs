@@ -3,56 +3,41 @@
 
 use super::ec2::Ctx;
 use super::xml::{timestamp, Xml};
+use super::{Access, Action};
 use crate::model::elb::CreateLoadBalancer;
 use crate::model::target_group::{CreateTargetGroup, HealthCheck, TargetSpec};
 use crate::model::{Error, Listener, LoadBalancer, Result, Tags, Target, TargetGroup};
+use Access::{Read, Write};
 
 pub const VERSION: &str = "2015-12-01";
 
-pub const ACTIONS: &[&str] = &[
-    "CreateLoadBalancer",
-    "DescribeLoadBalancers",
-    "DeleteLoadBalancer",
-    "CreateTargetGroup",
-    "DescribeTargetGroups",
-    "DeleteTargetGroup",
-    "RegisterTargets",
-    "DeregisterTargets",
-    "CreateListener",
-    "DescribeListeners",
-    "DeleteListener",
-    "ModifyLoadBalancerAttributes",
-    "DescribeLoadBalancerAttributes",
-    "ModifyTargetGroupAttributes",
-    "DescribeTargetGroupAttributes",
-    "DescribeTargetHealth",
-    "AddTags",
-    "RemoveTags",
-    "DescribeTags",
+/// Every ELBv2 action the emulator answers (see the EC2 table).
+pub const ACTIONS: &[Action] = &[
+    Action::new("CreateLoadBalancer", Write, create_load_balancer),
+    Action::new("DescribeLoadBalancers", Read, describe_load_balancers),
+    Action::new("DeleteLoadBalancer", Write, delete_load_balancer),
+    Action::new("CreateTargetGroup", Write, create_target_group),
+    Action::new("DescribeTargetGroups", Read, describe_target_groups),
+    Action::new("DeleteTargetGroup", Write, delete_target_group),
+    Action::new("RegisterTargets", Write, register_targets),
+    Action::new("DeregisterTargets", Write, deregister_targets),
+    Action::new("CreateListener", Write, create_listener),
+    Action::new("DescribeListeners", Read, describe_listeners),
+    Action::new("DeleteListener", Write, delete_listener),
+    Action::new("ModifyLoadBalancerAttributes", Write, modify_lb_attributes),
+    Action::new("DescribeLoadBalancerAttributes", Read, describe_lb_attributes),
+    Action::new("ModifyTargetGroupAttributes", Write, modify_tg_attributes),
+    Action::new("DescribeTargetGroupAttributes", Read, describe_tg_attributes),
+    Action::new("DescribeTargetHealth", Read, describe_target_health),
+    Action::new("AddTags", Write, add_tags),
+    Action::new("RemoveTags", Write, remove_tags),
+    Action::new("DescribeTags", Read, describe_tags),
 ];
 
 pub fn dispatch(action: &str, c: &mut Ctx) -> Result<Xml> {
-    match action {
-        "CreateLoadBalancer" => create_load_balancer(c),
-        "DescribeLoadBalancers" => describe_load_balancers(c),
-        "DeleteLoadBalancer" => delete_load_balancer(c),
-        "CreateTargetGroup" => create_target_group(c),
-        "DescribeTargetGroups" => describe_target_groups(c),
-        "DeleteTargetGroup" => delete_target_group(c),
-        "RegisterTargets" => register_targets(c),
-        "DeregisterTargets" => deregister_targets(c),
-        "CreateListener" => create_listener(c),
-        "DescribeListeners" => describe_listeners(c),
-        "DeleteListener" => delete_listener(c),
-        "ModifyLoadBalancerAttributes" => modify_lb_attributes(c),
-        "DescribeLoadBalancerAttributes" => describe_lb_attributes(c),
-        "ModifyTargetGroupAttributes" => modify_tg_attributes(c),
-        "DescribeTargetGroupAttributes" => describe_tg_attributes(c),
-        "DescribeTargetHealth" => describe_target_health(c),
-        "AddTags" => add_tags(c),
-        "RemoveTags" => remove_tags(c),
-        "DescribeTags" => describe_tags(c),
-        other => Err(Error::new("InvalidAction", format!("Could not find operation {other} for version {VERSION}"))),
+    match super::find(ACTIONS, action) {
+        Some(a) => (a.handler)(c),
+        None => Err(Error::new("InvalidAction", format!("Could not find operation {action} for version {VERSION}"))),
     }
 }
 

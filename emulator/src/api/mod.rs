@@ -23,6 +23,48 @@ use crate::persist::Op;
 use query::Params;
 use xml::Xml;
 
+/// Whether an action only reads the world (a dry run of it answers
+/// DryRunOperation after it ran) or may change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// One row of a service's action table.
+pub struct Action {
+    pub name: &'static str,
+    pub access: Access,
+    pub handler: fn(&mut ec2::Ctx) -> Result<Xml, Error>,
+}
+
+impl Action {
+    pub const fn new(name: &'static str, access: Access, handler: fn(&mut ec2::Ctx) -> Result<Xml, Error>) -> Action {
+        Action { name, access, handler }
+    }
+}
+
+/// The row of `action` in a table.
+pub fn find<'a>(table: &'a [Action], action: &str) -> Option<&'a Action> {
+    table.iter().find(|a| a.name == action)
+}
+
+/// The supported actions as the README lists them, from the tables.
+pub fn supported_actions_markdown() -> String {
+    let mut out = String::from("| Service | Action | Reads or writes |\n|---|---|---|\n");
+    let rows = [("EC2", ec2::ACTIONS), ("ELBv2", elbv2::ACTIONS)];
+    for (service, table) in rows {
+        for a in table {
+            let access = if a.access == Access::Read { "reads" } else { "writes" };
+            out.push_str(&format!("| {service} | `{}` | {access} |\n", a.name));
+        }
+    }
+    for name in sts::ACTIONS {
+        out.push_str(&format!("| STS | `{name}` | reads |\n"));
+    }
+    out
+}
+
 /// An HTTP request, reduced to what the protocol needs.
 pub struct HttpRequest<'a> {
     pub method: &'a str,
@@ -85,9 +127,9 @@ impl Protocol {
     }
 
     fn from_action(a: &str) -> Option<Protocol> {
-        if ec2::ACTIONS.contains(&a) {
+        if find(ec2::ACTIONS, a).is_some() {
             Some(Protocol::Ec2)
-        } else if elbv2::ACTIONS.contains(&a) {
+        } else if find(elbv2::ACTIONS, a).is_some() {
             Some(Protocol::Elbv2)
         } else if sts::ACTIONS.contains(&a) {
             Some(Protocol::Sts)

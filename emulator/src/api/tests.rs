@@ -149,3 +149,20 @@ fn admin_answers_loopback_only() {
     req.peer = "192.0.2.1:1".parse().unwrap();
     assert_eq!(handle(&s, &req).status, 403);
 }
+
+/// The README lists exactly the actions of the tables. With
+/// `UPDATE_README=1` the test writes the list instead of comparing.
+#[test]
+fn readme_lists_the_supported_actions() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let (start, end) = ("<!-- actions:start -->\n", "<!-- actions:end -->");
+    let a = readme.find(start).expect("start marker") + start.len();
+    let b = readme.find(end).expect("end marker");
+    let want = supported_actions_markdown();
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &readme[..a], &readme[b..])).expect("write README.md");
+        return;
+    }
+    assert_eq!(&readme[a..b], want, "README.md's action list is stale: run the test with UPDATE_README=1");
+}

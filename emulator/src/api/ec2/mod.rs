@@ -7,7 +7,9 @@ mod vpc;
 
 use crate::api::query::Params;
 use crate::api::xml::Xml;
+use crate::api::{Access, Action};
 use crate::model::{self, check_max_results, Caller, Error, Millis, Result, Tags, Unsuccessful, World};
+use Access::{Read, Write};
 
 pub const VERSION: &str = "2016-11-15";
 
@@ -59,91 +61,55 @@ pub fn page<T: Clone>(p: &Params, items: Vec<T>, key: impl Fn(&T) -> String) -> 
     model::paginate(keyed, max, p.get("NextToken"))
 }
 
-/// Every EC2 action the emulator answers.
-pub const ACTIONS: &[&str] = &[
-    "CreateVpc",
-    "DescribeVpcs",
-    "DeleteVpc",
-    "ModifyVpcAttribute",
-    "DescribeVpcAttribute",
-    "CreateSubnet",
-    "DescribeSubnets",
-    "DeleteSubnet",
-    "CreateSecurityGroup",
-    "DescribeSecurityGroups",
-    "DeleteSecurityGroup",
-    "AuthorizeSecurityGroupIngress",
-    "RevokeSecurityGroupIngress",
-    "DescribeNetworkInterfaces",
-    "DescribeAvailabilityZones",
-    "DescribeRegions",
-    "CreateTags",
-    "DeleteTags",
-    "DescribeTags",
-    "CreateVpcEndpointServiceConfiguration",
-    "DescribeVpcEndpointServiceConfigurations",
-    "ModifyVpcEndpointServiceConfiguration",
-    "DeleteVpcEndpointServiceConfigurations",
-    "ModifyVpcEndpointServicePermissions",
-    "DescribeVpcEndpointServicePermissions",
-    "StartVpcEndpointServicePrivateDnsVerification",
-    "DescribeVpcEndpointConnections",
-    "AcceptVpcEndpointConnections",
-    "RejectVpcEndpointConnections",
-    "DescribeVpcEndpointServices",
-    "CreateVpcEndpoint",
-    "DescribeVpcEndpoints",
-    "ModifyVpcEndpoint",
-    "DeleteVpcEndpoints",
+/// Every EC2 action the emulator answers: dispatch, dry runs and the
+/// README's list of supported actions come from this table.
+pub const ACTIONS: &[Action] = &[
+    Action::new("CreateVpc", Write, vpc::create_vpc),
+    Action::new("DescribeVpcs", Read, vpc::describe_vpcs),
+    Action::new("DeleteVpc", Write, vpc::delete_vpc),
+    Action::new("ModifyVpcAttribute", Write, vpc::modify_vpc_attribute),
+    Action::new("DescribeVpcAttribute", Read, vpc::describe_vpc_attribute),
+    Action::new("CreateSubnet", Write, vpc::create_subnet),
+    Action::new("DescribeSubnets", Read, vpc::describe_subnets),
+    Action::new("DeleteSubnet", Write, vpc::delete_subnet),
+    Action::new("CreateSecurityGroup", Write, vpc::create_security_group),
+    Action::new("DescribeSecurityGroups", Read, vpc::describe_security_groups),
+    Action::new("DeleteSecurityGroup", Write, vpc::delete_security_group),
+    Action::new("AuthorizeSecurityGroupIngress", Write, vpc::authorize_ingress),
+    Action::new("RevokeSecurityGroupIngress", Write, vpc::revoke_ingress),
+    Action::new("DescribeNetworkInterfaces", Read, vpc::describe_network_interfaces),
+    Action::new("DescribeAvailabilityZones", Read, vpc::describe_availability_zones),
+    Action::new("DescribeRegions", Read, vpc::describe_regions),
+    Action::new("CreateTags", Write, vpc::create_tags),
+    Action::new("DeleteTags", Write, vpc::delete_tags),
+    Action::new("DescribeTags", Read, vpc::describe_tags),
+    Action::new("CreateVpcEndpointServiceConfiguration", Write, services::create_service_configuration),
+    Action::new("DescribeVpcEndpointServiceConfigurations", Read, services::describe_service_configurations),
+    Action::new("ModifyVpcEndpointServiceConfiguration", Write, services::modify_service_configuration),
+    Action::new("DeleteVpcEndpointServiceConfigurations", Write, services::delete_service_configurations),
+    Action::new("ModifyVpcEndpointServicePermissions", Write, services::modify_permissions),
+    Action::new("DescribeVpcEndpointServicePermissions", Read, services::describe_permissions),
+    Action::new("StartVpcEndpointServicePrivateDnsVerification", Write, services::start_private_dns_verification),
+    Action::new("DescribeVpcEndpointConnections", Read, services::describe_connections),
+    Action::new("AcceptVpcEndpointConnections", Write, services::accept_connections),
+    Action::new("RejectVpcEndpointConnections", Write, services::reject_connections),
+    Action::new("DescribeVpcEndpointServices", Read, services::describe_services),
+    Action::new("CreateVpcEndpoint", Write, endpoints::create_endpoint),
+    Action::new("DescribeVpcEndpoints", Read, endpoints::describe_endpoints),
+    Action::new("ModifyVpcEndpoint", Write, endpoints::modify_endpoint),
+    Action::new("DeleteVpcEndpoints", Write, endpoints::delete_endpoints),
 ];
 
 /// Runs one EC2 action; the answer is the body inside `<ActionResponse>`.
 pub fn dispatch(action: &str, c: &mut Ctx) -> Result<Xml> {
-    let answer = run(action, c)?;
-    // Mutating handlers stop before they change anything; a read-only action
-    // is simply run, and a dry run of it reports that it would have worked.
-    if action.starts_with("Describe") {
+    let Some(a) = super::find(ACTIONS, action) else {
+        return Err(Error::new("InvalidAction", format!("The action {action} is not valid for this web service.")));
+    };
+    let answer = (a.handler)(c)?;
+    // Writing handlers stop before they change anything; a reading one is
+    // simply run, and a dry run of it reports that it would have worked.
+    if a.access == Access::Read {
         c.dry_run()?;
     }
     Ok(answer)
-}
-
-fn run(action: &str, c: &mut Ctx) -> Result<Xml> {
-    match action {
-        "CreateVpc" => vpc::create_vpc(c),
-        "DescribeVpcs" => vpc::describe_vpcs(c),
-        "DeleteVpc" => vpc::delete_vpc(c),
-        "ModifyVpcAttribute" => vpc::modify_vpc_attribute(c),
-        "DescribeVpcAttribute" => vpc::describe_vpc_attribute(c),
-        "CreateSubnet" => vpc::create_subnet(c),
-        "DescribeSubnets" => vpc::describe_subnets(c),
-        "DeleteSubnet" => vpc::delete_subnet(c),
-        "CreateSecurityGroup" => vpc::create_security_group(c),
-        "DescribeSecurityGroups" => vpc::describe_security_groups(c),
-        "DeleteSecurityGroup" => vpc::delete_security_group(c),
-        "AuthorizeSecurityGroupIngress" => vpc::authorize_ingress(c),
-        "RevokeSecurityGroupIngress" => vpc::revoke_ingress(c),
-        "DescribeNetworkInterfaces" => vpc::describe_network_interfaces(c),
-        "DescribeAvailabilityZones" => vpc::describe_availability_zones(c),
-        "DescribeRegions" => vpc::describe_regions(c),
-        "CreateTags" => vpc::create_tags(c),
-        "DeleteTags" => vpc::delete_tags(c),
-        "DescribeTags" => vpc::describe_tags(c),
-        "CreateVpcEndpointServiceConfiguration" => services::create_service_configuration(c),
-        "DescribeVpcEndpointServiceConfigurations" => services::describe_service_configurations(c),
-        "ModifyVpcEndpointServiceConfiguration" => services::modify_service_configuration(c),
-        "DeleteVpcEndpointServiceConfigurations" => services::delete_service_configurations(c),
-        "ModifyVpcEndpointServicePermissions" => services::modify_permissions(c),
-        "DescribeVpcEndpointServicePermissions" => services::describe_permissions(c),
-        "StartVpcEndpointServicePrivateDnsVerification" => services::start_private_dns_verification(c),
-        "DescribeVpcEndpointConnections" => services::describe_connections(c),
-        "AcceptVpcEndpointConnections" => services::accept_connections(c),
-        "RejectVpcEndpointConnections" => services::reject_connections(c),
-        "DescribeVpcEndpointServices" => services::describe_services(c),
-        "CreateVpcEndpoint" => endpoints::create_endpoint(c),
-        "DescribeVpcEndpoints" => endpoints::describe_endpoints(c),
-        "ModifyVpcEndpoint" => endpoints::modify_endpoint(c),
-        "DeleteVpcEndpoints" => endpoints::delete_endpoints(c),
-        other => Err(Error::new("InvalidAction", format!("The action {other} is not valid for this web service."))),
-    }
 }
