@@ -8,11 +8,12 @@ use std::net::Ipv4Addr;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use tokio::sync::broadcast;
 
 use super::*;
 use crate::api::query::Params;
 use crate::api::{run, Protocol};
-use crate::model::{Caller, EndpointState, Settings};
+use crate::model::{Caller, EndpointState, Event, Settings};
 
 const REGION: &str = "ap-northeast-1";
 const PROVIDER: &str = "111111111111";
@@ -20,6 +21,9 @@ const CONSUMER: &str = "222222222222";
 
 struct Harness {
     shared: Arc<Shared>,
+    /// The DNS index, following published events as the DNS server does.
+    dns: crate::dns::index::Index,
+    events: broadcast::Receiver<Event>,
     dir: std::path::PathBuf,
     settings: Settings,
     now: Millis,
@@ -34,7 +38,9 @@ impl Harness {
         let (store, _) = Store::open(&dir).expect("state dir");
         let shared =
             Shared::build(World::new(settings.clone()), AuthSettings::default(), Some(store), Default::default());
-        Harness { shared, dir, settings, now: 1_800_000_000_000, rng: StdRng::seed_from_u64(seed) }
+        let events = shared.subscribe();
+        let dns = crate::dns::index::Index::from_world(&shared.world());
+        Harness { shared, dns, events, dir, settings, now: 1_800_000_000_000, rng: StdRng::seed_from_u64(seed) }
     }
 
     fn dump(&self) -> serde_json::Value {
@@ -449,6 +455,26 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
     }
 }
 
+/// Applies the published events to the followed DNS index, as the DNS
+/// server does, and checks it equals one built from the world.
+fn follow_dns(h: &mut Harness) -> Result<(), String> {
+    use crate::dns::index::{Index, Pending};
+    let mut pending = Pending::default();
+    while let Ok(e) = h.events.try_recv() {
+        if !pending.add(&e) {
+            pending = Pending::everything(&h.shared.world());
+        }
+    }
+    let w = h.shared.world();
+    while !pending.is_empty() {
+        h.dns.install(pending.read(&w, 1));
+    }
+    if h.dns.summary() != Index::from_world(&w).summary() {
+        return Err("the followed DNS index differs from one built from the world".into());
+    }
+    Ok(())
+}
+
 fn restored(h: &Harness) -> serde_json::Value {
     let config = crate::Config { state_dir: Some(h.dir.clone()), model: h.settings.clone(), ..Default::default() };
     let shared = restore::shared(&config).expect("the state directory loads");
@@ -479,7 +505,8 @@ fn random_requests_keep_the_world_whole_and_the_journal_faithful() {
                     panic!("seed {seed} step {step}: failing {action} changed the world: {d}");
                 }
             }
-            if let Err(e) = check_invariants(&h.shared.world()) {
+            let checked = check_invariants(&h.shared.world());
+            if let Err(e) = checked.and_then(|()| follow_dns(&mut h)) {
                 panic!("seed {seed} step {step} after {action} (ok: {ok}): {e}");
             }
             if step % 100 == 99 {
