@@ -45,7 +45,7 @@ async fn run() -> Result<SocketAddr, Box<dyn std::error::Error>> {
     println!("{url} -> {code} {}", body.trim());
     let peer = seen.await??;
     println!("the backend saw {peer} (an NLB node of {})", published.load_balancer.dns_name);
-    emulator.shutdown().await;
+    emulator.shutdown().await?;
     Ok(peer)
 }
 

@@ -45,7 +45,7 @@ pub async fn run(url: &str, in_process: bool, port: u16) -> Result<(), String> {
     let url = emulator.as_ref().map(|em| em.api_url()).unwrap_or_else(|| url.to_string());
     let result = walkthrough(&url, port).await;
     if let Some(em) = emulator {
-        em.shutdown().await;
+        em.shutdown().await.map_err(e)?;
     }
     result
 }

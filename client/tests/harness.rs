@@ -67,6 +67,6 @@ async fn topology_traffic_and_teardown() {
         "the backend saw {peer}, not an NLB node ({nodes:?})"
     );
     assert_ne!(peer.ip(), host.host_address, "never the consumer's address");
-    emulator.shutdown().await;
+    emulator.shutdown().await.expect("emulator shuts down");
     eprintln!("harness: topology, traffic and teardown in {:?}", started.elapsed());
 }

@@ -23,19 +23,27 @@ use crate::config::Config;
 use crate::dataplane::DataPlane;
 use crate::dns::DnsServer;
 use crate::Shared;
+use tracing::info;
 
 /// Settings of an in-process emulator; every address defaults to a free
-/// loopback port.
+/// loopback port. The binary starts through this builder too.
 #[derive(Debug, Clone)]
 pub struct Builder {
     config: Config,
+    /// A DNS address that cannot be bound fails the start; otherwise the
+    /// emulator serves without DNS and says why.
+    dns_required: bool,
+    /// Serves the API on a thread of its own (the binary does: requests are
+    /// short and the world sits behind one lock, so hopping between worker
+    /// threads would only add latency) instead of the caller's runtime.
+    api_thread: bool,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         let mut config = Config { api_addr: SocketAddr::from(([127, 0, 0, 1], 0)), ..Default::default() };
         config.dns.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        Builder { config }
+        Builder { config, dns_required: true, api_thread: false }
     }
 }
 
@@ -70,6 +78,19 @@ impl Builder {
         self
     }
 
+    /// Whether a DNS address that cannot be bound fails the start (the
+    /// default) or leaves the emulator serving without DNS.
+    pub fn dns_required(mut self, required: bool) -> Self {
+        self.dns_required = required;
+        self
+    }
+
+    /// Serves the API on a thread of its own instead of the caller's runtime.
+    pub fn api_thread(mut self, own: bool) -> Self {
+        self.api_thread = own;
+        self
+    }
+
     /// Keeps the world in `dir` (see `--state-dir`): restored on start,
     /// every acknowledged change on disk.
     pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
@@ -77,32 +98,143 @@ impl Builder {
         self
     }
 
-    /// Binds, starts the API, DNS and the data plane on the current runtime.
+    /// Binds, restores the state directory, applies the seed file, then
+    /// starts DNS, the netplane (interface mode), the data plane and the API
+    /// on the current runtime. An error says what failed and what to do.
     pub async fn start(self) -> io::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(self.config.api_addr).await?;
-        let api_addr = listener.local_addr()?;
-        let shared = crate::shared(&self.config)?;
-        let sockets = crate::dns::bind(self.config.dns.addr).await?;
-        let dns_addr = sockets.local_addr()?;
-        let dns = DnsServer::start(shared.clone(), sockets, &self.config.dns)?;
-        let dataplane = DataPlane::start(shared.clone(), self.config.dataplane, crate::authority(&self.config)?)?;
-        let (stop, mut stopped) = watch::channel(false);
-        let api = tokio::spawn(crate::serve(listener, shared.clone(), async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
-        Ok(Emulator { api_addr, dns_addr, shared, dataplane, dns, stop, api })
+        let config = self.config;
+        // Every endpoint listener and flow holds descriptors; the soft limit
+        // is often 1024, far below what a few hundred endpoints need.
+        match rlimit::increase_nofile_limit(u64::MAX) {
+            Ok(n) => info!(open_files = n, "descriptor limit"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+        }
+        let context = |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+        let api_listener = std::net::TcpListener::bind(config.api_addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(context(format!(
+                "cannot listen on {} (choose another address with --api-addr or PRIVATELINK_API_ADDR; port 0 picks a free one)",
+                config.api_addr
+            )))?;
+        let api_addr = api_listener.local_addr()?;
+        let shared = crate::shared(&config).map_err(context("cannot restore the state directory".into()))?;
+        if let Some(seed) = &config.seed {
+            match seed.apply(&shared) {
+                Ok(0) => info!("seed not applied: the world already has VPCs"),
+                Ok(n) => info!(vpcs = n, "seeded the starting world"),
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidInput, e)),
+            }
+        }
+        let dns = start_dns(&config, shared.clone(), self.dns_required).await?;
+        #[cfg(target_os = "linux")]
+        let netplane = if config.attachments.is_empty() {
+            None
+        } else {
+            let plane = crate::netplane::NetPlane::start(
+                shared.clone(),
+                config.attachments.clone(),
+                config.state_dir.as_deref(),
+            )
+            .await
+            .map_err(|e| io::Error::other(format!("interface mode: {e} (it needs Linux and CAP_NET_ADMIN)")))?;
+            Some(plane)
+        };
+        #[cfg(not(target_os = "linux"))]
+        if !config.attachments.is_empty() {
+            return Err(io::Error::other("interface mode (--attach) needs Linux"));
+        }
+        let dataplane = crate::authority(&config)
+            .and_then(|ca| DataPlane::start(shared.clone(), config.dataplane, ca))
+            .map_err(context("cannot start the data plane".into()))?;
+        let (stop, stopped) = watch::channel(false);
+        let api = serve_api(api_listener, shared.clone(), stopped, self.api_thread)?;
+        Ok(Emulator {
+            api_addr,
+            dns,
+            shared,
+            dataplane,
+            #[cfg(target_os = "linux")]
+            netplane,
+            stop,
+            api,
+        })
     }
+}
+
+/// Starts DNS. A DNS address the user chose must work; the default port 53
+/// may need privileges, and without them the emulator still serves the API
+/// and the data plane, saying how to get DNS too.
+async fn start_dns(
+    config: &Config,
+    shared: Arc<Shared>,
+    required: bool,
+) -> io::Result<Option<(DnsServer, SocketAddr)>> {
+    let advice = "choose another address with --dns-addr or PRIVATELINK_DNS_ADDR, e.g. --dns-addr 127.0.0.1:5353 (port 0 picks a free one)";
+    let sockets = match crate::dns::bind(config.dns.addr).await {
+        Ok(b) => b,
+        Err(e) => {
+            let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            } else {
+                ""
+            };
+            if required {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot serve DNS on {}: {e}{hint}; {advice}", config.dns.addr),
+                ));
+            }
+            tracing::warn!("DNS is off: cannot serve it on {}: {e}{hint}; {advice}", config.dns.addr);
+            return Ok(None);
+        }
+    };
+    let dns_addr = sockets.local_addr()?;
+    let server = DnsServer::start(shared, sockets, &config.dns)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start the DNS server: {e}")))?;
+    info!(%dns_addr, vpc_port = config.dns.vpc_port.unwrap_or(dns_addr.port()), upstream = ?config.dns.upstream, "serving DNS");
+    Ok(Some((server, dns_addr)))
+}
+
+/// Where the API is served from.
+enum Api {
+    Task(JoinHandle<()>),
+    Thread(std::thread::JoinHandle<io::Result<()>>),
+}
+
+fn serve_api(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+    own_thread: bool,
+) -> io::Result<Api> {
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    if !own_thread {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        return Ok(Api::Task(tokio::spawn(crate::serve(listener, shared, stop))));
+    }
+    let thread = std::thread::Builder::new().name("api".into()).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            crate::serve(listener, shared, stop).await;
+            Ok(())
+        })
+    });
+    thread.map(Api::Thread).map_err(|e| io::Error::new(e.kind(), format!("cannot start the API thread: {e}")))
 }
 
 /// A running emulator.
 pub struct Emulator {
     api_addr: SocketAddr,
-    dns_addr: SocketAddr,
+    dns: Option<(DnsServer, SocketAddr)>,
     shared: Arc<Shared>,
     dataplane: Arc<DataPlane>,
-    dns: DnsServer,
+    #[cfg(target_os = "linux")]
+    netplane: Option<Arc<crate::netplane::NetPlane>>,
     stop: watch::Sender<bool>,
-    api: JoinHandle<()>,
+    api: Api,
 }
 
 impl Emulator {
@@ -120,9 +252,10 @@ impl Emulator {
     }
 
     /// The DNS server's public view; each VPC's resolver is at 127.k.0.2 on
-    /// the same port.
-    pub fn dns_addr(&self) -> SocketAddr {
-        self.dns_addr
+    /// the same port. `None` when DNS could not be served and was not
+    /// required ([`Builder::dns_required`]).
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns.as_ref().map(|(_, a)| *a)
     }
 
     /// The state, for assertions a test wants to make directly.
@@ -141,14 +274,31 @@ impl Emulator {
         &self.dataplane
     }
 
-    /// Stops accepting, lets API requests in flight finish, resets flows.
-    pub async fn shutdown(self) {
+    /// Stops accepting, lets API requests in flight finish, ends flows with
+    /// FIN, takes back interface addresses, then folds the journal into a
+    /// snapshot so the next start has nothing to read but it.
+    pub async fn shutdown(self) -> io::Result<()> {
         let _ = self.stop.send(true);
         self.dataplane.shutdown().await;
-        self.dns.shutdown().await;
-        let _ = self.api.await;
+        if let Some((dns, _)) = self.dns {
+            dns.shutdown().await;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(p) = self.netplane {
+            p.shutdown().await;
+        }
+        let served = match self.api {
+            Api::Task(task) => task.await.map_err(io::Error::other),
+            Api::Thread(thread) => match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(_)) => Err(io::Error::other("the API thread panicked")),
+                Err(e) => Err(io::Error::other(e)),
+            },
+        };
         if let Err(e) = self.shared.snapshot() {
             tracing::error!(error = %e, "cannot write the snapshot at shutdown (the journal still holds every change)");
+            return Err(e);
         }
+        served
     }
 }

@@ -146,6 +146,6 @@ async fn a_flow_through_an_endpoint_reaches_the_backend_from_the_nlb() {
     let seen = serve.await.expect("backend task");
     assert_eq!(seen.ip(), std::net::IpAddr::V4(host(pblock, &node)), "the backend sees the NLB node");
     assert_ne!(seen.ip(), std::net::IpAddr::V4(client_host));
-    emulator.shutdown().await;
+    emulator.shutdown().await.expect("emulator shuts down");
     eprintln!("in-process topology, flow and teardown: {:?}", started.elapsed());
 }
