@@ -2,23 +2,31 @@
 //!
 //! Layout:
 //! - [`model`]: pure state and rules (accounts, VPCs, NLBs, endpoint services,
-//!   endpoints, their state machines). No I/O; emits change events.
+//!   endpoints, their state machines) in tables that remember what a change
+//!   touched ([`model::table`]). No I/O; emits change events.
+//! - [`engine`]: the one door to the world ([`Shared::apply`]): a failing
+//!   change is taken back whole, a successful one journaled as what it
+//!   wrote and removed and published as a revision the followers report.
+//!   Restoring a state directory lives here too ([`engine::restore`]).
+//! - [`persist`]: the journal's framing, its record formats (and the
+//!   migration of older ones) and snapshots (`--state-dir`).
 //! - [`api`]: the AWS Query protocol front (EC2, ELBv2, STS): parameters in,
-//!   AWS-shaped XML out, transport-free.
+//!   AWS-shaped XML out, one action table per service, transport-free; the
+//!   admin endpoints under `/_emulator/`.
 //! - [`server`]: carries the API over HTTP/1.1 (hyper) on a bound listener.
-//! - [`dataplane`]: follows the model and carries real TCP flows from
+//! - [`dataplane`]: follows the engine and carries real TCP flows from
 //!   endpoint ENIs through NLB nodes to targets, and TLS to the emulator's
 //!   own API for endpoints of AWS services (local CA in `dataplane::tls`).
-//! - [`dns`]: follows the model and answers DNS (hickory-server): the public
+//! - [`dns`]: follows the engine and answers DNS (hickory-server): the public
 //!   vpce names, and per VPC at its resolver the private DNS names.
 //! - [`addressing`]: the address plane, where a VPC address lives on the host
 //!   (127.k.0.0/16 on loopback, or as it is on an attached interface).
 //! - `netplane` (Linux): interface mode, the attached VPCs' addresses added
 //!   to real interfaces through netlink.
 //! - [`seed`]: the starting world from a TOML file (`--seed`).
-//! - [`persist`]: durable state (`--state-dir`): journal and snapshot.
 //! - [`config`]: command line, environment and config file settings.
-//! - [`embed`]: the emulator inside another program ([`Emulator::builder`]).
+//! - [`embed`]: the one way the emulator starts, in the binary or inside
+//!   another program ([`Emulator::builder`]).
 
 pub mod addressing;
 pub mod api;

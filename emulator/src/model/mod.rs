@@ -290,7 +290,7 @@ impl World {
         self.open = Open { new_regions: Vec::new(), events: self.events.len(), revision: self.revision };
     }
 
-    /// Writes journaled records, as [`World::commit`] returned them.
+    /// Writes journaled records, as [`World::changes`] listed them.
     pub fn apply_effects(&mut self, effects: &[Effect]) -> std::result::Result<(), String> {
         for e in effects {
             let unknown = || format!("unknown table {:?} in region {:?}", e.table, e.region);
