@@ -332,6 +332,7 @@ fn serve(
     if !action.bytes().all(|b| b.is_ascii_alphanumeric()) || action.len() > 128 {
         return Err(Error::new("InvalidAction", "The action is not valid for this web service."));
     }
+    params.check_characters(protocol)?;
     if protocol == Protocol::Sts {
         return sts::dispatch(&action, &caller, &access_key).map(|x| (action, x));
     }
