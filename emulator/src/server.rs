@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::field::Empty;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::api::{self, HttpRequest, Protocol, Shared};
@@ -155,13 +156,17 @@ where
         service_fn(move |req| {
             let shared = shared.clone();
             let linger = linger.clone();
-            Box::pin(async move {
-                let resp = respond(&shared, req, peer).await;
-                if resp.headers().get(CONNECTION).is_some_and(|v| v == "close") {
-                    linger.store(true, Ordering::Relaxed);
+            let span = tracing::info_span!("request", request_id = Empty, action = Empty);
+            Box::pin(
+                async move {
+                    let resp = respond(&shared, req, peer).await;
+                    if resp.headers().get(CONNECTION).is_some_and(|v| v == "close") {
+                        linger.store(true, Ordering::Relaxed);
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
                 }
-                Ok::<_, std::convert::Infallible>(resp)
-            })
+                .instrument(span),
+            )
         })
     };
     let mut conn = http1::Builder::new()
@@ -212,7 +217,7 @@ where
         r.content_type,
         r.body.len()
     );
-    debug!(status = r.status, code = err.code, "answered before HTTP parsing");
+    debug!(%request_id, status = r.status, code = err.code, "answered before HTTP parsing");
     let write = async {
         io.write_all(head.as_bytes()).await?;
         io.write_all(r.body.as_bytes()).await?;
@@ -409,6 +414,7 @@ async fn respond(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> R
 /// connection closes after it, as the rest of the request is not read.
 fn refuse(err: Error) -> Response<Full<Bytes>> {
     let request_id = crate::model::ids::request_id();
+    tracing::Span::current().record("request_id", tracing::field::display(&request_id));
     debug!(status = err.status, code = err.code, "refused");
     let mut r = build(api::error_response(Protocol::Ec2, &err, &request_id));
     r.headers_mut().insert(CONNECTION, hyper::header::HeaderValue::from_static("close"));

@@ -119,3 +119,42 @@ async fn a_body_over_the_limit_gets_413_and_closes() {
     assert!(r.contains("<Code>RequestEntityTooLarge</Code>"), "{r}");
     let _ = sender.await;
 }
+
+/// Log lines written to memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_log_line_of_a_request_names_its_request_id_and_action() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("privatelink_emulator=debug")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The test's runtime has one thread: the connection's task logs here.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let mut c = connect();
+    let body = "Action=DescribeVpcs&Version=2016-11-15&MaxResults=abc";
+    let request =
+        format!("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    c.write_all(request.as_bytes()).await.unwrap();
+    let r = reply(&mut c).await;
+    let request_id = r.split("<RequestID>").nth(1).and_then(|t| t.split('<').next()).unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let answered = log.lines().find(|l| l.contains("answered")).unwrap_or_else(|| panic!("no answer logged: {log}"));
+    assert!(answered.contains(&format!("request_id={request_id}")), "{answered}");
+    assert!(answered.contains("action=\"DescribeVpcs\""), "{answered}");
+}
