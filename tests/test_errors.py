@@ -8,6 +8,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from urllib.parse import urlparse
 
 import boto3
@@ -231,6 +232,65 @@ def test_protocol_level_garbage(emulator):
     status, body = raw(emulator, b"Action=DescribeVpcs", headers={"Authorization": "AWS4-HMAC-SHA256 nonsense"})
     assert status == 200  # an unparseable signature is an unsigned request in lenient mode
     assert healthy(emulator)
+
+
+def message_of(call, *args, **kwargs):
+    with pytest.raises(ClientError) as e:
+        call(*args, **kwargs)
+    return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"]
+
+
+def test_characters_xml_cannot_carry_are_refused(client, emulator):
+    """A control character (or U+FFFE/U+FFFF) in a value would make every
+    later answer that echoes it unparseable: it is refused with the service's
+    code, nothing is stored, and the account's describes still parse."""
+    account = "555555555555"  # its own account: nothing else writes there
+    ec2, elb = client("ec2", account), client("elbv2", account)
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+
+    code, message = message_of(ec2.create_tags, Resources=[vpc], Tags=[{"Key": "Name", "Value": "a\x01b"}])
+    assert code == "InvalidParameterValue" and "parameter Tag.1.Value" in message, message
+    assert code_of(ec2.create_tags, Resources=[vpc], Tags=[{"Key": "k\x1f", "Value": "v"}]) == "InvalidParameterValue"
+    assert code_of(ec2.create_tags, Resources=[vpc], Tags=[{"Key": "k", "Value": "\ufffe"}]) == "InvalidParameterValue"
+    assert code_of(
+        ec2.create_vpc, CidrBlock="10.51.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "bell\x07"}]}],
+    ) == "InvalidParameterValue"
+    code, message = message_of(ec2.create_security_group, GroupName="cc", Description="bad\x00desc", VpcId=vpc)
+    assert code == "InvalidParameterValue" and "parameter GroupDescription" in message, message
+    assert code_of(ec2.create_security_group, GroupName="c\x1bc", Description="fine", VpcId=vpc) == (
+        "InvalidParameterValue"
+    )
+    # Tab, newline and carriage return are XML characters: kept, and given back as sent.
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "note", "Value": "tab\tnew\nline\rcr"}])
+
+    # Nothing refused was stored, and the account's answers parse.
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_tags()["Tags"]}
+    assert tags.get("note") == "tab\tnew\nline\rcr" and "Name" not in tags and "k" not in tags, tags
+    assert vpc in [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]]
+    assert "cc" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    ec2.describe_vpc_endpoints()
+
+    # ELBv2 answers ValidationError, in its envelope.
+    tg = elb.create_target_group(Name="cc", Protocol="TCP", Port=80, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
+    code, message = message_of(elb.add_tags, ResourceArns=[tg["TargetGroupArn"]], Tags=[{"Key": "k", "Value": "\x01"}])
+    assert code == "ValidationError" and "Tags.member.1.Value" in message, message
+    assert elb.describe_tags(ResourceArns=[tg["TargetGroupArn"]])["TagDescriptions"][0]["Tags"] == []
+
+    # An id echoed in an error: a parseable error, not a parser failure.
+    code, message = message_of(ec2.describe_vpcs, VpcIds=["vpc-\x00abc"])
+    assert code == "InvalidParameterValue" and "VpcId.1" in message, message
+    for body, root, code in (
+        (b"Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-%00abc", "Response", "InvalidParameterValue"),
+        (b"Action=DescribeVpcs&Version=2016-11-15&Vpc%01Id.1=vpc-abc", "Response", "UnknownParameter"),
+        (b"Action=DescribeLoadBalancers&Version=2015-12-01&Names.member.1=%EF%BF%BF", "ErrorResponse",
+         "ValidationError"),
+        (b"Action=GetCallerIdentity&Version=2011-06-15&X=%02", "ErrorResponse", "ValidationError"),
+    ):
+        status, text = raw(emulator, body)
+        doc = ET.fromstring(text.encode())  # expat refuses what XML 1.0 cannot carry
+        assert status == 400 and doc.tag.endswith(root), (body, status, text)
+        assert doc.find(".//{*}Code").text == code, (body, text)
 
 
 def test_oversized_and_broken_http(emulator):

@@ -5,8 +5,10 @@ off, descriptors come back, and the emulator keeps serving."""
 import json
 import os
 import socket
+import threading
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 from urllib.parse import urlparse
 
 import boto3
@@ -87,13 +89,14 @@ def test_api_heads_bodies_slow_clients_and_floods(bounded):
         reply = read_reply(s)
         assert reply.startswith(b"HTTP/1.1 408") and b"<Code>RequestTimeout</Code>" in reply, reply[:300]
 
-    # Slowloris: heads that never finish are cut off; others are served meanwhile.
+    # Slowloris: heads that never finish are answered 408 and cut off;
+    # others are served meanwhile.
     slow = [socket.create_connection(addr) for _ in range(40)]
     for s in slow:
         s.sendall(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\n")
     assert healthy(url)
     for s in slow:
-        assert not read_reply(s, timeout=5).startswith(b"HTTP/1.1 200"), "a head that never finished was served"
+        assert read_reply(s, timeout=5).startswith(b"HTTP/1.1 408"), "a head that never finished"
         s.close()
 
     # A flood of idle connections: at most 64 held, the rest closed at
@@ -117,6 +120,84 @@ def test_api_heads_bodies_slow_clients_and_floods(bounded):
         raise AssertionError("a 5 MiB body was accepted")
     except urllib.error.HTTPError as e:
         assert e.code == 413 and b"RequestEntityTooLarge" in e.read()
+    assert healthy(url)
+
+
+def aws_error(reply):
+    """The status line and the EC2 error document of a raw reply."""
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert b"content-type: text/xml" in head.lower(), head
+    doc = ET.fromstring(body)
+    assert doc.tag == "Response" and doc.find("Errors/Error/Code") is not None, body
+    return head.split(b"\r\n")[0].decode(), doc.find("Errors/Error/Code").text
+
+
+def test_http_edges_get_aws_shaped_answers(bounded):
+    """What hyper alone would answer with a bare 400 or a silent close gets
+    an EC2 error document: garbage, a head that stalls (first request or a
+    later one on a kept-alive connection), a body over the limit."""
+    emu, url = bounded
+    u = urlparse(url)
+    addr = (u.hostname, u.port)
+
+    for junk in (b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", bytes(range(256)),
+                 b"GET / HTTP/9.9\r\n\r\n"):
+        with socket.create_connection(addr) as s:
+            s.sendall(junk)
+            status, code = aws_error(read_reply(s))
+            assert status == "HTTP/1.1 400 Bad Request" and code == "InvalidQueryParameter", (junk[:16], status)
+
+    # A head that stops arriving: 408 once the request timeout (0.5 s) passes.
+    for partial in (b"POST / HT", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Le"):
+        with socket.create_connection(addr) as s:
+            started = time.monotonic()
+            s.sendall(partial)
+            status, code = aws_error(read_reply(s))
+            assert status == "HTTP/1.1 408 Request Timeout" and code == "RequestTimeout", (partial, status)
+            assert time.monotonic() - started >= 0.4
+    with socket.create_connection(addr) as s:
+        body = b"Action=DescribeRegions&Version=2016-11-15"
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        s.settimeout(5)
+        first = b""
+        while b"</DescribeRegionsResponse>" not in first:
+            chunk = s.recv(65536)
+            assert chunk, first
+            first += chunk
+        assert first.startswith(b"HTTP/1.1 200")
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        status, code = aws_error(read_reply(s))
+        assert status == "HTTP/1.1 408 Request Timeout" and code == "RequestTimeout"
+
+    # A body over 4 MiB, declared or chunked, while the client keeps sending:
+    # 413 arrives, then the connection closes.
+    def upload(head, chunks):
+        with socket.create_connection(addr) as s:
+            s.sendall(head)
+            sent = threading.Event()
+
+            def send():
+                try:
+                    for c in chunks:
+                        s.sendall(c)
+                except OSError:
+                    pass
+                sent.set()
+
+            threading.Thread(target=send, daemon=True).start()
+            reply = read_reply(s, timeout=10)
+            sent.wait(10)
+            return aws_error(reply)
+
+    size = 5 << 20
+    piece = b"x" * (64 << 10)
+    declared = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nAction=DescribeVpcs&X=" % size
+    assert upload(declared, [piece] * (size // len(piece))) == ("HTTP/1.1 413 Payload Too Large",
+                                                                  "RequestEntityTooLarge")
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    framed = b"%x\r\n%s\r\n" % (len(piece), piece)
+    assert upload(chunked, [framed] * (size // len(piece)) + [b"0\r\n\r\n"]) == (
+        "HTTP/1.1 413 Payload Too Large", "RequestEntityTooLarge")
     assert healthy(url)
 
 

@@ -13,6 +13,13 @@ use crate::dns::handler::Handler;
 use crate::dns::index::{Index, View};
 use crate::model::{Settings, World};
 
+// Needs an XML parser: in the fuzz targets' build (feature `fuzzing`) and in
+// unit tests.
+#[cfg(any(test, feature = "fuzzing"))]
+mod query_xml;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use query_xml::query_xml;
+
 /// The Query-parameter parser and every typed accessor on its result.
 pub fn query_params(data: &[u8]) {
     let p = Params::parse(data);

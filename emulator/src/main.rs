@@ -12,7 +12,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt().with_env_filter(log_filter(&args.log)).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter(&args.log))
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let config = match Config::load(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -147,6 +147,10 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     let request_id = ids::request_id();
     let mut params = Params::parse(req.query.as_bytes());
     params.extend(Params::parse(req.body));
+    // Fills in the server's span of this request, so every log line of it
+    // says which (the action quoted and cut: it is the caller's input).
+    let action = params.get("Action").map(|a| a.char_indices().nth(64).map_or(a, |(i, _)| &a[..i]));
+    tracing::Span::current().record("request_id", tracing::field::display(&request_id)).record("action", action);
     let query_pairs: Vec<(String, String)> =
         form_urlencoded::parse(req.query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let signature =
@@ -184,6 +188,7 @@ fn serve(
     if !action.bytes().all(|b| b.is_ascii_alphanumeric()) || action.len() > 128 {
         return Err(Error::new("InvalidAction", "The action is not valid for this web service."));
     }
+    params.check_characters(protocol)?;
     if protocol == Protocol::Sts {
         return sts::dispatch(&action, &caller, &access_key).map(|x| (action, x));
     }

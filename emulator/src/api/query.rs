@@ -2,7 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use super::xml::is_xml_char;
+use super::Protocol;
 use crate::model::{Error, Filter, Result, Tags};
+
+/// The characters XML 1.0 can carry, in the notation of AWS's validation
+/// messages (STS's models constrain ARNs with the same set).
+const XML_CHARS: &str = r"[\u0009\u000A\u000D\u0020-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]*";
 
 /// The decoded form parameters of one request.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +39,40 @@ impl Params {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Refuses a request whose parameter names or values hold a character
+    /// XML 1.0 cannot carry: stored, it would make every later answer that
+    /// echoes it unparseable. The error names the first such parameter, with
+    /// the code the service answers for a value it cannot take (EC2:
+    /// InvalidParameterValue, ELBv2 and STS: ValidationError).
+    pub fn check_characters(&self, protocol: Protocol) -> Result<()> {
+        let clean = |s: &str| s.chars().all(is_xml_char);
+        let Some((name, value)) = self.map.iter().find(|(k, v)| !clean(k) || !clean(v)) else {
+            return Ok(());
+        };
+        let err = match (protocol, clean(name)) {
+            (Protocol::Ec2, true) => Error::invalid_value(
+                name,
+                &shown(value),
+                "It holds a character XML cannot carry (a control character other than tab, \
+                 line feed or carriage return, or U+FFFE or U+FFFF).",
+            ),
+            (Protocol::Ec2, false) => {
+                Error::new("UnknownParameter", format!("The parameter {} is not recognized", shown(name)))
+            }
+            (_, true) => Error::validation(format!(
+                "1 validation error detected: Value '{}' at '{name}' failed to satisfy constraint: \
+                 Member must satisfy regular expression pattern: {XML_CHARS}",
+                shown(value)
+            )),
+            (_, false) => Error::validation(format!(
+                "1 validation error detected: the parameter name '{}' failed to satisfy constraint: \
+                 Member must satisfy regular expression pattern: {XML_CHARS}",
+                shown(name)
+            )),
+        };
+        Err(err)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -147,6 +187,17 @@ impl Params {
     }
 }
 
+/// A value as an error message echoes it: characters XML cannot carry
+/// shown as U+FFFD, and at most 64 characters.
+fn shown(s: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = s.chars().take(MAX).map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' }).collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +224,39 @@ mod tests {
         assert!(p.int("D").is_err());
         assert_eq!(p.required("E").unwrap_err().code, "MissingParameter");
         assert_eq!(p.required("Z").unwrap_err().code, "MissingParameter");
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_refused_with_the_service_code() {
+        let p = Params::parse(b"Action=CreateTags&Tag.1.Key=Name&Tag.1.Value=a%01b&ResourceId.1=vpc-1");
+        let e = p.check_characters(Protocol::Ec2).unwrap_err();
+        assert_eq!(e.code, "InvalidParameterValue");
+        assert!(e.message.starts_with("Value (a\u{FFFD}b) for parameter Tag.1.Value is invalid."), "{}", e.message);
+        let e = p.check_characters(Protocol::Elbv2).unwrap_err();
+        assert_eq!(e.code, "ValidationError");
+        assert!(
+            e.message.contains("Value 'a\u{FFFD}b' at 'Tag.1.Value' failed to satisfy constraint"),
+            "{}",
+            e.message
+        );
+        assert_eq!(p.check_characters(Protocol::Sts).unwrap_err().code, "ValidationError");
+        // In a name too, and U+FFFE/U+FFFF as well as C0 controls.
+        let e = Params::parse(b"Action=DescribeVpcs&Vpc%00Id.1=x").check_characters(Protocol::Ec2).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("UnknownParameter", "The parameter Vpc\u{FFFD}Id.1 is not recognized")
+        );
+        let e = Params::parse("Description=x\u{FFFF}".as_bytes()).check_characters(Protocol::Ec2).unwrap_err();
+        assert!(e.message.contains("parameter Description "), "{}", e.message);
+        // Long values are cut in the message.
+        let long = format!("GroupDescription={}%07", "x".repeat(500));
+        let e = Params::parse(long.as_bytes()).check_characters(Protocol::Ec2).unwrap_err();
+        assert!(e.message.len() < 300 && e.message.contains("xxx...)"), "{}", e.message);
+        // Tab, line feed, carriage return and everything else XML carries pass.
+        let fine = Params::parse("A=a%09b%0Ac%0Dd&B=\u{e9}\u{1F600}\u{FFFD}&C=".as_bytes());
+        for protocol in [Protocol::Ec2, Protocol::Elbv2, Protocol::Sts] {
+            assert!(fine.check_characters(protocol).is_ok());
+        }
     }
 
     #[test]

@@ -166,3 +166,45 @@ fn readme_lists_the_supported_actions() {
     }
     assert_eq!(&readme[a..b], want, "README.md's action list is stale: run the test with UPDATE_README=1");
 }
+
+#[test]
+fn characters_xml_cannot_carry_are_refused_and_never_echoed() {
+    let s = shared(AuthSettings::default());
+    let ec2 = signed("111111111111", "ec2");
+    let r = call(&s, &[("authorization", &ec2)], "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16");
+    let vpc = r.body.split("<vpcId>").nth(1).and_then(|t| t.split('<').next()).unwrap().to_string();
+    let r = call(
+        &s,
+        &[("authorization", &ec2)],
+        &format!("Action=CreateTags&Version=2016-11-15&ResourceId.1={vpc}&Tag.1.Key=Name&Tag.1.Value=a%01b"),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("<Code>InvalidParameterValue</Code>"), "{}", r.body);
+    assert!(r.body.contains("for parameter Tag.1.Value is invalid"), "{}", r.body);
+    let r = call(&s, &[("authorization", &ec2)], "Action=DescribeTags&Version=2016-11-15");
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("<value>"), "the refused tag was not stored: {}", r.body);
+    // An id echoed in an error: the NUL never reaches the document.
+    let r = call(&s, &[("authorization", &ec2)], "Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-%00abc");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("vpc-\u{FFFD}abc") && !r.body.contains('\0'), "{}", r.body);
+    // ELBv2 and STS answer ValidationError in their envelope.
+    let elb = signed("111111111111", "elasticloadbalancing");
+    let r = call(
+        &s,
+        &[("authorization", &elb)],
+        "Action=AddTags&Version=2015-12-01&ResourceArns.member.1=x&Tags.member.1.Key=k&Tags.member.1.Value=%1b",
+    );
+    assert!(r.body.contains("<Type>Sender</Type><Code>ValidationError</Code>"), "{}", r.body);
+    assert!(r.body.contains("at &apos;Tags.member.1.Value&apos;"), "{}", r.body);
+    let sts = signed("111111111111", "sts");
+    let r = call(&s, &[("authorization", &sts)], "Action=GetCallerIdentity&Version=2011-06-15&X=%ef%bf%bf");
+    assert!(r.body.contains("<Code>ValidationError</Code>"), "{}", r.body);
+    // Whatever a message holds, the error document carries only XML characters.
+    let e = Error::new("InvalidVpcID.NotFound", "The vpc ID 'vpc-\u{0}\u{1b}\u{FFFE}' does not exist");
+    for protocol in [Protocol::Ec2, Protocol::Elbv2, Protocol::Sts] {
+        let body = error_response(protocol, &e, "req").body;
+        assert!(body.chars().all(xml::is_xml_char), "{body}");
+        assert!(body.contains("vpc-\u{FFFD}\u{FFFD}\u{FFFD}"), "{body}");
+    }
+}

@@ -11,22 +11,48 @@ pub struct Xml {
     buf: String,
 }
 
+/// Whether XML 1.0 can carry `c` at all (its `Char` production): not the
+/// C0 controls other than tab, line feed and carriage return, nor U+FFFE and
+/// U+FFFF. Surrogates cannot occur in a Rust string.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Writes `s` as XML text. A character XML 1.0 cannot carry becomes U+FFFD,
+/// so the document parses whatever a value holds (requests refuse such
+/// characters, but a world imported or journaled earlier may still hold
+/// them); a carriage return is written as a reference, so a parser gives it
+/// back instead of folding it into a line feed.
 pub fn escape(s: &str, out: &mut String) {
     // Runs between special characters are copied whole: policy documents are
     // JSON full of quotes, and a per-char push would dominate a Describe.
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let entity = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&apos;",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let (entity, len) = match bytes[i] {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' => ("&quot;", 1),
+            b'\'' => ("&apos;", 1),
+            b'\r' => ("&#xD;", 1),
+            b'\t' | b'\n' => {
+                i += 1;
+                continue;
+            }
+            0..=0x1f => ("\u{FFFD}", 1),
+            // U+FFFE and U+FFFF are EF BF BE and EF BF BF in UTF-8.
+            0xef if matches!(bytes.get(i + 1..i + 3), Some([0xbf, 0xbe | 0xbf])) => ("\u{FFFD}", 3),
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&s[start..i]);
         out.push_str(entity);
-        start = i + 1;
+        i += len;
+        start = i;
     }
     out.push_str(&s[start..]);
 }
@@ -151,5 +177,23 @@ mod tests {
         escape("{\"k\": 'é&ü'}<>", &mut out);
         assert_eq!(out, "{&quot;k&quot;: &apos;é&amp;ü&apos;}&lt;&gt;");
         assert_eq!(timestamp(1_638_715_000_123), "2021-12-05T14:36:40.123Z");
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_become_replacement_characters() {
+        let mut out = String::new();
+        escape("a\u{0}b\u{1}c\td\ne\rf\u{1f}g\u{FFFE}h\u{FFFF}i\u{FFFD}j\u{10FFFF}&", &mut out);
+        assert_eq!(out, "a\u{FFFD}b\u{FFFD}c\td\ne&#xD;f\u{FFFD}g\u{FFFD}h\u{FFFD}i\u{FFFD}j\u{10FFFF}&amp;");
+        assert!(out.chars().all(is_xml_char));
+        // Neighbours of the refused ranges are carried as they are.
+        let mut out = String::new();
+        escape("\u{20}\u{7f}\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{FFFC}", &mut out);
+        assert_eq!(out, "\u{20}\u{7f}\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{FFFC}");
+        for c in ['\u{0}', '\u{8}', '\u{b}', '\u{c}', '\u{1f}', '\u{FFFE}', '\u{FFFF}'] {
+            assert!(!is_xml_char(c), "{c:?}");
+        }
+        for c in ['\t', '\n', '\r', ' ', '\u{85}', '\u{D7FF}', '\u{E000}', '\u{FFFD}', '\u{10000}', '\u{10FFFF}'] {
+            assert!(is_xml_char(c), "{c:?}");
+        }
     }
 }

@@ -40,6 +40,13 @@ pub enum Stop {
     Close,
 }
 
+/// The span of one flow: every log line of it names the endpoint, the
+/// listener it came in on, the client's address and (once chosen) the
+/// target. A root span, as the endpoint's span already names the listener.
+pub fn span(endpoint: &str, listener: SocketAddrV4, source: SocketAddr) -> tracing::Span {
+    tracing::info_span!(parent: None, "flow", endpoint = %endpoint, %listener, %source, target = tracing::field::Empty)
+}
+
 /// Ends a connection with RST instead of FIN (what AWS does to flows it drops).
 pub fn reset(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
@@ -65,7 +72,7 @@ pub async fn serve(
 ) {
     let source = source_vpc_addr(&route.consumer, peer);
     if !route.admits(source) {
-        debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the flow");
+        debug!("security groups refuse the flow");
         stats.refused.fetch_add(1, Ordering::Relaxed);
         reset(&client);
         return;
@@ -77,16 +84,17 @@ pub async fn serve(
     };
     let reachable: Vec<_> = candidates.iter().filter_map(|t| t.dial).collect();
     if reachable.is_empty() {
-        debug!(endpoint = %route.endpoint_id, "no target to send the flow to");
+        debug!("no target to send the flow to");
         stats.refused.fetch_add(1, Ordering::Relaxed);
         reset(&client);
         return;
     }
     let target = reachable[(flow_hash(peer4, local) % reachable.len() as u64) as usize];
+    tracing::Span::current().record("target", tracing::field::display(target));
     let upstream = match connect_from(route.node_host, target, settings.connect_timeout).await {
         Ok(s) => s,
         Err(e) => {
-            debug!(endpoint = %route.endpoint_id, %target, error = %e, "target unreachable");
+            debug!(error = %e, "target unreachable");
             stats.refused.fetch_add(1, Ordering::Relaxed);
             reset(&client);
             return;
@@ -108,7 +116,7 @@ pub async fn serve(
     }
     let outcome = pipe(client, upstream, &stats, settings.idle_timeout, &mut cancel).await;
     stats.active.fetch_sub(1, Ordering::Relaxed);
-    debug!(endpoint = %route.endpoint_id, %peer, ?outcome, "flow ended");
+    debug!(?outcome, "flow ended");
 }
 
 async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {

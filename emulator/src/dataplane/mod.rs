@@ -409,11 +409,15 @@ async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV
         let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
         let settings =
             FlowSettings { idle_timeout: dp.settings.idle_timeout, connect_timeout: dp.settings.connect_timeout };
+        let span = flow::span(&route.endpoint_id, key, peer);
         let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone());
-        tokio::spawn(async move {
-            flow.await;
-            drop(permit);
-        });
+        tokio::spawn(
+            async move {
+                flow.await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 }
 

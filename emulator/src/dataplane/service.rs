@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::debug;
+use tracing::{debug, Instrument};
 
 use super::flow::{self, Stop};
 use super::DataPlane;
@@ -43,26 +43,32 @@ pub(super) async fn accept_loop(
         let acceptor = dp.tls.clone();
         let shared = dp.shared.clone();
         let mut cancel = cancelled.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            stats.active.fetch_add(1, Ordering::Relaxed);
-            crate::server::serve_connection(tls, shared, peer, async move {
-                flow::wait_stopped(&mut cancel).await;
-            })
-            .await;
-            stats.active.fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
-        });
+        // The target of these flows is the emulator's own API.
+        let span = flow::span(&route.endpoint_id, key, peer);
+        span.record("target", "api");
+        tokio::spawn(
+            async move {
+                let _ = stream.set_nodelay(true);
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                stats.active.fetch_add(1, Ordering::Relaxed);
+                crate::server::serve_connection(tls, shared, peer, async move {
+                    flow::wait_stopped(&mut cancel).await;
+                })
+                .await;
+                stats.active.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+            }
+            .instrument(span),
+        );
     }
 }
