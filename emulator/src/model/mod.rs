@@ -423,7 +423,8 @@ impl World {
         if self.transitional.is_empty() {
             return;
         }
-        let due: Vec<(String, Resource)> = self.transitional.keys().cloned().collect();
+        let due: Vec<(String, Resource)> =
+            self.transitional.keys().filter(|(region, res)| self.may_advance(region, res, now)).cloned().collect();
         for (region, resource) in due {
             let still = match &resource {
                 Resource::Endpoint(id) => self.advance_endpoint(&region, id, now),
@@ -435,6 +436,24 @@ impl World {
             if !still {
                 self.transitional.remove(&(region, resource));
             }
+        }
+    }
+
+    /// Whether a transitional resource may move at `now`, read without
+    /// touching it (a write would keep an image of every waiting record on
+    /// every tick). A resource that is gone may: advancing forgets it.
+    fn may_advance(&self, region: &str, resource: &Resource, now: Millis) -> bool {
+        let Some(r) = self.regions.get(region) else { return true };
+        let due = |t: Option<Transition>| t.is_none_or(|t| t.due(now, &self.settings));
+        match resource {
+            Resource::Endpoint(id) => r.endpoints.get(id).is_none_or(|e| due(e.transition)),
+            Resource::Service(id) => r.services.get(id).is_none_or(|s| due(s.transition)),
+            Resource::LoadBalancer(arn) => r.load_balancers.get(arn).is_none_or(|l| due(l.transition)),
+            Resource::TargetGroup(arn) => r
+                .target_groups
+                .get(arn)
+                .is_none_or(|g| g.targets.iter().any(|t| t.draining_until.is_some_and(|until| now >= until))),
+            _ => true,
         }
     }
 
