@@ -154,6 +154,11 @@ impl Shared {
     /// or takes it back when that fails; returns the sequence number to
     /// sync (0: nothing to wait for).
     fn commit(&self, w: &mut World, cause: &Cause) -> Result<u64, Error> {
+        if self.store.is_none() {
+            // Nothing to journal: keep the change without listing it.
+            w.settle();
+            return Ok(0);
+        }
         let effects = w.changes();
         if effects.is_empty() {
             w.settle();

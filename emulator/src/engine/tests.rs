@@ -478,8 +478,11 @@ fn follow_dns(h: &mut Harness) -> Result<(), String> {
 fn restored(h: &Harness) -> serde_json::Value {
     let config = crate::Config { state_dir: Some(h.dir.clone()), model: h.settings.clone(), ..Default::default() };
     let shared = restore::shared(&config).expect("the state directory loads");
-    let w = shared.world().to_json();
-    w
+    let w = shared.world();
+    if let Err(e) = check_invariants(&w) {
+        panic!("the restored world: {e}");
+    }
+    w.to_json()
 }
 
 #[test]

@@ -401,7 +401,7 @@ impl World {
         endpoint.dns_entries = self.dns_entries(&endpoint, &base, private_dns_name.as_deref());
         let r = self.region_mut(&caller.region);
         r.endpoints.insert(id.clone(), endpoint.clone());
-        r.endpoints_by_vpc.entry_or_default(endpoint.vpc_id.clone()).insert(id.clone());
+        r.endpoints_by_vpc.entry(endpoint.vpc_id.clone()).or_default().insert(id.clone());
         self.remember_token(caller, "CreateVpcEndpoint", req.client_token.as_deref(), fingerprint, &id);
         if endpoint.transition.is_some() {
             self.schedule(&caller.region, Resource::Endpoint(id.clone()));

@@ -30,7 +30,7 @@ pub mod tags;
 pub mod target_group;
 pub mod vpc;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 pub use elb::LoadBalancer;
 pub use endpoint::{EndpointState, VpcEndpoint};
@@ -155,7 +155,10 @@ pub struct Region {
     pub services: Table<String, EndpointService>,
     pub endpoints: Table<String, VpcEndpoint>,
     /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
-    endpoints_by_vpc: Table<String, BTreeSet<String>>,
+    /// Derived from `endpoints` (rebuilt on load and when a change touching
+    /// endpoints is taken back), so neither journaled nor dumped.
+    #[serde(skip)]
+    endpoints_by_vpc: HashMap<String, BTreeSet<String>>,
     /// (account, action, token) -> (fingerprint of the request, resource id)
     #[serde(with = "table::as_pairs")]
     client_tokens: Table<(String, String, String), (String, String)>,
@@ -169,15 +172,15 @@ impl Region {
 
     /// Rebuilds the per-VPC index from the endpoints.
     fn rebuild_index(&mut self) {
-        let mut index: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut index: HashMap<String, BTreeSet<String>> = HashMap::new();
         for e in self.endpoints.values() {
             index.entry(e.vpc_id.clone()).or_default().insert(e.id.clone());
         }
-        self.endpoints_by_vpc = index.into_iter().collect();
+        self.endpoints_by_vpc = index;
     }
 
     /// Every table of the region, by the name its records are journaled under.
-    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 11] {
+    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 10] {
         [
             ("vpcs", &mut self.vpcs),
             ("subnets", &mut self.subnets),
@@ -188,7 +191,6 @@ impl Region {
             ("listeners", &mut self.listeners),
             ("services", &mut self.services),
             ("endpoints", &mut self.endpoints),
-            ("endpoints_by_vpc", &mut self.endpoints_by_vpc),
             ("client_tokens", &mut self.client_tokens),
         ]
     }
@@ -263,8 +265,12 @@ impl World {
         self.transitional.undo();
         self.public_txt.undo();
         for r in self.regions.values_mut() {
+            let reindex = r.endpoints.is_touched();
             for (_, t) in r.tables() {
                 t.undo();
+            }
+            if reindex {
+                r.rebuild_index();
             }
         }
         let open = std::mem::take(&mut self.open);
@@ -304,8 +310,18 @@ impl World {
                 t.apply(&e.key, e.value.as_ref())?;
             } else {
                 let r = self.region_mut(&e.region);
+                let id = (e.table == "endpoints").then(|| e.key.as_str().unwrap_or_default().to_string());
+                if let Some(gone) = id.as_ref().and_then(|id| r.endpoints.get(id)) {
+                    let vpc = gone.vpc_id.clone();
+                    if let Some(ids) = r.endpoints_by_vpc.get_mut(&vpc) {
+                        ids.remove(&gone.id);
+                    }
+                }
                 let (_, t) = r.tables().into_iter().find(|(name, _)| *name == e.table).ok_or_else(unknown)?;
                 t.apply(&e.key, e.value.as_ref())?;
+                if let Some(now) = id.as_ref().and_then(|id| r.endpoints.get(id)) {
+                    r.endpoints_by_vpc.entry(now.vpc_id.clone()).or_default().insert(now.id.clone());
+                }
             }
         }
         self.settle();
