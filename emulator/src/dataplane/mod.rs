@@ -135,8 +135,12 @@ impl DataPlane {
             stop,
             tls,
         });
+        // Registered before start returns, so a wait for the followers
+        // never misses the data plane.
         let events = shared.subscribe();
-        tokio::spawn(follow(dp.clone(), events, dp.stop.subscribe()));
+        let settled = shared.follower("dataplane");
+        let revision = shared.revision();
+        tokio::spawn(follow(dp.clone(), events, settled, revision, dp.stop.subscribe()));
         tokio::spawn(health::run(dp.clone(), dp.stop.subscribe()));
         let weak = Arc::downgrade(&dp);
         shared.add_status("dataplane", move || weak.upgrade().map(|dp| dp.status()).unwrap_or(Value::Null));
@@ -327,12 +331,12 @@ fn bind_advice(addr: SocketAddrV4, e: &io::Error, offset: u16) -> String {
 async fn follow(
     dp: Arc<DataPlane>,
     mut events: broadcast::Receiver<crate::model::Event>,
+    settled: watch::Sender<u64>,
+    revision: u64,
     mut stop: watch::Receiver<bool>,
 ) {
     // Every event up to the revision read before a batch is queued by then,
     // so once the batch is applied the plan holds that revision.
-    let settled = dp.shared.follower("dataplane");
-    let revision = dp.shared.revision();
     dp.reconcile(Changed::Everything);
     settled.send_replace(revision);
     loop {

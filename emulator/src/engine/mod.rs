@@ -108,9 +108,20 @@ impl Shared {
     /// everything it did is taken back; when it succeeds, what it changed
     /// is journaled and durable before this returns, and published.
     pub fn apply<R>(&self, cause: Cause, f: impl FnOnce(&mut World) -> Result<R, Error>) -> Result<R, Error> {
-        let mut w = self.world();
+        let mut w = self.lock();
         let ticked = self.tick_locked(&mut w, cause.at);
-        let result = match f(&mut w) {
+        // A change that panics is taken back before the lock is released,
+        // then the panic goes on: the next change starts from a whole world.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut w)));
+        let ran = match ran {
+            Ok(r) => r,
+            Err(panic) => {
+                w.undo();
+                drop(w);
+                std::panic::resume_unwind(panic);
+            }
+        };
+        let result = match ran {
             Ok(r) => self.commit(&mut w, &cause).map(|seq| (r, seq)),
             Err(e) => {
                 w.undo();
@@ -127,23 +138,28 @@ impl Shared {
     /// Replaces the whole world (admin import and reset): journaled as the
     /// world it leaves, then folded into a snapshot.
     pub fn replace(&self, cause: Cause, f: impl FnOnce(&mut World) -> Result<(), String>) -> Result<(), Error> {
-        let mut w = self.world();
+        let mut w = self.lock();
+        let ticked = self.tick_locked(&mut w, cause.at);
+        self.publish(&mut w);
+        // The world before, whole: a replaced world keeps no images of it.
+        let before = World::from_json(w.to_json(), w.settings().clone())
+            .map_err(|e| Error::new("InternalError", format!("cannot copy the world: {e}")).with_status(500))?;
         if let Err(e) = f(&mut w) {
-            w.undo();
+            *w = before;
             return Err(Error::new("InvalidParameterValue", e));
         }
         let change = Change { at: cause.at, cause: cause.what, body: Body::World(w.to_json()) };
         let seq = match self.append(&w, change) {
             Ok(seq) => seq,
             Err(e) => {
-                w.undo();
+                *w = before;
                 return Err(e);
             }
         };
         w.settle();
         self.publish(&mut w);
         drop(w);
-        self.sync(seq)?;
+        self.sync(seq.max(ticked))?;
         if let Err(e) = self.snapshot() {
             tracing::error!(error = %e, "cannot write the snapshot after replacing the world");
         }
@@ -200,7 +216,7 @@ impl Shared {
     /// Folds the journal into a snapshot (on shutdown, after an import).
     pub fn snapshot(&self) -> std::io::Result<()> {
         let Some(store) = &self.store else { return Ok(()) };
-        let w = self.world();
+        let w = self.lock();
         let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
         store.snapshot(w.to_json())
     }
@@ -220,7 +236,7 @@ impl Shared {
 
     /// Advances the timed transitions due now and publishes what changed.
     pub fn tick(&self) {
-        let mut w = self.world();
+        let mut w = self.lock();
         let seq = self.tick_locked(&mut w, now_ms());
         self.publish(&mut w);
         drop(w);
@@ -238,10 +254,16 @@ impl Shared {
         self.status.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(n, f)| (n.clone(), f())).collect()
     }
 
-    /// The world, locked, to read. A poisoned lock still holds consistent
-    /// state (a change that panicked is taken back by the next one's undo
-    /// at worst), so keep serving.
-    pub fn world(&self) -> MutexGuard<'_, World> {
+    /// The world, locked, to read: every change goes through
+    /// [`Shared::apply`].
+    pub fn world(&self) -> WorldRef<'_> {
+        WorldRef(self.lock())
+    }
+
+    /// The world, locked, to change. A change that panicked was taken back
+    /// before the lock was released, so a poisoned lock still holds a
+    /// consistent world: keep serving.
+    fn lock(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -304,12 +326,26 @@ impl Shared {
     }
 }
 
+/// The world, locked for reading.
+pub struct WorldRef<'a>(MutexGuard<'a, World>);
+
+impl std::ops::Deref for WorldRef<'_> {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.0
+    }
+}
+
 pub fn now_ms() -> Millis {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }
 
 fn storage_error(e: std::io::Error) -> Error {
     tracing::error!(error = %e, "cannot write the state directory");
-    Error::new("InternalError", "The emulator could not make the change durable; it is not acknowledged.")
-        .with_status(500)
+    Error::new(
+        "InternalError",
+        "The emulator could not make the change durable: it may be served now and lost at the next start.",
+    )
+    .with_status(500)
 }

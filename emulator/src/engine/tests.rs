@@ -390,7 +390,22 @@ struct Ids {
 
 /// What must hold of any world the engine leaves.
 fn check_invariants(w: &World) -> Result<(), String> {
-    let Some(r) = w.region(REGION) else { return Ok(()) };
+    for r in w.regions() {
+        check_region(r)?;
+    }
+    // The data plane listens for available endpoints only.
+    let plan = crate::dataplane::plan::build(w, 0);
+    let routed = plan.listeners.values().map(|r| &r.endpoint_id).chain(plan.services.values().map(|r| &r.endpoint_id));
+    for endpoint in routed {
+        let state = w.regions().find_map(|r| r.endpoints.get(endpoint)).map(|e| e.state);
+        if state != Some(EndpointState::Available) {
+            return Err(format!("the data plane listens for {endpoint} in state {state:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_region(r: &crate::model::Region) -> Result<(), String> {
     let mut by_subnet: BTreeMap<&str, BTreeSet<Ipv4Addr>> = BTreeMap::new();
     for eni in r.network_interfaces.values() {
         let subnet = r.subnets.get(&eni.subnet_id).ok_or(format!("{} in missing subnet {}", eni.id, eni.subnet_id))?;
@@ -422,15 +437,6 @@ fn check_invariants(w: &World) -> Result<(), String> {
         }
         if !r.endpoints_in_vpc(&e.vpc_id).any(|x| x.id == e.id) {
             return Err(format!("{} missing from its VPC's index", e.id));
-        }
-    }
-    // The data plane listens for available endpoints only.
-    let plan = crate::dataplane::plan::build(w, 0);
-    let routed = plan.listeners.values().map(|r| &r.endpoint_id).chain(plan.services.values().map(|r| &r.endpoint_id));
-    for endpoint in routed {
-        let state = r.endpoints.get(endpoint).map(|e| e.state);
-        if state != Some(EndpointState::Available) {
-            return Err(format!("the data plane listens for {endpoint} in state {state:?}"));
         }
     }
     Ok(())
@@ -573,6 +579,64 @@ fn a_modify_that_fails_on_a_full_subnet_changes_nothing() {
         panic!("the failing modify changed the world: {d}");
     }
     check_invariants(&h.shared.world()).expect("invariants");
+    drop(h.shared);
+    std::fs::remove_dir_all(&h.dir).expect("cleanup");
+}
+
+/// Every state directory an earlier release wrote (tests/fixtures/state)
+/// loads, and the world it holds keeps the invariants. (tests/test_upgrade.py
+/// compares what each holds through the API and DNS.)
+#[test]
+fn state_directories_of_earlier_releases_load() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/state");
+    let mut loaded = 0;
+    for release in std::fs::read_dir(&root).expect("fixtures").flatten().filter(|e| e.path().is_dir()) {
+        for fixture in std::fs::read_dir(release.path()).expect("release").flatten().filter(|e| e.path().is_dir()) {
+            let name = format!("{}/{}", release.file_name().to_string_lossy(), fixture.file_name().to_string_lossy());
+            let dir = std::env::temp_dir().join(format!(
+                "privatelink-fixture-{}-{}",
+                name.replace('/', "-"),
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("copy");
+            for file in std::fs::read_dir(fixture.path()).expect("files").flatten() {
+                std::fs::copy(file.path(), dir.join(file.file_name())).expect("copy");
+            }
+            let config = crate::Config { state_dir: Some(dir.clone()), ..Default::default() };
+            let shared = restore::shared(&config).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let w = shared.world();
+            assert!(w.regions().any(|r| !r.endpoints.is_empty()), "{name}: no endpoint loaded");
+            check_invariants(&w).unwrap_or_else(|e| panic!("{name}: {e}"));
+            drop(w);
+            drop(shared);
+            std::fs::remove_dir_all(&dir).expect("cleanup");
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 4, "only {loaded} fixtures found under {}", root.display());
+}
+
+/// A change that panics half-way is taken back: the next change does not
+/// journal or publish what it had done.
+#[test]
+fn a_change_that_panics_changes_nothing() {
+    let h = Harness::new("panic", 1);
+    let before = h.dump();
+    let shared = h.shared.clone();
+    let caught = std::thread::spawn(move || {
+        let caller = Caller::root(PROVIDER, REGION);
+        let params = Params::from_pairs([("CidrBlock".to_string(), "10.9.0.0/16".to_string())]);
+        shared.apply::<()>(Cause::at(1, "panics"), |w| {
+            run(w, Protocol::Ec2, "CreateVpc", &caller, 1, &params)?;
+            panic!("a bug half-way through a change");
+        })
+    })
+    .join();
+    assert!(caught.is_err(), "the panic goes on to the caller");
+    h.shared.apply(Cause::at(2, "after"), |_| Ok(())).expect("the next change");
+    assert!(first_difference(&before, &h.dump(), "").is_none());
+    assert!(first_difference(&before, &restored(&h), "").is_none(), "nothing of it was journaled");
     drop(h.shared);
     std::fs::remove_dir_all(&h.dir).expect("cleanup");
 }

@@ -275,6 +275,10 @@ impl World {
 
     /// Marks a transitional state as seen by a client.
     pub fn observe_load_balancer(&mut self, region: &str, arn: &str) {
+        let unseen = |l: &LoadBalancer| l.transition.is_some_and(|t| !t.observed);
+        if !self.region(region).and_then(|r| r.load_balancers.get(arn)).is_some_and(unseen) {
+            return;
+        }
         let seen = self.region_mut(region).load_balancers.get_mut(arn).and_then(|l| l.transition.as_mut());
         if let Some(t) = seen.filter(|t| !t.observed) {
             t.observed = true;

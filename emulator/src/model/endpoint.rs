@@ -481,6 +481,11 @@ impl World {
     }
 
     pub fn observe_endpoint(&mut self, region: &str, id: &str) {
+        // Read first: a write keeps an image of the record.
+        let unseen = |e: &VpcEndpoint| e.transition.is_some_and(|t| !t.observed);
+        if !self.region(region).and_then(|r| r.endpoints.get(id)).is_some_and(unseen) {
+            return;
+        }
         let seen = self.region_mut(region).endpoints.get_mut(id).and_then(|e| e.transition.as_mut());
         if let Some(t) = seen.filter(|t| !t.observed) {
             t.observed = true;

@@ -170,6 +170,19 @@ impl Region {
         self.endpoints_by_vpc.get(vpc_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.endpoints.get(id))
     }
 
+    fn is_empty(&self) -> bool {
+        self.vpcs.is_empty()
+            && self.subnets.is_empty()
+            && self.security_groups.is_empty()
+            && self.network_interfaces.is_empty()
+            && self.load_balancers.is_empty()
+            && self.target_groups.is_empty()
+            && self.listeners.is_empty()
+            && self.services.is_empty()
+            && self.endpoints.is_empty()
+            && self.client_tokens.is_empty()
+    }
+
     /// Rebuilds the per-VPC index from the endpoints.
     fn rebuild_index(&mut self) {
         let mut index: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -237,14 +250,14 @@ impl World {
         &self.settings
     }
 
-    pub fn drain_events(&mut self) -> Vec<Event> {
+    pub(crate) fn drain_events(&mut self) -> Vec<Event> {
         self.open.events = 0;
         std::mem::take(&mut self.events)
     }
 
     /// The records the open change wrote and removed. The change stays
     /// open until [`World::settle`] keeps it or [`World::undo`] takes it back.
-    pub fn changes(&mut self) -> Vec<Effect> {
+    pub(crate) fn changes(&mut self) -> Vec<Effect> {
         let mut out = Vec::new();
         self.host_blocks.changes("", "host_blocks", &mut out);
         self.transitional.changes("", "transitional", &mut out);
@@ -260,7 +273,7 @@ impl World {
 
     /// Takes back everything the open change did: records, new regions,
     /// events and the revision count.
-    pub fn undo(&mut self) {
+    pub(crate) fn undo(&mut self) {
         self.host_blocks.undo();
         self.transitional.undo();
         self.public_txt.undo();
@@ -283,8 +296,14 @@ impl World {
     }
 
     /// Ends the open change: what the world holds now is where the next
-    /// change starts.
-    pub fn settle(&mut self) {
+    /// change starts. A region the change opened and left empty (a look at
+    /// a region nothing was ever made in) is dropped, as a reload would.
+    pub(crate) fn settle(&mut self) {
+        for name in std::mem::take(&mut self.open.new_regions) {
+            if self.regions.get(&name).is_some_and(Region::is_empty) {
+                self.regions.remove(&name);
+            }
+        }
         self.host_blocks.settle();
         self.transitional.settle();
         self.public_txt.settle();
@@ -297,7 +316,7 @@ impl World {
     }
 
     /// Writes journaled records, as [`World::changes`] listed them.
-    pub fn apply_effects(&mut self, effects: &[Effect]) -> std::result::Result<(), String> {
+    pub(crate) fn apply_effects(&mut self, effects: &[Effect]) -> std::result::Result<(), String> {
         for e in effects {
             let unknown = || format!("unknown table {:?} in region {:?}", e.table, e.region);
             if e.region.is_empty() {
@@ -308,6 +327,10 @@ impl World {
                     _ => return Err(unknown()),
                 };
                 t.apply(&e.key, e.value.as_ref())?;
+            } else if e.table == "endpoints_by_vpc" {
+                // Written by f77e7ab..74fdf82, when the per-VPC index was
+                // journaled; it is derived from the endpoints now.
+                continue;
             } else {
                 let r = self.region_mut(&e.region);
                 let id = (e.table == "endpoints").then(|| e.key.as_str().unwrap_or_default().to_string());
@@ -370,7 +393,7 @@ impl World {
 
     /// Replaces everything with `other` (its settings are kept from `self`);
     /// followers are told to rebuild.
-    pub fn replace(&mut self, mut other: World) {
+    pub(crate) fn replace(&mut self, mut other: World) {
         other.settings = self.settings.clone();
         other.revision = self.revision.max(other.revision) + 1;
         let mut events = std::mem::take(&mut self.events);
@@ -383,7 +406,7 @@ impl World {
     /// Forgets every resource of `account` (all accounts when `None`), in
     /// every region. What other accounts' resources pointed at (an endpoint
     /// of a removed service) stays as it is, as after a deletion in AWS.
-    pub fn reset(&mut self, account: Option<&str>) {
+    pub(crate) fn reset(&mut self, account: Option<&str>) {
         match account {
             None => self.replace(World::default()),
             Some(a) => {

@@ -321,6 +321,10 @@ impl World {
     }
 
     pub fn observe_service(&mut self, region: &str, id: &str) {
+        let unseen = |s: &EndpointService| s.transition.is_some_and(|t| !t.observed);
+        if !self.region(region).and_then(|r| r.services.get(id)).is_some_and(unseen) {
+            return;
+        }
         let seen = self.region_mut(region).services.get_mut(id).and_then(|s| s.transition.as_mut());
         if let Some(t) = seen.filter(|t| !t.observed) {
             t.observed = true;

@@ -517,6 +517,14 @@ impl World {
             self.region(region).map(|r| r.target_groups.keys().cloned().collect()).unwrap_or_default();
         for arn in arns {
             let in_use = !self.target_group_load_balancers(region, &arn).is_empty();
+            let stale = |t: &Target| {
+                (in_use == (t.health == TargetHealthState::Unused)) && t.health != TargetHealthState::Draining
+            };
+            // Read first: a write keeps an image of the whole group.
+            if !self.region(region).and_then(|r| r.target_groups.get(&arn)).is_some_and(|g| g.targets.iter().any(stale))
+            {
+                continue;
+            }
             let Some(tg) = self.region_mut(region).target_groups.get_mut(&arn) else {
                 continue;
             };

@@ -210,13 +210,9 @@ impl Store {
         let mut seq = snapshot_seq;
         let mut records = Vec::new();
         let mut valid_len = 0u64;
-        let mut dropped = contents.dropped;
+        let dropped = contents.dropped;
         for bytes in &contents.records {
-            let Some((entry_seq, record)) = decode(&journal_path, bytes)? else {
-                // Intact bytes that do not decode: treat like a corrupt tail.
-                dropped = contents.valid_len - valid_len + contents.dropped;
-                break;
-            };
+            let (entry_seq, record) = decode(&journal_path, bytes)?;
             valid_len += 8 + bytes.len() as u64;
             if entry_seq <= snapshot_seq {
                 continue;
@@ -323,16 +319,27 @@ fn check_format(path: &Path, format: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// One journal record: `None` when its bytes are not a record at all, an
-/// error when it is a record of a newer format.
-fn decode(path: &Path, bytes: &[u8]) -> io::Result<Option<(u64, Record)>> {
-    let Ok(value) = serde_json::from_slice::<Value>(bytes) else { return Ok(None) };
+/// One journal record; an error for a record of a newer format or one
+/// that does not read.
+fn decode(path: &Path, bytes: &[u8]) -> io::Result<(u64, Record)> {
+    // The checksum matched: these are the bytes that were written. One that
+    // does not read is refused, never cut: cutting would lose it and every
+    // record after it.
+    let refuse = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: an intact record does not read ({why}); refusing to load the state directory", path.display()),
+        )
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| refuse(e.to_string()))?;
     if value.get("op").is_some() && value.get("format").is_none() {
-        return Ok(serde_json::from_value::<LegacyEntry>(value).ok().map(|e| (e.seq, Record::Legacy(e.op))));
+        let e: LegacyEntry = serde_json::from_value(value).map_err(|e| refuse(e.to_string()))?;
+        return Ok((e.seq, Record::Legacy(e.op)));
     }
-    let Some(format) = value.get("format").and_then(Value::as_u64) else { return Ok(None) };
+    let format = value.get("format").and_then(Value::as_u64).ok_or_else(|| refuse("no format".into()))?;
     check_format(path, u32::try_from(format).unwrap_or(u32::MAX))?;
-    Ok(serde_json::from_value::<Entry>(value).ok().map(|e| (e.seq, Record::Change(e.change))))
+    let e: Entry = serde_json::from_value(value).map_err(|e| refuse(e.to_string()))?;
+    Ok((e.seq, Record::Change(e.change)))
 }
 
 #[cfg(test)]

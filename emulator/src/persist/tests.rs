@@ -145,3 +145,26 @@ fn a_newer_format_is_refused_not_half_loaded() {
     assert!(e.to_string().contains("newer release"), "{e}");
     fs::remove_dir_all(&d).expect("cleanup");
 }
+
+#[test]
+fn an_intact_record_that_does_not_read_is_refused_not_cut() {
+    let d = dir("unreadable");
+    {
+        let (mut store, _) = Store::open(&d).expect("open");
+        store.append(tick(1)).expect("append");
+    }
+    let mut bytes = fs::read(d.join(JOURNAL)).expect("journal");
+    journal::frame(br#"{"seq": 2, "format": 2, "at": 1, "cause": "x", "unknown_body": 1}"#, &mut bytes);
+    store_tick_after(&mut bytes);
+    fs::write(d.join(JOURNAL), &bytes).expect("journal");
+    let e = Store::open(&d).expect_err("refused");
+    assert!(e.to_string().contains("does not read"), "{e}");
+    assert_eq!(fs::read(d.join(JOURNAL)).expect("journal"), bytes, "nothing was cut");
+    fs::remove_dir_all(&d).expect("cleanup");
+}
+
+/// A good record after the unreadable one, which cutting would lose.
+fn store_tick_after(bytes: &mut Vec<u8>) {
+    let entry = serde_json::json!({"seq": 3, "format": FORMAT, "at": 3, "cause": "x", "effects": []});
+    journal::frame(&serde_json::to_vec(&entry).expect("json"), bytes);
+}
