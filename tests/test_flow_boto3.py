@@ -251,3 +251,42 @@ def test_not_allowed_account_sees_nothing(client):
     # Allowing everyone opens it.
     client("ec2", PROVIDER).modify_vpc_endpoint_service_permissions(ServiceId=p.service_id, AddAllowedPrincipals=["*"])
     assert create_endpoint(client, p, c, account=STRANGER)["State"] == "pendingAcceptance"
+
+
+def test_a_modify_that_fails_half_way_changes_nothing(client):
+    """Moving an endpoint from zone a into a full /28 of zone c: the subnet
+    of zone a is let go before the full one refuses its address. The request
+    answers AWS's error and the endpoint keeps its subnet and its ENI."""
+    p = build_provider(client, acceptance_required=False, name="atomic", cidr_prefix="10.40",
+                       targets=("10.40.128.142",))
+    ec2 = client("ec2", CONSUMER)
+    vpc = ec2.create_vpc(CidrBlock="10.41.0.0/16")["Vpc"]["VpcId"]
+    wide = ec2.create_subnet(VpcId=vpc, CidrBlock="10.41.16.0/20", AvailabilityZone="ap-northeast-1a")["Subnet"]["SubnetId"]
+    small = ec2.create_subnet(VpcId=vpc, CidrBlock="10.41.32.0/28", AvailabilityZone="ap-northeast-1c")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="atomic", Description="atomic", VpcId=vpc)["GroupId"]
+
+    def new_endpoint(subnet):
+        return ec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=vpc, ServiceName=p.service_name,
+                                       SubnetIds=[subnet], SecurityGroupIds=[group])["VpcEndpoint"]["VpcEndpointId"]
+
+    # A /28 has 16 addresses, AWS keeps 5: eleven endpoints fill it.
+    for _ in range(11):
+        new_endpoint(small)
+    assert ec2.describe_subnets(SubnetIds=[small])["Subnets"][0]["AvailableIpAddressCount"] == 0
+    ep = new_endpoint(wide)
+    wait_for(lambda: endpoint(client, ep)["State"] == "available", "available")
+
+    def picture():
+        e = endpoint(client, ep)
+        enis = ec2.describe_network_interfaces(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]
+        return e["SubnetIds"], e["NetworkInterfaceIds"], sorted((n["NetworkInterfaceId"], n["PrivateIpAddress"]) for n in enis)
+
+    before = picture()
+    with pytest.raises(ClientError) as e:
+        ec2.modify_vpc_endpoint(VpcEndpointId=ep, RemoveSubnetIds=[wide], AddSubnetIds=[small])
+    assert e.value.response["Error"]["Code"] == "InsufficientFreeAddressesInSubnet"
+    after = picture()
+    assert after == before
+    subnets, listed, enis = after
+    assert subnets == [wide]
+    assert set(listed) <= {n for n, _ in enis}, "the endpoint lists an ENI that does not exist"
