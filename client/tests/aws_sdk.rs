@@ -343,6 +343,6 @@ async fn walkthrough_with_the_official_sdk() {
     p_elb.delete_load_balancer().load_balancer_arn(&lb_arn).send().await.expect("DeleteLoadBalancer");
     let left = p_elb.describe_load_balancers().send().await.expect("DescribeLoadBalancers");
     assert!(left.load_balancers().is_empty());
-    emulator.shutdown().await;
+    emulator.shutdown().await.expect("emulator shuts down");
     eprintln!("aws-sdk walkthrough in {:?}", started.elapsed());
 }
