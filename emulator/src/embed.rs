@@ -6,7 +6,7 @@
 //! # async fn demo() -> std::io::Result<()> {
 //! let emulator = privatelink_emulator::Emulator::builder().start().await?;
 //! println!("EC2 and ELBv2 at {}", emulator.api_url());
-//! emulator.shutdown().await;
+//! emulator.shutdown().await?;
 //! # Ok(())
 //! # }
 //! ```
