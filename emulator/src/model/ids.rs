@@ -35,11 +35,6 @@ pub(crate) fn with_rng<R>(f: impl FnOnce(&mut dyn RngCore) -> R) -> R {
     })
 }
 
-/// A fresh seed for an operation.
-pub fn seed() -> u64 {
-    rand::rng().next_u64()
-}
-
 fn random_from(alphabet: &[u8], len: usize) -> String {
     with_rng(|rng| (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect())
 }

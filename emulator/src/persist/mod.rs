@@ -209,11 +209,9 @@ impl Store {
         let contents = journal::read(&journal_path)?;
         let mut seq = snapshot_seq;
         let mut records = Vec::new();
-        let mut valid_len = 0u64;
-        let dropped = contents.dropped;
+        let (valid_len, dropped) = (contents.valid_len, contents.dropped);
         for bytes in &contents.records {
             let (entry_seq, record) = decode(&journal_path, bytes)?;
-            valid_len += 8 + bytes.len() as u64;
             if entry_seq <= snapshot_seq {
                 continue;
             }
