@@ -1,0 +1,94 @@
+//! Load balancers: create, describe, delete, attributes.
+
+use super::{attributes, page, render_attributes, required, tags};
+use crate::api::ec2::Ctx;
+use crate::api::xml::{timestamp, Xml};
+use crate::model::elb::CreateLoadBalancer;
+use crate::model::{Error, LoadBalancer, Result};
+
+pub(super) fn render_lb(x: &mut Xml, lb: &LoadBalancer) {
+    x.leaf("LoadBalancerArn", &lb.arn);
+    x.leaf("DNSName", &lb.dns_name);
+    x.leaf("CanonicalHostedZoneId", &lb.canonical_hosted_zone_id);
+    x.leaf("CreatedTime", timestamp(lb.created));
+    x.leaf("LoadBalancerName", &lb.name);
+    x.leaf("Scheme", &lb.scheme);
+    x.leaf("VpcId", &lb.vpc_id);
+    x.node("State", |x| x.leaf("Code", &lb.state));
+    x.leaf("Type", "network");
+    x.members("AvailabilityZones", &lb.nodes, |x, n| {
+        x.leaf("ZoneName", &n.availability_zone);
+        x.leaf("SubnetId", &n.subnet_id);
+        x.members("LoadBalancerAddresses", [n], |x, n| {
+            x.leaf("PrivateIPv4Address", n.private_ip.to_string());
+        });
+    });
+    if !lb.security_groups.is_empty() {
+        x.member_strings("SecurityGroups", &lb.security_groups);
+    }
+    x.leaf("IpAddressType", &lb.ip_address_type);
+}
+
+pub(super) fn create_load_balancer(c: &mut Ctx) -> Result<Xml> {
+    let name = required(c, "Name")?.to_string();
+    let mut subnets: Vec<(String, Option<std::net::Ipv4Addr>)> =
+        c.p.member_list("Subnets").into_iter().map(|s| (s, None)).collect();
+    for m in c.p.members("SubnetMappings") {
+        let sid = m
+            .get("SubnetId")
+            .ok_or_else(|| Error::validation("A subnet ID must be specified in each subnet mapping"))?;
+        let ip = match m.get("PrivateIPv4Address") {
+            Some(ip) => Some(
+                ip.parse().map_err(|_| Error::validation(format!("The private IPv4 address '{ip}' is not valid")))?,
+            ),
+            None => None,
+        };
+        subnets.push((sid.to_string(), ip));
+    }
+    let req = CreateLoadBalancer {
+        name,
+        subnets,
+        scheme: c.p.string("Scheme"),
+        lb_type: c.p.string("Type"),
+        ip_address_type: c.p.string("IpAddressType"),
+        security_groups: c.p.member_list("SecurityGroups"),
+        tags: tags(c, "Tags")?,
+    };
+    let lb = c.world.create_load_balancer(c.caller, c.now, req)?;
+    let mut x = Xml::new();
+    x.members("LoadBalancers", [&lb], render_lb);
+    Ok(x)
+}
+
+pub(super) fn describe_load_balancers(c: &mut Ctx) -> Result<Xml> {
+    let list =
+        c.world.describe_load_balancers(c.caller, &c.p.member_list("LoadBalancerArns"), &c.p.member_list("Names"))?;
+    let (list, next) = page(c, list, |l| l.arn.clone())?;
+    let mut x = Xml::new();
+    x.members("LoadBalancers", &list, render_lb);
+    x.opt("NextMarker", next);
+    Ok(x)
+}
+
+pub(super) fn delete_load_balancer(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "LoadBalancerArn")?.to_string();
+    c.world.delete_load_balancer(c.caller, &arn)?;
+    Ok(Xml::new())
+}
+
+pub(super) fn modify_lb_attributes(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "LoadBalancerArn")?.to_string();
+    let attrs = attributes(c)?;
+    c.world.modify_load_balancer_attributes(c.caller, &arn, &attrs)?;
+    let mut x = Xml::new();
+    render_attributes(&mut x, attrs.iter().map(|(k, v)| (k, v)));
+    Ok(x)
+}
+
+pub(super) fn describe_lb_attributes(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "LoadBalancerArn")?;
+    let lb = c.world.load_balancer(c.caller, arn)?;
+    let mut x = Xml::new();
+    render_attributes(&mut x, &lb.attributes);
+    Ok(x)
+}
