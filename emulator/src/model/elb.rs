@@ -28,6 +28,13 @@ pub struct LoadBalancer {
     pub attributes: BTreeMap<String, String>,
     pub created: Millis,
     pub tags: Tags,
+    /// EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic (`on` is true,
+    /// AWS's default): whether the inbound rules of `security_groups` apply
+    /// to traffic arriving through PrivateLink endpoints. Means nothing for
+    /// an NLB without security groups; see
+    /// [`LoadBalancer::enforces_inbound_rules_on_private_link`].
+    #[serde(default = "super::load_balancer_settings::on")]
+    pub enforce_security_group_inbound_rules_on_private_link_traffic: bool,
 }
 
 /// One node of an NLB: its subnet and private address (and the ENI that
@@ -48,6 +55,12 @@ impl LoadBalancer {
 
     pub fn cross_zone(&self) -> bool {
         self.attributes.get("load_balancing.cross_zone.enabled").map(String::as_str) == Some("true")
+    }
+
+    /// Whether flows from PrivateLink endpoints must pass the inbound rules
+    /// of the NLB's security groups (it has some, and enforcement is on).
+    pub fn enforces_inbound_rules_on_private_link(&self) -> bool {
+        !self.security_groups.is_empty() && self.enforce_security_group_inbound_rules_on_private_link_traffic
     }
 
     pub fn zones(&self) -> Vec<String> {
@@ -147,17 +160,7 @@ impl World {
             zones.push(subnet.availability_zone.clone());
         }
         let vpc_id = vpc_id.unwrap_or_default();
-        for g in &req.security_groups {
-            let sg = self
-                .security_group(caller, g)
-                .map_err(|_| Error::new("InvalidSecurityGroup", format!("Security group '{g}' does not exist")))?;
-            if sg.vpc_id != vpc_id {
-                return Err(Error::new(
-                    "InvalidSecurityGroup",
-                    format!("Security group '{g}' does not belong to VPC '{vpc_id}'"),
-                ));
-            }
-        }
+        let security_groups = self.check_load_balancer_security_groups(caller, &vpc_id, &req.security_groups)?;
         // Same name and same settings: AWS answers with the existing one.
         if let Some(existing) = self
             .region(&caller.region)
@@ -204,7 +207,7 @@ impl World {
                     description: format!("ELB net/{}/{hex}", req.name),
                     interface_type: "network_load_balancer",
                     requester_id: "amazon-elb",
-                    group_ids: req.security_groups.clone(),
+                    group_ids: security_groups.clone(),
                 },
             );
             let eni = match eni {
@@ -236,10 +239,11 @@ impl World {
             state: "provisioning".into(),
             transition: Some(self.transition(now)),
             nodes,
-            security_groups: req.security_groups,
+            security_groups,
             attributes: LOAD_BALANCER_ATTRIBUTES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             created: now,
             tags: req.tags,
+            enforce_security_group_inbound_rules_on_private_link_traffic: true,
         };
         self.region_mut(&caller.region).load_balancers.insert(arn.clone(), lb.clone());
         self.schedule(&caller.region, Resource::LoadBalancer(arn.clone()));

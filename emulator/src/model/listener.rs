@@ -12,6 +12,11 @@ pub struct Listener {
     pub protocol: String,
     pub target_group_arn: String,
     pub tags: Tags,
+    /// `tcp.idle_timeout.seconds` (ModifyListenerAttributes): how long a TCP
+    /// flow of this listener may stay idle. Meaningful for TCP and TCP_UDP
+    /// listeners; 350 for every other (a TLS listener's is fixed at 350).
+    #[serde(default = "super::listener_settings::default_tcp_idle_timeout")]
+    pub tcp_idle_timeout_seconds: u32,
 }
 
 pub fn listener_not_found() -> Error {
@@ -96,6 +101,7 @@ impl World {
             protocol,
             target_group_arn: tg_arn.to_string(),
             tags,
+            tcp_idle_timeout_seconds: super::listener_settings::DEFAULT_TCP_IDLE_TIMEOUT_SECONDS,
         };
         r.listeners.insert(listener.arn.clone(), listener.clone());
         self.refresh_target_usage(&caller.region);

@@ -19,6 +19,8 @@ pub mod endpoint;
 pub mod error;
 pub mod ids;
 pub mod listener;
+pub mod listener_settings;
+pub mod load_balancer_settings;
 pub mod net;
 pub mod network_interface;
 pub mod private_dns;

@@ -1,6 +1,6 @@
 //! Listeners of network load balancers.
 
-use super::{page, required, tags};
+use super::{attributes, page, render_attributes, required, tags};
 use crate::api::ec2::Ctx;
 use crate::api::xml::Xml;
 use crate::model::{Error, Listener, Result};
@@ -57,4 +57,21 @@ pub(super) fn delete_listener(c: &mut Ctx) -> Result<Xml> {
     let arn = required(c, "ListenerArn")?.to_string();
     c.world.delete_listener(c.caller, &arn)?;
     Ok(Xml::new())
+}
+
+pub(super) fn describe_listener_attributes(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "ListenerArn")?;
+    let attrs = c.world.listener_attributes(c.caller, arn)?;
+    let mut x = Xml::new();
+    render_attributes(&mut x, attrs.iter().map(|(k, v)| (k, v)));
+    Ok(x)
+}
+
+pub(super) fn modify_listener_attributes(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "ListenerArn")?.to_string();
+    let attrs = attributes(c)?;
+    c.world.modify_listener_attributes(c.caller, &arn, &attrs)?;
+    let mut x = Xml::new();
+    render_attributes(&mut x, attrs.iter().map(|(k, v)| (k, v)));
+    Ok(x)
 }

@@ -4,6 +4,7 @@ use super::{attributes, page, render_attributes, required, tags};
 use crate::api::ec2::Ctx;
 use crate::api::xml::{timestamp, Xml};
 use crate::model::elb::CreateLoadBalancer;
+use crate::model::load_balancer_settings::{on_off, parse_on_off};
 use crate::model::{Error, LoadBalancer, Result};
 
 pub(super) fn render_lb(x: &mut Xml, lb: &LoadBalancer) {
@@ -27,6 +28,12 @@ pub(super) fn render_lb(x: &mut Xml, lb: &LoadBalancer) {
         x.member_strings("SecurityGroups", &lb.security_groups);
     }
     x.leaf("IpAddressType", &lb.ip_address_type);
+    if !lb.security_groups.is_empty() {
+        x.leaf(
+            "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic",
+            on_off(lb.enforce_security_group_inbound_rules_on_private_link_traffic),
+        );
+    }
 }
 
 pub(super) fn create_load_balancer(c: &mut Ctx) -> Result<Xml> {
@@ -90,5 +97,21 @@ pub(super) fn describe_lb_attributes(c: &mut Ctx) -> Result<Xml> {
     let lb = c.world.load_balancer(c.caller, arn)?;
     let mut x = Xml::new();
     render_attributes(&mut x, &lb.attributes);
+    Ok(x)
+}
+
+pub(super) fn set_security_groups(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "LoadBalancerArn")?.to_string();
+    if c.p.get("SecurityGroups").is_none() && c.p.member_list("SecurityGroups").is_empty() {
+        return Err(Error::validation(
+            "1 validation error detected: Value null at 'securityGroups' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    let groups = c.p.member_list("SecurityGroups");
+    let enforce = c.p.get("EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic").map(parse_on_off).transpose()?;
+    let (groups, enforce) = c.world.set_load_balancer_security_groups(c.caller, &arn, &groups, enforce)?;
+    let mut x = Xml::new();
+    x.member_strings("SecurityGroupIds", &groups);
+    x.leaf("EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic", on_off(enforce));
     Ok(x)
 }
