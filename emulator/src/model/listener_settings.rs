@@ -92,7 +92,8 @@ impl World {
         if self.listener(caller, arn)?.tcp_idle_timeout_seconds == secs {
             return Ok(());
         }
-        let l = self.region_mut(&caller.region).listeners.get_mut(arn).ok_or_else(super::listener::listener_not_found)?;
+        let l =
+            self.region_mut(&caller.region).listeners.get_mut(arn).ok_or_else(super::listener::listener_not_found)?;
         l.tcp_idle_timeout_seconds = secs;
         self.emit(&caller.region, Resource::Listener(arn.to_string()), Change::Updated);
         Ok(())
