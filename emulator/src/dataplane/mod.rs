@@ -84,8 +84,9 @@ impl Changed {
                 keys.insert((event.region.clone(), id.clone()));
             }
             // An interface changes with the endpoint (or load balancer) that
-            // owns it, whose own event says so; TXT records route nothing.
-            Resource::NetworkInterface(_) | Resource::PublicTxt(_) => {}
+            // owns it, whose own event says so; TXT records and route tables
+            // route nothing through the data plane.
+            Resource::NetworkInterface(_) | Resource::PublicTxt(_) | Resource::RouteTable(_) => {}
             _ => *self = Changed::Everything,
         }
     }

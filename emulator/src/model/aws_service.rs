@@ -1,5 +1,5 @@
 //! AWS services reachable through interface endpoints, and the consumer's
-//! view of every service it may use.
+//! view of every service it may use (gateway services included).
 
 use super::service::{invalid_service_name, ServiceState, SERVICE_FILTERS};
 use super::tags::{self, Filter, Filterable, Tags};
@@ -31,14 +31,7 @@ impl AwsService {
 
     /// A stable id, as AWS services have one per region.
     pub fn id(&self) -> String {
-        let h = region::synthetic_zone_id(&self.name(), 7).to_ascii_lowercase();
-        let digits: String = h
-            .bytes()
-            .map(|b| char::from(b"0123456789abcdef"[(b % 16) as usize]))
-            .chain("0123456789abcdef".chars())
-            .take(17)
-            .collect();
-        format!("vpce-svc-{digits}")
+        stable_service_id(&self.name(), 7)
     }
 
     pub fn private_dns_name(&self) -> String {
@@ -75,6 +68,8 @@ pub const AWS_SERVICES: &[&str] = &["ec2", "elasticloadbalancing", "sts"];
 #[derive(Debug, Clone)]
 pub struct ServiceDetail {
     pub name: String,
+    /// `Interface` or `Gateway`: S3 is listed once as each.
+    pub service_type: &'static str,
     pub id: String,
     pub owner: String,
     pub availability_zones: Vec<String>,
@@ -92,7 +87,7 @@ impl Filterable for ServiceDetail {
     fn filter_values(&self, name: &str) -> Option<Vec<String>> {
         Some(match name {
             "service-name" => vec![self.name.clone()],
-            "service-type" => vec!["Interface".into()],
+            "service-type" => vec![self.service_type.into()],
             "owner" => vec![self.owner.clone()],
             "supported-ip-address-types" => self.supported_ip_address_types.clone(),
             "service-region" => vec![self.region.clone()],
@@ -112,6 +107,7 @@ impl World {
             .into_iter()
             .map(|a| ServiceDetail {
                 name: a.name(),
+                service_type: "Interface",
                 id: a.id(),
                 owner: "amazon".into(),
                 availability_zones: a.availability_zones(),
@@ -129,6 +125,7 @@ impl World {
             out.extend(r.services.values().filter(|s| s.state == ServiceState::Available && s.allows(caller)).map(
                 |s| ServiceDetail {
                     name: s.name.clone(),
+                    service_type: "Interface",
                     id: s.id.clone(),
                     owner: s.owner.clone(),
                     availability_zones: s.availability_zones.clone(),
@@ -143,7 +140,8 @@ impl World {
                 },
             ));
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.extend(gateway_services(&caller.region));
+        out.sort_by(|a, b| (&a.name, a.service_type).cmp(&(&b.name, b.service_type)));
         out
     }
 
@@ -166,4 +164,50 @@ impl World {
             .filter(|s| tags::matches(s, filters))
             .collect())
     }
+}
+
+/// The services with gateway endpoints as DescribeVpcEndpointServices lists
+/// them: S3 and DynamoDB as Gateway services, and S3 as an Interface service
+/// too (listed as AWS lists it; the emulator serves S3 through gateway
+/// endpoints only).
+fn gateway_services(region_name: &str) -> Vec<ServiceDetail> {
+    if !region::is_region_name(region_name) {
+        return vec![];
+    }
+    let zones: Vec<String> = region::zones(region_name).into_iter().map(|z| z.name).collect();
+    let detail = |short: &str, service_type: &'static str| {
+        let name = format!("com.amazonaws.{region_name}.{short}");
+        let (base, salt) = match service_type {
+            "Gateway" => (format!("{short}.{region_name}.amazonaws.com"), 11),
+            _ => (format!("{short}.{region_name}.vpce.amazonaws.com"), 7),
+        };
+        ServiceDetail {
+            id: stable_service_id(&name, salt),
+            name,
+            service_type,
+            owner: "amazon".into(),
+            availability_zones: zones.clone(),
+            base_dns_name: base,
+            private_dns_name: None,
+            verification_state: None,
+            acceptance_required: false,
+            endpoint_policy_supported: true,
+            supported_ip_address_types: vec!["ipv4".into()],
+            region: region_name.to_string(),
+            tags: Tags::new(),
+        }
+    };
+    vec![detail("s3", "Gateway"), detail("s3", "Interface"), detail("dynamodb", "Gateway")]
+}
+
+/// `vpce-svc-` and 17 hex digits that depend on the name only.
+fn stable_service_id(name: &str, salt: u64) -> String {
+    let h = region::synthetic_zone_id(name, salt).to_ascii_lowercase();
+    let digits: String = h
+        .bytes()
+        .map(|b| char::from(b"0123456789abcdef"[(b % 16) as usize]))
+        .chain("0123456789abcdef".chars())
+        .take(17)
+        .collect();
+    format!("vpce-svc-{digits}")
 }

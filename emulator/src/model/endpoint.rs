@@ -57,6 +57,24 @@ impl EndpointState {
     }
 }
 
+/// Interface endpoints carry traffic through ENIs; gateway endpoints (S3,
+/// DynamoDB) are routes in the VPC's route tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum EndpointType {
+    #[default]
+    Interface,
+    Gateway,
+}
+
+impl EndpointType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EndpointType::Interface => "Interface",
+            EndpointType::Gateway => "Gateway",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DnsEntry {
     pub dns_name: String,
@@ -91,6 +109,12 @@ pub struct VpcEndpoint {
     pub created: Millis,
     pub tags: Tags,
     pub last_error: Option<(String, String)>,
+    /// Records written before gateway endpoints existed are interface ones.
+    #[serde(default)]
+    pub endpoint_type: EndpointType,
+    /// A gateway endpoint's route tables, each with a route to the service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_table_ids: Vec<String>,
 }
 
 impl VpcEndpoint {
@@ -115,7 +139,7 @@ impl Filterable for VpcEndpoint {
             "vpc-id" => vec![self.vpc_id.clone()],
             "vpc-endpoint-id" => vec![self.id.clone()],
             "vpc-endpoint-state" => vec![self.state.as_str().to_string()],
-            "vpc-endpoint-type" => vec!["Interface".into()],
+            "vpc-endpoint-type" => vec![self.endpoint_type.as_str().into()],
             "ip-address-type" => vec![self.ip_address_type.clone()],
             "owner-id" => vec![self.owner.clone()],
             _ => return None,
@@ -154,6 +178,8 @@ pub struct CreateEndpoint {
     pub dns_record_ip_type: Option<String>,
     pub client_token: Option<String>,
     pub tags: Tags,
+    /// RouteTableId.N (gateway endpoints).
+    pub route_table_ids: Vec<String>,
 }
 
 /// What ModifyVpcEndpoint asks for.
@@ -166,6 +192,9 @@ pub struct ModifyEndpoint {
     pub private_dns_enabled: Option<bool>,
     pub policy_document: Option<String>,
     pub reset_policy: bool,
+    /// Add/RemoveRouteTableId.N (gateway endpoints).
+    pub add_route_table_ids: Vec<String>,
+    pub remove_route_table_ids: Vec<String>,
 }
 
 pub fn endpoint_not_found(id: &str) -> Error {
@@ -225,12 +254,19 @@ impl World {
             }
         }
         let vpc = self.vpc(caller, &req.vpc_id)?.clone();
-        let target = self.resolve_service(caller, &req.service_name)?;
         let endpoint_type = req.endpoint_type.clone().unwrap_or_else(|| "Gateway".into());
+        if endpoint_type == "Gateway" {
+            return self.create_gateway_endpoint(caller, now, &vpc, req, fingerprint, dry);
+        }
+        super::gateway_endpoint::refuse_interface_of_gateway_service(caller, &req.service_name, &endpoint_type)?;
+        let target = self.resolve_service(caller, &req.service_name)?;
         if endpoint_type != "Interface" {
             return Err(Error::invalid_parameter(format!(
                 "Endpoint type ({endpoint_type}) does not match available service types ([Interface])."
             )));
+        }
+        if !req.route_table_ids.is_empty() {
+            return Err(Error::invalid_parameter("Route tables are only valid for Gateway endpoints"));
         }
         let (service_zones, private_dns_name) = match &target {
             Target::Custom { zones, private_dns, .. } => (zones.clone(), private_dns.clone()),
@@ -322,7 +358,11 @@ impl World {
         }
         let in_vpc = self
             .region(&caller.region)
-            .map(|r| r.endpoints_in_vpc(&vpc.id).filter(|e| !e.state.is_gone()).count())
+            .map(|r| {
+                r.endpoints_in_vpc(&vpc.id)
+                    .filter(|e| e.endpoint_type == EndpointType::Interface && !e.state.is_gone())
+                    .count()
+            })
             .unwrap_or(0);
         if in_vpc >= self.settings.endpoints_per_vpc {
             return Err(Error::new(
@@ -397,6 +437,8 @@ impl World {
             created: now,
             tags: req.tags.clone(),
             last_error: None,
+            endpoint_type: EndpointType::Interface,
+            route_table_ids: vec![],
         };
         endpoint.dns_entries = self.dns_entries(&endpoint, &base, private_dns_name.as_deref());
         let r = self.region_mut(&caller.region);
@@ -581,6 +623,12 @@ impl World {
                 "IncorrectState",
                 format!("The Vpc Endpoint {id} is in state {}", e.state.as_str()),
             ));
+        }
+        if e.endpoint_type == EndpointType::Gateway {
+            return self.modify_gateway_endpoint(caller, &e, req, dry);
+        }
+        if !req.add_route_table_ids.is_empty() || !req.remove_route_table_ids.is_empty() {
+            return Err(Error::invalid_parameter("Route tables are only valid for Gateway endpoints"));
         }
         let vpc = self.vpc(caller, &e.vpc_id)?.clone();
         let (base, private_name) = self.base_and_private_name(&e);

@@ -48,6 +48,28 @@ pub fn resource_id(prefix: &str) -> String {
     format!("{prefix}-{}", hex(17))
 }
 
+/// `prefix-` and 17 lowercase hex digits that depend on `seed` only: the id
+/// of a record derived from another one, the same on every load.
+pub fn derived_id(prefix: &str, seed: &str) -> String {
+    // FNV-1a over the prefix and the seed, then a splitmix64 stream.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in prefix.bytes().chain([0]).chain(seed.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    let mut out = String::with_capacity(prefix.len() + 18);
+    out.push_str(prefix);
+    out.push('-');
+    for _ in 0..17 {
+        h = h.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = h;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^= z >> 31;
+        out.push(HEX[(z % 16) as usize] as char);
+    }
+    out
+}
+
 /// The 8 lowercase alphanumerics that follow an endpoint id in its DNS names.
 pub fn dns_suffix() -> String {
     random_from(ALNUM, 8)
@@ -94,5 +116,9 @@ mod tests {
         assert_eq!(s.len(), 8);
         assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         assert_eq!(request_id().len(), 36);
+        let d = derived_id("rtb", "vpc-0123456789abcdef0");
+        assert!(is_well_formed(&d, "rtb"), "{d}");
+        assert_eq!(d, derived_id("rtb", "vpc-0123456789abcdef0"));
+        assert_ne!(d, derived_id("rtb", "vpc-0123456789abcdef1"));
     }
 }

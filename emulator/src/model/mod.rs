@@ -17,14 +17,18 @@ pub mod connection;
 pub mod elb;
 pub mod endpoint;
 pub mod error;
+pub mod gateway_endpoint;
 pub mod ids;
 pub mod listener;
 pub mod listener_settings;
 pub mod load_balancer_settings;
 pub mod net;
 pub mod network_interface;
+pub mod prefix_list;
 pub mod private_dns;
 pub mod region;
+pub mod route;
+pub mod route_table;
 pub mod security_group;
 pub mod service;
 pub mod table;
@@ -39,6 +43,7 @@ pub use endpoint::{EndpointState, VpcEndpoint};
 pub use error::{Error, Result, Unsuccessful};
 pub use listener::Listener;
 pub use network_interface::NetworkInterface;
+pub use route_table::RouteTable;
 pub use security_group::{IpPermission, SecurityGroup};
 pub use service::{EndpointService, Principal, ServiceState};
 pub use table::{Effect, Table, Tracked};
@@ -117,6 +122,7 @@ pub enum Resource {
     Listener(String),
     Service(String),
     Endpoint(String),
+    RouteTable(String),
     /// A name in the public zones providers publish TXT records in.
     PublicTxt(String),
     /// Everything (the world was reset or imported): rebuild from scratch.
@@ -156,6 +162,10 @@ pub struct Region {
     pub listeners: Table<String, Listener>,
     pub services: Table<String, EndpointService>,
     pub endpoints: Table<String, VpcEndpoint>,
+    /// Absent from worlds written before route tables existed: their VPCs'
+    /// main tables are derived on load.
+    #[serde(default)]
+    pub route_tables: Table<String, RouteTable>,
     /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
     /// Derived from `endpoints` (rebuilt on load and when a change touching
     /// endpoints is taken back), so neither journaled nor dumped.
@@ -182,6 +192,7 @@ impl Region {
             && self.listeners.is_empty()
             && self.services.is_empty()
             && self.endpoints.is_empty()
+            && self.route_tables.is_empty()
             && self.client_tokens.is_empty()
     }
 
@@ -195,7 +206,7 @@ impl Region {
     }
 
     /// Every table of the region, by the name its records are journaled under.
-    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 10] {
+    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 11] {
         [
             ("vpcs", &mut self.vpcs),
             ("subnets", &mut self.subnets),
@@ -206,6 +217,7 @@ impl Region {
             ("listeners", &mut self.listeners),
             ("services", &mut self.services),
             ("endpoints", &mut self.endpoints),
+            ("route_tables", &mut self.route_tables),
             ("client_tokens", &mut self.client_tokens),
         ]
     }
@@ -319,7 +331,16 @@ impl World {
 
     /// Writes journaled records, as [`World::changes`] listed them.
     pub(crate) fn apply_effects(&mut self, effects: &[Effect]) -> std::result::Result<(), String> {
+        // VPCs these records write or remove, per region: their main route
+        // tables are derived after the records (for records of releases
+        // before route tables).
+        let mut vpcs: HashMap<String, Vec<String>> = HashMap::new();
         for e in effects {
+            if e.table == "vpcs" && !e.region.is_empty() {
+                if let Some(id) = e.key.as_str() {
+                    vpcs.entry(e.region.clone()).or_default().push(id.to_string());
+                }
+            }
             let unknown = || format!("unknown table {:?} in region {:?}", e.table, e.region);
             if e.region.is_empty() {
                 let t: &mut dyn Tracked = match e.table.as_str() {
@@ -348,6 +369,9 @@ impl World {
                     r.endpoints_by_vpc.entry(now.vpc_id.clone()).or_default().insert(now.id.clone());
                 }
             }
+        }
+        for (region, ids) in vpcs {
+            self.region_mut(&region).derive_main_route_tables(&ids);
         }
         self.settle();
         Ok(())
@@ -387,6 +411,8 @@ impl World {
         for (name, r) in w.regions.iter_mut() {
             r.name = name.clone();
             r.rebuild_index();
+            let vpcs: Vec<String> = r.vpcs.keys().cloned().collect();
+            r.derive_main_route_tables(&vpcs);
         }
         w.settings = settings;
         w.settle();
@@ -425,6 +451,7 @@ impl World {
                     r.listeners.retain(|_, x| x.owner != a);
                     r.services.retain(|_, x| x.owner != a);
                     r.endpoints.retain(|_, x| x.owner != a);
+                    r.route_tables.retain(|_, x| x.owner != a);
                     r.client_tokens.retain(|(owner, _, _), _| owner != a);
                     r.rebuild_index();
                 }
@@ -551,6 +578,8 @@ impl World {
             r.security_groups.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
         } else if id.starts_with("eni-") {
             r.network_interfaces.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("rtb-") {
+            r.route_tables.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
         } else {
             None
         };
@@ -577,6 +606,7 @@ impl World {
             .filter(|x| &x.owner == me)
             .for_each(|x| push(&x.id, "network-interface", &x.tags));
         r.endpoints.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc-endpoint", &x.tags));
+        r.route_tables.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "route-table", &x.tags));
         r.services.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc-endpoint-service", &x.tags));
         out.sort();
         out
@@ -638,5 +668,7 @@ pub fn dry_run(dry: bool) -> Result<()> {
     }
 }
 
+#[cfg(test)]
+mod route_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -200,6 +200,9 @@ impl World {
         r.security_groups.insert(sg_id.clone(), default_sg);
         self.emit(&caller.region, Resource::Vpc(vpc_id), Change::Created);
         self.emit(&caller.region, Resource::SecurityGroup(sg_id), Change::Created);
+        // Drawn after the VPC's own ids, so a replayed CreateVpc of an older
+        // release gets the ids it had.
+        self.create_main_route_table(&caller.region, &vpc);
         Ok(vpc)
     }
 
@@ -237,7 +240,8 @@ impl World {
             || r.endpoints.values().any(|e| e.vpc_id == id && !e.state.is_gone())
             || r.load_balancers.values().any(|l| l.vpc_id == id)
             || r.target_groups.values().any(|t| t.vpc_id.as_deref() == Some(id))
-            || r.security_groups.values().any(|g| g.vpc_id == id && g.id != vpc.default_security_group);
+            || r.security_groups.values().any(|g| g.vpc_id == id && g.id != vpc.default_security_group)
+            || r.route_tables_of(id).any(|t| !t.is_main());
         if busy {
             return Err(Error::new(
                 "DependencyViolation",
@@ -246,8 +250,15 @@ impl World {
         }
         r.vpcs.remove(id);
         r.security_groups.remove(&vpc.default_security_group);
+        let tables: Vec<String> = r.route_tables_of(id).map(|t| t.id.clone()).collect();
+        for t in &tables {
+            r.route_tables.remove(t);
+        }
         self.host_blocks.remove(&vpc.host_block);
         self.emit(&caller.region, Resource::SecurityGroup(vpc.default_security_group), Change::Deleted);
+        for t in tables {
+            self.emit(&caller.region, Resource::RouteTable(t), Change::Deleted);
+        }
         self.emit(&caller.region, Resource::Vpc(id.to_string()), Change::Deleted);
         Ok(())
     }
@@ -358,7 +369,7 @@ impl World {
     }
 
     pub fn delete_subnet(&mut self, caller: &Caller, id: &str) -> Result<()> {
-        self.subnet(caller, id)?;
+        let vpc_id = self.subnet(caller, id)?.vpc_id.clone();
         let r = self.region_mut(&caller.region);
         if r.network_interfaces.values().any(|n| n.subnet_id == id) {
             return Err(Error::new(
@@ -367,6 +378,7 @@ impl World {
             ));
         }
         r.subnets.remove(id);
+        self.forget_subnet_association(&caller.region, &vpc_id, id);
         self.emit(&caller.region, Resource::Subnet(id.to_string()), Change::Deleted);
         Ok(())
     }

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use super::{page, render_tags, render_unsuccessful, Ctx};
 use crate::api::xml::{timestamp, Xml};
-use crate::model::endpoint::{CreateEndpoint, ModifyEndpoint};
+use crate::model::endpoint::{CreateEndpoint, EndpointType, ModifyEndpoint};
 use crate::model::{self, Error, Result, VpcEndpoint};
 
 pub fn render_dns_entries(x: &mut Xml, e: &VpcEndpoint) {
@@ -14,7 +14,31 @@ pub fn render_dns_entries(x: &mut Xml, e: &VpcEndpoint) {
     });
 }
 
+/// A gateway endpoint, with the fields AWS answers for one (no address
+/// type, DNS options or names).
+fn render_gateway_endpoint(x: &mut Xml, e: &VpcEndpoint) {
+    x.leaf("vpcEndpointId", &e.id);
+    x.leaf("vpcEndpointType", "Gateway");
+    x.leaf("vpcId", &e.vpc_id);
+    x.leaf("serviceName", &e.service_name);
+    x.leaf("state", e.state.as_str());
+    x.opt("policyDocument", e.policy_document.as_ref());
+    x.item_strings("routeTableIdSet", &e.route_table_ids);
+    x.item_strings("subnetIdSet", &e.subnet_ids);
+    x.node("groupSet", |_| {});
+    x.bool("privateDnsEnabled", false);
+    x.bool("requesterManaged", false);
+    x.node("networkInterfaceIdSet", |_| {});
+    x.node("dnsEntrySet", |_| {});
+    x.leaf("creationTimestamp", timestamp(e.created));
+    render_tags(x, &e.tags);
+    x.leaf("ownerId", &e.owner);
+}
+
 pub fn render_endpoint(x: &mut Xml, e: &VpcEndpoint, region: Option<&model::Region>) {
+    if e.endpoint_type == EndpointType::Gateway {
+        return render_gateway_endpoint(x, e);
+    }
     x.leaf("vpcEndpointId", &e.id);
     x.leaf("vpcEndpointType", "Interface");
     x.leaf("vpcId", &e.vpc_id);
@@ -73,10 +97,8 @@ pub fn create_endpoint(c: &mut Ctx) -> Result<Xml> {
         dns_record_ip_type: c.p.string("DnsOptions.DnsRecordIpType"),
         client_token: c.p.string("ClientToken"),
         tags: c.p.tag_specifications("vpc-endpoint")?,
+        route_table_ids: c.p.list("RouteTableId"),
     };
-    if !c.p.list("RouteTableId").is_empty() {
-        return Err(Error::new("InvalidParameter", "Route tables are only valid for Gateway endpoints"));
-    }
     let token = req.client_token.clone();
     let dry = c.p.flag("DryRun")?;
     let e = c.world.create_endpoint(c.caller, c.now, req, dry)?;
@@ -110,6 +132,8 @@ pub fn modify_endpoint(c: &mut Ctx) -> Result<Xml> {
         private_dns_enabled: c.p.bool("PrivateDnsEnabled")?,
         policy_document: c.p.string("PolicyDocument"),
         reset_policy: c.p.flag("ResetPolicy")?,
+        add_route_table_ids: c.p.list("AddRouteTableId"),
+        remove_route_table_ids: c.p.list("RemoveRouteTableId"),
     };
     let dry = c.p.flag("DryRun")?;
     c.world.modify_endpoint(c.caller, &id, req, dry)?;

@@ -2,6 +2,8 @@
 //! and lowerCamel names, with no Result wrapper.
 
 mod endpoints;
+mod prefix_lists;
+mod route_tables;
 mod services;
 mod vpc;
 
@@ -98,6 +100,18 @@ pub const ACTIONS: &[Action] = &[
     Action::new("DescribeVpcEndpoints", Read, endpoints::describe_endpoints),
     Action::new("ModifyVpcEndpoint", Write, endpoints::modify_endpoint),
     Action::new("DeleteVpcEndpoints", Write, endpoints::delete_endpoints),
+    Action::new("CreateRouteTable", Write, route_tables::create_route_table),
+    Action::new("DescribeRouteTables", Read, route_tables::describe_route_tables),
+    Action::new("DeleteRouteTable", Write, route_tables::delete_route_table),
+    Action::new("AssociateRouteTable", Write, route_tables::associate_route_table),
+    Action::new("DisassociateRouteTable", Write, route_tables::disassociate_route_table),
+    Action::new("ReplaceRouteTableAssociation", Write, route_tables::replace_route_table_association),
+    Action::new("CreateRoute", Write, route_tables::create_route),
+    Action::new("ReplaceRoute", Write, route_tables::replace_route),
+    Action::new("DeleteRoute", Write, route_tables::delete_route),
+    Action::new("DescribePrefixLists", Read, prefix_lists::describe_prefix_lists),
+    Action::new("DescribeManagedPrefixLists", Read, prefix_lists::describe_managed_prefix_lists),
+    Action::new("GetManagedPrefixListEntries", Read, prefix_lists::get_managed_prefix_list_entries),
 ];
 
 /// Runs one EC2 action; the answer is the body inside `<ActionResponse>`.

@@ -153,7 +153,7 @@ pub fn start_private_dns_verification(c: &mut Ctx) -> Result<Xml> {
 fn render_detail(x: &mut Xml, s: &ServiceDetail) {
     x.leaf("serviceName", &s.name);
     x.leaf("serviceId", &s.id);
-    x.items("serviceType", [()], |x, _| x.leaf("serviceType", "Interface"));
+    x.items("serviceType", [()], |x, _| x.leaf("serviceType", s.service_type));
     x.leaf("serviceRegion", &s.region);
     x.item_strings("availabilityZoneSet", &s.availability_zones);
     x.leaf("owner", &s.owner);
@@ -175,9 +175,11 @@ fn render_detail(x: &mut Xml, s: &ServiceDetail) {
 
 pub fn describe_services(c: &mut Ctx) -> Result<Xml> {
     let list = c.world.describe_services(c.caller, &c.p.list("ServiceName"), &c.p.filters()?)?;
-    let (list, next) = page(c.p, list, |s| s.name.clone())?;
+    let (list, next) = page(c.p, list, |s| format!("{}\u{1}{}", s.name, s.service_type))?;
+    let mut names: Vec<&String> = list.iter().map(|s| &s.name).collect();
+    names.dedup();
     let mut x = Xml::new();
-    x.item_strings("serviceNameSet", list.iter().map(|s| &s.name));
+    x.item_strings("serviceNameSet", names);
     x.items("serviceDetailSet", &list, render_detail);
     x.opt("nextToken", next);
     Ok(x)
