@@ -514,3 +514,58 @@ def test_the_aws_cli_drives_route_tables_and_gateway_endpoints(aws, vpc):
     cli("ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
     cli("ec2", "disassociate-route-table", "--association-id", assoc["AssociationId"])
     cli("ec2", "delete-route-table", "--route-table-id", rtb)
+
+
+def main_tables(node, account):
+    ec2 = node.client("ec2", account, REGION)
+    out = ec2.describe_route_tables(Filters=[{"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    return {t["VpcId"]: t for t in out}
+
+
+@pytest.mark.parametrize("release", ["d8452a2", "d257bb1"])
+def test_vpcs_of_an_earlier_release_keep_one_main_table_through_restarts(release, tmp_path):
+    """A state directory written before route tables existed: each VPC shows
+    a main table with its local route, under the same ids after every
+    restart; a change to one is kept through a SIGKILL, and new tables,
+    routes and gateway endpoints through a SIGTERM."""
+    import shutil
+
+    import state_world as sw
+    from test_upgrade import STATE
+
+    state = tmp_path / "state"
+    shutil.copytree(STATE / release / "snapshot-and-journal", state)
+    node = sw.Node(state)
+    try:
+        first = main_tables(node, CONSUMER)
+        vpcs = {v["VpcId"]: v for v in node.client("ec2", CONSUMER, REGION).describe_vpcs()["Vpcs"]}
+        assert vpcs and set(first) == set(vpcs)
+        for vpc_id, t in first.items():
+            assert t["Routes"] == [{"DestinationCidrBlock": vpcs[vpc_id]["CidrBlock"], "GatewayId": "local",
+                                    "Origin": "CreateRouteTable", "State": "active"}]
+        node.term()
+        node = sw.Node(state)
+        assert main_tables(node, CONSUMER) == first
+
+        ec2 = node.client("ec2", CONSUMER, REGION)
+        vpc_id, main = sorted(first.items())[0]
+        ec2.create_tags(Resources=[main["RouteTableId"]], Tags=[{"Key": "Name", "Value": "kept"}])
+        node.kill()
+        node = sw.Node(state)
+        again = main_tables(node, CONSUMER)
+        assert again[vpc_id]["Tags"] == [{"Key": "Name", "Value": "kept"}]
+        assert {v: t["RouteTableId"] for v, t in again.items()} == {v: t["RouteTableId"] for v, t in first.items()}
+
+        ec2 = node.client("ec2", CONSUMER, REGION)
+        rtb = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        gw = ec2.create_vpc_endpoint(VpcId=vpc_id, ServiceName=S3, RouteTableIds=[rtb])["VpcEndpoint"]
+        before = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+        node.term()
+        node = sw.Node(state)
+        ec2 = node.client("ec2", CONSUMER, REGION)
+        assert ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"] == before
+        assert ec2.describe_vpc_endpoints(VpcEndpointIds=[gw["VpcEndpointId"]])["VpcEndpoints"][0]["RouteTableIds"] \
+            == [rtb]
+    finally:
+        if node.running():
+            node.term()
