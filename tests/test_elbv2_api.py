@@ -7,12 +7,20 @@ the emulator binary; every answer is checked against botocore's output
 shape, and every refused request is shown to have changed nothing."""
 
 import itertools
+import json
+import socket
+import time
+import urllib.request
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import PROVIDER, REGION
+from backends import TcpServer, free_port
+from conftest import CONSUMER, PROVIDER, REGION, wait_for
 from shapes import check_xml
+from topology import build_consumer, build_provider, create_endpoint
 
 _names = itertools.count(1)
 
@@ -21,8 +29,13 @@ class Elb:
     """An ELBv2 client whose every raw answer is judged against botocore's
     output shape of the operation."""
 
-    def __init__(self, client, account=PROVIDER):
-        self.c = client("elbv2", account)
+    def __init__(self, url, account=PROVIDER):
+        # botocore's own checks off: the emulator is the one to refuse.
+        self.c = boto3.client(
+            "elbv2", endpoint_url=url, region_name=REGION, aws_access_key_id=account,
+            aws_secret_access_key="any-secret",
+            config=Config(retries={"max_attempts": 1}, parameter_validation=False),
+        )
         self.last = None
         self.c.meta.events.register("before-parse", self._capture)
 
@@ -54,8 +67,8 @@ class Elb:
 
 
 @pytest.fixture(scope="module")
-def elb(client):
-    return Elb(client)
+def elb(emulator):
+    return Elb(emulator)
 
 
 class Net:
@@ -244,3 +257,294 @@ def test_set_security_groups_through_the_cli(aws, elb, net):
                         "--security-groups", net.groups[1],
                         "--enforce-security-group-inbound-rules-on-private-link-traffic", "off")
     assert out == {"SecurityGroupIds": [net.groups[1]], "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic": "off"}
+
+
+# --- target groups --------------------------------------------------------------
+
+
+def describe_tg(elb, tg):
+    return elb.describe_target_groups(TargetGroupArns=[tg["TargetGroupArn"]])["TargetGroups"][0]
+
+
+def test_modify_target_group_health_checks(elb, net):
+    tg = target_group(elb, net)
+    assert (tg["HealthCheckProtocol"], tg["HealthCheckIntervalSeconds"], tg["HealthCheckTimeoutSeconds"]) == (
+        "TCP", 30, 10)
+    arn = tg["TargetGroupArn"]
+    out = elb.modify_target_group(
+        TargetGroupArn=arn, HealthCheckProtocol="HTTP", HealthCheckPort="8080", HealthCheckPath="/health",
+        HealthCheckIntervalSeconds=10, HealthCheckTimeoutSeconds=5, HealthyThresholdCount=3,
+        UnhealthyThresholdCount=4, Matcher={"HttpCode": "200-299"},
+    )["TargetGroups"][0]
+    want = {"HealthCheckProtocol": "HTTP", "HealthCheckPort": "8080", "HealthCheckPath": "/health",
+            "HealthCheckIntervalSeconds": 10, "HealthCheckTimeoutSeconds": 5, "HealthyThresholdCount": 3,
+            "UnhealthyThresholdCount": 4, "Matcher": {"HttpCode": "200-299"}, "HealthCheckEnabled": True}
+    for seen in (out, describe_tg(elb, tg)):
+        assert {k: seen.get(k) for k in want} == want
+
+    # Only the interval: the rest stays.
+    elb.modify_target_group(TargetGroupArn=arn, HealthCheckIntervalSeconds=20)
+    seen = describe_tg(elb, tg)
+    assert (seen["HealthCheckIntervalSeconds"], seen["HealthCheckPath"], seen["HealthCheckPort"]) == (20, "/health", "8080")
+
+    before = describe_tg(elb, tg)
+    refused = [
+        ("ValidationError", {"HealthCheckIntervalSeconds": 4}),
+        ("ValidationError", {"HealthCheckIntervalSeconds": 301}),
+        ("ValidationError", {"HealthCheckTimeoutSeconds": 121}),
+        ("ValidationError", {"HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 6}),
+        ("ValidationError", {"HealthyThresholdCount": 11}),
+        ("ValidationError", {"UnhealthyThresholdCount": 1}),
+        ("ValidationError", {"HealthCheckProtocol": "UDP"}),
+        ("ValidationError", {"HealthCheckPort": "0"}),
+        ("ValidationError", {"HealthCheckPath": "health"}),
+        ("ValidationError", {"Matcher": {"HttpCode": "600"}}),
+        ("ValidationError", {"Matcher": {"HttpCode": "299-200"}}),
+        ("ValidationError", {"HealthCheckProtocol": "TCP", "HealthCheckPath": "/x"}),
+        ("InvalidConfigurationRequest", {"HealthCheckEnabled": False}),
+    ]
+    for code, kw in refused:
+        elb.fails(code, "modify_target_group", TargetGroupArn=arn, **kw)
+    assert describe_tg(elb, tg) == before
+
+    # Back to TCP: the HTTP-only settings go.
+    seen = elb.modify_target_group(TargetGroupArn=arn, HealthCheckProtocol="TCP")["TargetGroups"][0]
+    assert "HealthCheckPath" not in seen and "Matcher" not in seen
+    elb.fails("TargetGroupNotFound", "modify_target_group", TargetGroupArn=arn[:-16] + "0" * 16,
+              HealthCheckIntervalSeconds=10)
+
+
+def tg_attrs(elb, tg):
+    return {a["Key"]: a["Value"] for a in
+            elb.describe_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
+
+
+def test_target_group_attributes_by_protocol(elb, net):
+    tcp = target_group(elb, net)
+    arn = tcp["TargetGroupArn"]
+    elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
+        {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "source_ip"}])
+    before = tg_attrs(elb, tcp)
+    assert (before["stickiness.enabled"], before["stickiness.type"]) == ("true", "source_ip")
+    refused = [
+        ("InvalidConfigurationRequest", "stickiness.type", "lb_cookie"),
+        ("InvalidConfigurationRequest", "stickiness.type", "app_cookie"),
+        ("ValidationError", "stickiness.type", "source_ip_dest_ip"),
+        ("InvalidConfigurationRequest", "slow_start.duration_seconds", "30"),
+        ("InvalidConfigurationRequest", "stickiness.lb_cookie.duration_seconds", "60"),
+        ("ValidationError", "no.such.attribute", "1"),
+        ("ValidationError", "deregistration_delay.timeout_seconds", "3601"),
+        ("ValidationError", "deregistration_delay.timeout_seconds", "-1"),
+        ("ValidationError", "proxy_protocol_v2.enabled", "yes"),
+        ("ValidationError", "load_balancing.cross_zone.enabled", "maybe"),
+        ("ValidationError", "target_group_health.dns_failover.minimum_healthy_targets.percentage", "101"),
+    ]
+    for code, key, value in refused:
+        # A valid attribute beside the refused one is not applied either.
+        elb.fails(code, "modify_target_group_attributes", TargetGroupArn=arn, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "42"}, {"Key": key, "Value": value}])
+    assert tg_attrs(elb, tcp) == before
+    elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
+        {"Key": "target_group_health.dns_failover.minimum_healthy_targets.count", "Value": "off"},
+        {"Key": "load_balancing.cross_zone.enabled", "Value": "use_load_balancer_configuration"}])
+
+    tls = target_group(elb, net, protocol="TLS", port=443)
+    elb.fails("InvalidConfigurationRequest", "modify_target_group_attributes", TargetGroupArn=tls["TargetGroupArn"],
+              Attributes=[{"Key": "stickiness.enabled", "Value": "true"}])
+
+    udp = target_group(elb, net, protocol="UDP", port=514)
+    assert tg_attrs(elb, udp)["preserve_client_ip.enabled"] == "true"
+    for key, value in (("proxy_protocol_v2.enabled", "true"), ("preserve_client_ip.enabled", "false")):
+        elb.fails("InvalidConfigurationRequest", "modify_target_group_attributes",
+                  TargetGroupArn=udp["TargetGroupArn"], Attributes=[{"Key": key, "Value": value}])
+
+
+# --- listeners -------------------------------------------------------------------
+
+CERT = f"arn:aws:acm:{REGION}:{PROVIDER}:certificate/0b6b5e8e-0000-4000-8000-000000000001"
+
+
+def describe_listener(elb, arn):
+    return elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
+
+
+def test_modify_listener(elb, net):
+    lb = nlb(elb, net)
+    tg = target_group(elb, net)
+    other_tg = target_group(elb, net)
+    arn = listener(elb, lb, tg, port=80)["ListenerArn"]
+    listener(elb, lb, target_group(elb, net), port=81)
+
+    out = elb.modify_listener(ListenerArn=arn, Port=8080)["Listeners"][0]
+    assert (out["Port"], out["Protocol"]) == (8080, "TCP")
+    assert describe_listener(elb, arn)["Port"] == 8080
+
+    # To TLS: a certificate is needed; the policy defaults to AWS's default.
+    elb.fails("ValidationError", "modify_listener", ListenerArn=arn, Protocol="TLS")
+    out = elb.modify_listener(ListenerArn=arn, Protocol="TLS", Port=443, Certificates=[{"CertificateArn": CERT}])
+    seen = describe_listener(elb, arn)
+    assert seen == out["Listeners"][0]
+    assert (seen["Protocol"], seen["Port"], seen["SslPolicy"]) == ("TLS", 443, "ELBSecurityPolicy-2016-08")
+    assert seen["Certificates"] == [{"CertificateArn": CERT}]
+    assert "AlpnPolicy" not in seen
+    out = elb.modify_listener(ListenerArn=arn, SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                              AlpnPolicy=["HTTP2Preferred"])["Listeners"][0]
+    assert (out["SslPolicy"], out["AlpnPolicy"], out["Certificates"]) == (
+        "ELBSecurityPolicy-TLS13-1-2-2021-06", ["HTTP2Preferred"], [{"CertificateArn": CERT}])
+    elb.fails("InvalidConfigurationRequest", "describe_listener_attributes", ListenerArn=arn)
+
+    before = describe_listener(elb, arn)
+    udp_tg = target_group(elb, net, protocol="UDP", port=514)
+    refused = [
+        ("SSLPolicyNotFound", {"SslPolicy": "ELBSecurityPolicy-Nope"}),
+        ("CertificateNotFound", {"Certificates": [{"CertificateArn": "arn:aws:s3:::bucket"}]}),
+        ("TooManyCertificates", {"Certificates": [{"CertificateArn": CERT}, {"CertificateArn": CERT + "2"}]}),
+        ("ALPNPolicyNotFound", {"AlpnPolicy": ["HTTP3"]}),
+        ("DuplicateListener", {"Port": 81}),
+        ("ValidationError", {"Port": 0}),
+        ("ValidationError", {"Protocol": "HTTP"}),
+        ("ValidationError", {"Protocol": "TCP", "SslPolicy": "ELBSecurityPolicy-2016-08"}),
+        ("IncompatibleProtocols", {"DefaultActions": [{"Type": "forward", "TargetGroupArn": udp_tg["TargetGroupArn"]}]}),
+        ("InvalidLoadBalancerAction", {"DefaultActions": [{"Type": "redirect", "RedirectConfig": {"StatusCode": "HTTP_301"}}]}),
+        ("InvalidLoadBalancerAction", {"DefaultActions": [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": tg["TargetGroupArn"]}, {"TargetGroupArn": other_tg["TargetGroupArn"]}]}}]}),
+        ("TargetGroupNotFound", {"DefaultActions": [
+            {"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"][:-16] + "0" * 16}]}),
+    ]
+    for code, kw in refused:
+        elb.fails(code, "modify_listener", ListenerArn=arn, **kw)
+    assert describe_listener(elb, arn) == before
+    elb.fails("ListenerNotFound", "modify_listener", ListenerArn=arn[:-16] + "0" * 16, Port=9000)
+
+    # A new default action moves the listener to another target group.
+    out = elb.modify_listener(ListenerArn=arn, DefaultActions=[
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": other_tg["TargetGroupArn"]}]}}])
+    assert out["Listeners"][0]["DefaultActions"][0]["TargetGroupArn"] == other_tg["TargetGroupArn"]
+    assert describe_tg(elb, other_tg)["LoadBalancerArns"] == [lb["LoadBalancerArn"]]
+    assert describe_tg(elb, tg)["LoadBalancerArns"] == []
+
+    # Back to TCP: the TLS settings go, and the idle timeout is the listener's again.
+    out = elb.modify_listener(ListenerArn=arn, Protocol="TCP")["Listeners"][0]
+    assert not {"SslPolicy", "Certificates", "AlpnPolicy"} & set(out)
+    assert listener_attrs(elb, arn) == {"tcp.idle_timeout.seconds": "350"}
+
+
+def test_create_tls_listener(elb, net):
+    lb = nlb(elb, net)
+    tg = target_group(elb, net, protocol="TLS", port=443)
+    elb.fails("ValidationError", "create_listener", LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TLS", Port=443,
+              DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+    elb.fails("SSLPolicyNotFound", "create_listener", LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TLS",
+              Port=443, SslPolicy="nope", Certificates=[{"CertificateArn": CERT}],
+              DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+    assert elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"] == []
+    out = listener(elb, lb, tg, protocol="TLS", port=443, Certificates=[{"CertificateArn": CERT}],
+                   SslPolicy="ELBSecurityPolicy-TLS13-1-3-2021-06", AlpnPolicy=["None"])
+    assert (out["SslPolicy"], out["AlpnPolicy"], out["Certificates"]) == (
+        "ELBSecurityPolicy-TLS13-1-3-2021-06", ["None"], [{"CertificateArn": CERT}])
+
+
+def test_secondary_ips_per_subnet_attribute(elb, net):
+    lb = nlb(elb, net)
+    arn = lb["LoadBalancerArn"]
+
+    def attrs():
+        return {a["Key"]: a["Value"] for a in
+                elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+
+    assert attrs()["secondary_ips.auto_assigned.per_subnet"] == "0"
+    elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[
+        {"Key": "secondary_ips.auto_assigned.per_subnet", "Value": "2"}])
+    assert attrs()["secondary_ips.auto_assigned.per_subnet"] == "2"
+    for value in ("1", "8", "x"):
+        elb.fails("InvalidConfigurationRequest", "modify_load_balancer_attributes", LoadBalancerArn=arn,
+                  Attributes=[{"Key": "secondary_ips.auto_assigned.per_subnet", "Value": value}])
+    assert attrs()["secondary_ips.auto_assigned.per_subnet"] == "2"
+
+
+# --- changes the data plane follows ----------------------------------------------
+
+
+def status(emulator):
+    with urllib.request.urlopen(f"{emulator}/_emulator/status", timeout=5) as r:
+        return json.load(r)
+
+
+def listener_ports(emulator, endpoint_id):
+    return {int(e["host_address"].rsplit(":", 1)[1]) for e in status(emulator)["dataplane"]["listeners"]
+            if e["vpc_endpoint_id"] == endpoint_id}
+
+
+def echo(conn):
+    data = conn.recv(64)
+    conn.sendall(data)
+    return data
+
+
+def connects(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            s.sendall(b"ping")
+            return s.recv(64) == b"ping"
+    except OSError:
+        return False
+
+
+def test_listener_port_change_moves_the_data_plane_listener(client, emulator, elb):
+    old, new = free_port(), free_port()
+    target_port = free_port()
+    p = build_provider(client, acceptance_required=False, name="moving", listener_port=old, target_port=target_port,
+                       targets=("10.81.128.10",), cidr_prefix="10.81")
+    c = build_consumer(client, cidr_prefix="10.82")
+    ec2c = client("ec2", CONSUMER)
+    ec2c.authorize_security_group_ingress(GroupId=c.group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 65535, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    blocks = {v["vpc_id"]: int(v["host_block"].split(".")[1]) for r in status(emulator)["regions"] for v in r["vpcs"]}
+    backend = TcpServer((f"127.{blocks[p.vpc]}.128.10", target_port), echo)
+    try:
+        ep = create_endpoint(client, p, c)
+        wait_for(lambda: ec2c.describe_vpc_endpoints(VpcEndpointIds=[ep["VpcEndpointId"]])["VpcEndpoints"][0][
+            "State"] == "available", "available")
+        wait_for(lambda: listener_ports(emulator, ep["VpcEndpointId"]) == {old}, "listening on the old port")
+        eni = ec2c.describe_network_interfaces(NetworkInterfaceIds=ep["NetworkInterfaceIds"][:1])[
+            "NetworkInterfaces"][0]["PrivateIpAddress"]
+        host = f"127.{blocks[c.vpc]}.{eni.split('.')[2]}.{eni.split('.')[3]}"
+        assert wait_for(lambda: connects(host, old), "a flow through the old port")
+
+        arn = elb.describe_listeners(LoadBalancerArn=p.lb_arn)["Listeners"][0]["ListenerArn"]
+        elb.modify_listener(ListenerArn=arn, Port=new)
+        wait_for(lambda: listener_ports(emulator, ep["VpcEndpointId"]) == {new}, "listening on the new port")
+        assert wait_for(lambda: connects(host, new), "a flow through the new port")
+        assert not connects(host, old)
+    finally:
+        backend.stop()
+
+
+def test_changed_health_check_interval_reaches_the_checker(client, emulator, elb):
+    """Healthy takes two passing checks: at 300 s apart the second is far
+    off; once the interval is 5 s it comes within seconds."""
+    target_port = free_port()
+    health = dict(HealthCheckIntervalSeconds=300, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)
+    p = build_provider(client, acceptance_required=False, name="checked", listener_port=free_port(),
+                       target_port=target_port, targets=("10.83.128.10",), cidr_prefix="10.83", health=health)
+    blocks = {v["vpc_id"]: int(v["host_block"].split(".")[1]) for r in status(emulator)["regions"] for v in r["vpcs"]}
+    backend = TcpServer((f"127.{blocks[p.vpc]}.128.10", target_port), lambda conn: None)
+    try:
+        c = build_consumer(client, cidr_prefix="10.84")
+        ep = create_endpoint(client, p, c)
+        ec2c = client("ec2", CONSUMER)
+        wait_for(lambda: ec2c.describe_vpc_endpoints(VpcEndpointIds=[ep["VpcEndpointId"]])["VpcEndpoints"][0][
+            "State"] == "available", "available")
+
+        def state():
+            return elb.describe_target_health(TargetGroupArn=p.tg_arn)["TargetHealthDescriptions"][0][
+                "TargetHealth"]["State"]
+
+        wait_for(lambda: backend.results, "the first health check", timeout=10)
+        assert state() == "initial"
+        elb.modify_target_group(TargetGroupArn=p.tg_arn, HealthCheckIntervalSeconds=5)
+        changed = time.monotonic()
+        wait_for(lambda: state() == "healthy", "healthy at the new interval", timeout=15)
+        assert time.monotonic() - changed < 12
+    finally:
+        backend.stop()

@@ -21,6 +21,11 @@ type Key = (String, String, u16);
 #[derive(Debug, Default)]
 struct Check {
     due: Option<Instant>,
+    /// When the last check started, and the interval it was due by: a
+    /// group whose interval changes (ModifyTargetGroup) is next checked at
+    /// the new interval after the last check.
+    started: Option<Instant>,
+    interval: u64,
     in_flight: bool,
     successes: u32,
     failures: u32,
@@ -58,10 +63,15 @@ pub async fn run(dp: Arc<DataPlane>, mut stop: watch::Receiver<bool>) {
                 let key = (group.target_group_arn.clone(), t.id.clone(), t.port);
                 live.insert(key.clone());
                 let c = checks.entry(key.clone()).or_default();
+                if c.interval != group.interval_seconds {
+                    c.interval = group.interval_seconds;
+                    c.due = c.started.map(|s| s + Duration::from_secs(group.interval_seconds));
+                }
                 if c.in_flight || c.due.is_some_and(|d| now < d) {
                     continue;
                 }
                 c.in_flight = true;
+                c.started = Some(now);
                 c.due = Some(now + Duration::from_secs(group.interval_seconds));
                 let port = group.port.unwrap_or(t.port);
                 let dial = t.dial.map(|d| SocketAddrV4::new(*d.ip(), port));

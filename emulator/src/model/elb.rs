@@ -53,6 +53,23 @@ impl LoadBalancer {
         self.arn.split_once(":loadbalancer/").map(|(_, s)| s).unwrap_or("")
     }
 
+    /// An attribute's value, AWS's default for one this record predates.
+    pub fn attribute(&self, key: &str) -> &str {
+        self.attributes
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| LOAD_BALANCER_ATTRIBUTES.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
+            .unwrap_or("")
+    }
+
+    /// Every attribute, with AWS's defaults for those this record predates.
+    pub fn all_attributes(&self) -> BTreeMap<String, String> {
+        let mut all: BTreeMap<String, String> =
+            LOAD_BALANCER_ATTRIBUTES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        all.extend(self.attributes.clone());
+        all
+    }
+
     pub fn cross_zone(&self) -> bool {
         self.attributes.get("load_balancing.cross_zone.enabled").map(String::as_str) == Some("true")
     }
@@ -89,6 +106,7 @@ pub const LOAD_BALANCER_ATTRIBUTES: &[(&str, &str)] = &[
     ("dns_record.client_routing_policy", "any_availability_zone"),
     ("ipv6.deny_all_igw_traffic", "true"),
     ("load_balancing.cross_zone.enabled", "false"),
+    ("secondary_ips.auto_assigned.per_subnet", "0"),
     ("zonal_shift.config.enabled", "false"),
 ];
 
@@ -375,12 +393,29 @@ impl World {
                     format!("Load balancer attribute key '{k}' is not recognized"),
                 ));
             }
-            let boolean = k.ends_with(".enabled");
-            if boolean && v != "true" && v != "false" {
+            let valid = match k.as_str() {
+                _ if k.ends_with(".enabled") => v == "true" || v == "false",
+                "dns_record.client_routing_policy" => matches!(
+                    v.as_str(),
+                    "availability_zone_affinity" | "partial_availability_zone_affinity" | "any_availability_zone"
+                ),
+                "secondary_ips.auto_assigned.per_subnet" => v.parse::<u8>().is_ok_and(|n| n <= 7),
+                _ => true,
+            };
+            if !valid {
                 return Err(Error::new(
                     "InvalidConfigurationRequest",
                     format!("Load balancer attribute value '{v}' is not valid for key '{k}'"),
                 ));
+            }
+            if k == "secondary_ips.auto_assigned.per_subnet" {
+                let now = self.load_balancer(caller, arn)?.attribute(k).parse::<u8>().unwrap_or(0);
+                if v.parse::<u8>().is_ok_and(|n| n < now) {
+                    return Err(Error::new(
+                        "InvalidConfigurationRequest",
+                        format!("The number of secondary IP addresses per subnet cannot be decreased from '{now}'"),
+                    ));
+                }
             }
         }
         let lb = self.region_mut(&caller.region).load_balancers.get_mut(arn).ok_or_else(lb_not_found)?;

@@ -31,9 +31,11 @@ pub mod route;
 pub mod route_table;
 pub mod security_group;
 pub mod service;
+pub mod ssl_policy;
 pub mod table;
 pub mod tags;
 pub mod target_group;
+pub mod target_group_settings;
 pub mod vpc;
 
 use std::collections::{BTreeSet, HashMap};

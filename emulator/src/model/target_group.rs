@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use super::elb::{check_elb_name, in_range};
+use super::elb::check_elb_name;
 use super::tags::Tags;
+use super::target_group_settings::{health_check, HealthCheckRequest};
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -161,48 +162,22 @@ impl World {
         }
         let vpc_id = req.vpc_id.clone().ok_or_else(|| Error::validation("A VPC ID must be specified"))?;
         self.vpc(caller, &vpc_id).map_err(|_| Error::validation(format!("The VPC ID '{vpc_id}' is not found")))?;
-        let hc_protocol = req.health_check_protocol.clone().unwrap_or_else(|| {
-            if matches!(protocol.as_str(), "HTTP" | "HTTPS") {
-                protocol.clone()
-            } else {
-                "TCP".into()
-            }
-        });
-        if !matches!(hc_protocol.as_str(), "TCP" | "HTTP" | "HTTPS") {
-            return Err(Error::validation(format!("Health check protocol '{hc_protocol}' is not supported for target groups with the '{protocol}' protocol")));
-        }
-        let http_check = hc_protocol != "TCP";
-        if !http_check && (req.health_check_path.is_some() || req.matcher.is_some()) {
-            return Err(Error::validation(
-                "Health check path and matcher are only supported for HTTP and HTTPS health checks",
-            ));
-        }
-        let hc_port = req.health_check_port.clone().unwrap_or_else(|| "traffic-port".into());
-        if hc_port != "traffic-port" && !hc_port.parse::<u16>().is_ok_and(|p| p > 0) {
-            return Err(Error::validation(format!(
-                "Health check port '{hc_port}' must be 'traffic-port' or a port between 1 and 65535"
-            )));
-        }
-        let health_check = HealthCheck {
-            enabled: req.health_check_enabled.unwrap_or(true),
-            protocol: hc_protocol,
-            port: hc_port,
-            path: if http_check { Some(req.health_check_path.clone().unwrap_or_else(|| "/".into())) } else { None },
-            interval_seconds: in_range("Health check interval", req.health_check_interval, 5, 300, 30)?,
-            timeout_seconds: in_range(
-                "Health check timeout",
-                req.health_check_timeout,
-                2,
-                120,
-                if http_check { 6 } else { 10 },
-            )?,
-            healthy_threshold: in_range("Healthy threshold count", req.healthy_threshold, 2, 10, 5)?,
-            unhealthy_threshold: in_range("Unhealthy threshold count", req.unhealthy_threshold, 2, 10, 2)?,
-            matcher: if http_check { Some(req.matcher.clone().unwrap_or_else(|| "200-399".into())) } else { None },
-        };
-        if health_check.timeout_seconds > health_check.interval_seconds {
-            return Err(Error::validation("Health check timeout must be smaller than the interval"));
-        }
+        let health_check = health_check(
+            &protocol,
+            &target_type,
+            None,
+            &HealthCheckRequest {
+                enabled: req.health_check_enabled,
+                protocol: req.health_check_protocol.clone(),
+                port: req.health_check_port.clone(),
+                path: req.health_check_path.clone(),
+                interval: req.health_check_interval,
+                timeout: req.health_check_timeout,
+                healthy_threshold: req.healthy_threshold,
+                unhealthy_threshold: req.unhealthy_threshold,
+                matcher: req.matcher.clone(),
+            },
+        )?;
         if let Some(existing) = self
             .region(&caller.region)
             .and_then(|r| r.target_groups.values().find(|t| t.owner == caller.account && t.name == req.name))
@@ -229,8 +204,10 @@ impl World {
         );
         let mut attributes: BTreeMap<String, String> =
             TARGET_GROUP_ATTRIBUTES.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        // Client IP preservation defaults on for instance targets, off for ip targets over TCP.
-        attributes.insert("preserve_client_ip.enabled".into(), (target_type == "instance").to_string());
+        // Client IP preservation defaults on for instance targets, off for ip
+        // targets over TCP and TLS; UDP keeps it always.
+        let preserve = target_type == "instance" || matches!(protocol.as_str(), "UDP" | "TCP_UDP");
+        attributes.insert("preserve_client_ip.enabled".into(), preserve.to_string());
         let tg = TargetGroup {
             arn: arn.clone(),
             name: req.name,
@@ -321,42 +298,6 @@ impl World {
         self.region_mut(&caller.region).target_groups.remove(arn);
         self.emit(&caller.region, Resource::TargetGroup(arn.to_string()), Change::Deleted);
         Ok(())
-    }
-
-    pub fn modify_target_group_attributes(
-        &mut self,
-        caller: &Caller,
-        arn: &str,
-        attrs: &[(String, String)],
-    ) -> Result<BTreeMap<String, String>> {
-        self.target_group(caller, arn)?;
-        for (k, v) in attrs {
-            if !TARGET_GROUP_ATTRIBUTES.iter().any(|(name, _)| name == k) {
-                return Err(Error::new(
-                    "InvalidConfigurationRequest",
-                    format!("Target group attribute key '{k}' is not recognized"),
-                ));
-            }
-            let ok = if k.ends_with(".enabled") {
-                v == "true" || v == "false"
-            } else if k == "deregistration_delay.timeout_seconds" {
-                v.parse::<u32>().is_ok_and(|s| s <= 3600)
-            } else {
-                !v.is_empty()
-            };
-            if !ok {
-                return Err(Error::validation(format!(
-                    "Target group attribute value '{v}' is not valid for key '{k}'"
-                )));
-            }
-        }
-        let tg = self.region_mut(&caller.region).target_groups.get_mut(arn).ok_or_else(tg_not_found)?;
-        for (k, v) in attrs {
-            tg.attributes.insert(k.clone(), v.clone());
-        }
-        let out = tg.attributes.clone();
-        self.emit(&caller.region, Resource::TargetGroup(arn.to_string()), Change::Updated);
-        Ok(out)
     }
 
     /// Registers targets; a registered target starts `initial` (or `unused`

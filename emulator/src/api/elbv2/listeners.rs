@@ -2,7 +2,9 @@
 
 use super::{attributes, page, render_attributes, required, tags};
 use crate::api::ec2::Ctx;
+use crate::api::query::Params;
 use crate::api::xml::Xml;
+use crate::model::listener::ListenerRequest;
 use crate::model::{Error, Listener, Result};
 
 pub(super) fn render_listener(x: &mut Xml, l: &Listener) {
@@ -10,6 +12,10 @@ pub(super) fn render_listener(x: &mut Xml, l: &Listener) {
     x.leaf("LoadBalancerArn", &l.load_balancer_arn);
     x.num("Port", l.port);
     x.leaf("Protocol", &l.protocol);
+    if let Some(cert) = &l.certificate_arn {
+        x.members("Certificates", [cert], |x, c| x.leaf("CertificateArn", c));
+    }
+    x.opt("SslPolicy", l.ssl_policy.as_ref());
     x.members("DefaultActions", [l], |x, l| {
         x.leaf("Type", "forward");
         x.leaf("TargetGroupArn", &l.target_group_arn);
@@ -21,23 +27,92 @@ pub(super) fn render_listener(x: &mut Xml, l: &Listener) {
             x.node("TargetGroupStickinessConfig", |x| x.bool("Enabled", false));
         });
     });
+    if let Some(alpn) = &l.alpn_policy {
+        x.member_strings("AlpnPolicy", std::slice::from_ref(alpn));
+    }
+}
+
+/// The target group of the forward default action (`None` when no
+/// DefaultActions were given): a network load balancer's listener has
+/// exactly one default action, a forward to one target group.
+fn forward_target(c: &Ctx) -> Result<Option<String>> {
+    let actions = c.p.members("DefaultActions");
+    let Some(action) = actions.first() else { return Ok(None) };
+    if actions.len() > 1 {
+        return Err(Error::new(
+            "TooManyActions",
+            "A listener of a network load balancer takes exactly one default action",
+        ));
+    }
+    let kind = action.get("Type").filter(|k| !k.is_empty()).ok_or_else(|| {
+        Error::validation("1 validation error detected: Value null at 'defaultActions.1.member.type' failed to satisfy constraint: Member must not be null")
+    })?;
+    if kind != "forward" {
+        return Err(Error::new(
+            "InvalidLoadBalancerAction",
+            format!("Action type '{kind}' is not supported for network load balancers; their listeners only forward"),
+        ));
+    }
+    let direct = action.string("TargetGroupArn");
+    let listed: Vec<String> =
+        action.members("ForwardConfig.TargetGroups").iter().filter_map(|t| t.string("TargetGroupArn")).collect();
+    if listed.len() > 1 {
+        return Err(Error::new(
+            "InvalidLoadBalancerAction",
+            "A forward action of a network load balancer takes exactly one target group",
+        ));
+    }
+    match (direct, listed.into_iter().next()) {
+        (Some(d), Some(l)) if d != l => {
+            Err(Error::validation("TargetGroupArn and ForwardConfig must name the same target group"))
+        }
+        (Some(t), _) | (None, Some(t)) => Ok(Some(t)),
+        (None, None) => Err(Error::validation("A target group ARN must be specified for a forward action")),
+    }
+}
+
+fn listener_request(c: &Ctx) -> Result<ListenerRequest> {
+    let given = |name: &str| c.p.get(name).is_some() || c.p.pairs().any(|(k, _)| k.starts_with(&format!("{name}.")));
+    let certificates = if given("Certificates") {
+        let certs: Vec<Params> = c.p.members("Certificates");
+        Some(
+            certs
+                .iter()
+                .map(|m| {
+                    m.string("CertificateArn").ok_or_else(|| Error::validation("A certificate ARN must be specified"))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
+    Ok(ListenerRequest {
+        protocol: c.p.string("Protocol"),
+        port: c.p.int("Port").map_err(|e| Error::validation(e.message))?,
+        target_group_arn: forward_target(c)?,
+        ssl_policy: c.p.string("SslPolicy"),
+        certificates,
+        alpn_policy: given("AlpnPolicy").then(|| c.p.member_list("AlpnPolicy")),
+    })
 }
 
 pub(super) fn create_listener(c: &mut Ctx) -> Result<Xml> {
     let lb = required(c, "LoadBalancerArn")?.to_string();
-    let actions = c.p.members("DefaultActions");
-    let action = actions.first().ok_or_else(|| Error::validation("A default action must be specified"))?;
-    let kind = action.get("Type").unwrap_or("forward");
-    if kind != "forward" {
-        return Err(Error::validation(format!("Action type '{kind}' is not supported for network load balancers")));
+    if c.p.members("DefaultActions").is_empty() {
+        return Err(Error::validation("A default action must be specified"));
     }
-    let tg = action
-        .string("TargetGroupArn")
-        .or_else(|| action.members("ForwardConfig.TargetGroups").first().and_then(|t| t.string("TargetGroupArn")));
-    let port = c.p.int("Port").map_err(|e| Error::validation(e.message))?;
+    let req = listener_request(c)?;
     let t = tags(c, "Tags")?;
-    let protocol = c.p.string("Protocol");
-    let l = c.world.create_listener(c.caller, &lb, protocol.as_deref(), port, tg.as_deref(), t)?;
+    let l = c.world.create_listener_with(c.caller, &lb, &req, t)?;
+    let mut x = Xml::new();
+    x.members("Listeners", [&l], render_listener);
+    Ok(x)
+}
+
+pub(super) fn modify_listener(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "ListenerArn")?.to_string();
+    let req = listener_request(c)?;
+    let l = c.world.modify_listener(c.caller, &arn, &req)?;
     let mut x = Xml::new();
     x.members("Listeners", [&l], render_listener);
     Ok(x)

@@ -94,9 +94,9 @@ pub(super) fn modify_lb_attributes(c: &mut Ctx) -> Result<Xml> {
 
 pub(super) fn describe_lb_attributes(c: &mut Ctx) -> Result<Xml> {
     let arn = required(c, "LoadBalancerArn")?;
-    let lb = c.world.load_balancer(c.caller, arn)?;
+    let attrs = c.world.load_balancer(c.caller, arn)?.all_attributes();
     let mut x = Xml::new();
-    render_attributes(&mut x, &lb.attributes);
+    render_attributes(&mut x, &attrs);
     Ok(x)
 }
 

@@ -39,6 +39,8 @@ pub const ACTIONS: &[Action] = &[
     Action::new("DescribeListenerAttributes", Read, listeners::describe_listener_attributes),
     Action::new("ModifyListenerAttributes", Write, listeners::modify_listener_attributes),
     Action::new("SetSecurityGroups", Write, load_balancers::set_security_groups),
+    Action::new("ModifyTargetGroup", Write, target_groups::modify_target_group),
+    Action::new("ModifyListener", Write, listeners::modify_listener),
     Action::new("AddTags", Write, tags::add_tags),
     Action::new("RemoveTags", Write, tags::remove_tags),
     Action::new("DescribeTags", Read, tags::describe_tags),

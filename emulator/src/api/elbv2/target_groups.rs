@@ -4,6 +4,7 @@ use super::{attributes, page, render_attributes, required, tags};
 use crate::api::ec2::Ctx;
 use crate::api::xml::Xml;
 use crate::model::target_group::{CreateTargetGroup, HealthCheck, TargetSpec};
+use crate::model::target_group_settings::HealthCheckRequest;
 use crate::model::{Error, Result, Target, TargetGroup};
 
 pub(super) fn render_health_check(x: &mut Xml, h: &HealthCheck) {
@@ -74,6 +75,36 @@ pub(super) fn describe_target_groups(c: &mut Ctx) -> Result<Xml> {
     let world = &*c.world;
     x.members("TargetGroups", &list, |x, tg| render_tg(x, tg, &world.target_group_load_balancers(&region, &tg.arn)));
     x.opt("NextMarker", next);
+    Ok(x)
+}
+
+fn health_check_request(c: &Ctx) -> Result<HealthCheckRequest> {
+    let int = |name: &str| c.p.int(name).map_err(|e| Error::validation(e.message));
+    Ok(HealthCheckRequest {
+        enabled: c.p.bool("HealthCheckEnabled").map_err(|e| Error::validation(e.message))?,
+        protocol: c.p.string("HealthCheckProtocol"),
+        port: c.p.string("HealthCheckPort"),
+        path: c.p.string("HealthCheckPath"),
+        interval: int("HealthCheckIntervalSeconds")?,
+        timeout: int("HealthCheckTimeoutSeconds")?,
+        healthy_threshold: int("HealthyThresholdCount")?,
+        unhealthy_threshold: int("UnhealthyThresholdCount")?,
+        matcher: c.p.string("Matcher.HttpCode"),
+    })
+}
+
+pub(super) fn modify_target_group(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "TargetGroupArn")?.to_string();
+    if c.p.get("Matcher.GrpcCode").is_some() {
+        return Err(Error::validation(
+            "A gRPC matcher cannot be specified for target groups of network load balancers",
+        ));
+    }
+    let req = health_check_request(c)?;
+    let tg = c.world.modify_target_group(c.caller, &arn, &req)?;
+    let lbs = c.world.target_group_load_balancers(&c.caller.region, &tg.arn);
+    let mut x = Xml::new();
+    x.members("TargetGroups", [&tg], |x, tg| render_tg(x, tg, &lbs));
     Ok(x)
 }
 
