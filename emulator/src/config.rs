@@ -110,6 +110,19 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_SEED")]
     pub seed: Option<PathBuf>,
 
+    /// Connection notifications: POST the messages of an SNS topic to an
+    /// HTTP URL, as SNS does to an HTTP subscriber (`*` in the ARN matches
+    /// any characters). Repeatable; comma-separated in the environment
+    /// variable. Every message is also listed at GET /_emulator/notifications.
+    /// Example: --notification-url arn:aws:sns:us-east-1:111111111111:events=http://127.0.0.1:9000/
+    #[arg(
+        long = "notification-url",
+        env = "PRIVATELINK_NOTIFICATION_URL",
+        value_delimiter = ',',
+        value_name = "TOPIC_ARN=URL"
+    )]
+    pub notification_url: Vec<String>,
+
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
     pub log: String,
@@ -135,6 +148,9 @@ pub struct FileConfig {
     #[serde(default)]
     pub attach: Vec<String>,
     pub seed: Option<PathBuf>,
+    /// Topic ARN (`*` wildcards) -> URL, as `--notification-url`.
+    #[serde(default)]
+    pub notification_urls: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub credentials: Vec<FileCredential>,
 }
@@ -163,6 +179,8 @@ pub struct Config {
     pub attachments: Vec<crate::addressing::Attachment>,
     /// The starting world, applied when there is no VPC yet.
     pub seed: Option<crate::seed::Seed>,
+    /// Where connection notifications of each SNS topic are POSTed.
+    pub notification_routes: Vec<crate::notify::Route>,
 }
 
 impl Default for Config {
@@ -177,6 +195,7 @@ impl Default for Config {
             api_limits: crate::server::Limits::default(),
             attachments: Vec::new(),
             seed: None,
+            notification_routes: Vec::new(),
         }
     }
 }
@@ -260,6 +279,13 @@ impl Config {
         }
         if let Some(path) = args.seed.clone().or(file.seed) {
             c.seed = Some(crate::seed::Seed::load(&path)?);
+        }
+        // The command line's routes come first: the first match wins.
+        for r in &args.notification_url {
+            c.notification_routes.push(r.parse()?);
+        }
+        for (topic, url) in &file.notification_urls {
+            c.notification_routes.push(crate::notify::Route::new(topic, url)?);
         }
         let mut creds = HashMap::new();
         for f in file.credentials {

@@ -118,6 +118,7 @@ impl Builder {
             )))?;
         let api_addr = api_listener.local_addr()?;
         let shared = crate::shared(&config).map_err(context("cannot restore the state directory".into()))?;
+        shared.notifications.set_routes(config.notification_routes.clone());
         if let Some(seed) = &config.seed {
             match seed.apply(&shared) {
                 Ok(0) => info!("seed not applied: the world already has VPCs"),
@@ -148,11 +149,13 @@ impl Builder {
             .map_err(context("cannot start the data plane".into()))?;
         let (stop, stopped) = watch::channel(false);
         let api = serve_api(api_listener, shared.clone(), stopped, self.api_thread)?;
+        let notifier = tokio::spawn(shared.notifications.clone().deliver());
         Ok(Emulator {
             api_addr,
             dns,
             shared,
             dataplane,
+            notifier,
             #[cfg(target_os = "linux")]
             netplane,
             stop,
@@ -231,6 +234,8 @@ pub struct Emulator {
     dns: Option<(DnsServer, SocketAddr)>,
     shared: Arc<Shared>,
     dataplane: Arc<DataPlane>,
+    /// Delivers connection notifications to their URLs.
+    notifier: JoinHandle<()>,
     #[cfg(target_os = "linux")]
     netplane: Option<Arc<crate::netplane::NetPlane>>,
     stop: watch::Sender<bool>,
@@ -279,6 +284,7 @@ impl Emulator {
     /// snapshot so the next start has nothing to read but it.
     pub async fn shutdown(self) -> io::Result<()> {
         let _ = self.stop.send(true);
+        self.notifier.abort();
         self.dataplane.shutdown().await;
         if let Some((dns, _)) = self.dns {
             dns.shutdown().await;

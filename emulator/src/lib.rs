@@ -23,6 +23,9 @@
 //!   (127.k.0.0/16 on loopback, or as it is on an attached interface).
 //! - `netplane` (Linux): interface mode, the attached VPCs' addresses added
 //!   to real interfaces through netlink.
+//! - [`notify`]: connection notifications as SNS would deliver them: kept
+//!   for `/_emulator/notifications`, POSTed to configured URLs off the
+//!   write path.
 //! - [`seed`]: the starting world from a TOML file (`--seed`).
 //! - [`config`]: command line, environment and config file settings.
 //! - [`embed`]: the one way the emulator starts, in the binary or inside
@@ -40,6 +43,7 @@ pub mod fuzzing;
 pub mod model;
 #[cfg(target_os = "linux")]
 pub mod netplane;
+pub mod notify;
 pub mod persist;
 pub mod seed;
 pub mod server;

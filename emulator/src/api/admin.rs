@@ -1,5 +1,6 @@
 //! The emulator's own endpoints under `/_emulator/` (loopback callers only):
-//! health, a status dump, and the public DNS records providers publish.
+//! health, a status dump, the public DNS records providers publish, and the
+//! connection notifications published so far.
 
 use serde_json::{json, Value};
 
@@ -82,6 +83,16 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
                 doc[name] = section;
             }
             json_response(200, doc)
+        }
+        // Connection notifications as SNS would deliver them, oldest first.
+        ("GET", "/_emulator/notifications") => {
+            let topic =
+                form_urlencoded::parse(req.query.as_bytes()).find(|(k, _)| k == "topic").map(|(_, v)| v.into_owned());
+            json_response(200, shared.notifications.list(topic.as_deref()))
+        }
+        ("DELETE", "/_emulator/notifications") => {
+            shared.notifications.clear();
+            json_response(200, json!({"cleared": true}))
         }
         ("GET", "/_emulator/public-dns/txt") => {
             let w = shared.world();

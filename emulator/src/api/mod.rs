@@ -240,6 +240,7 @@ pub fn replay_legacy(world: &mut World, op: Op) -> Result<(), String> {
     }
     world.settle();
     world.drain_events();
+    world.drain_notices();
     Ok(())
 }
 

@@ -49,6 +49,9 @@ pub struct Shared {
     pub limits: crate::server::Limits,
     /// The local CA's certificate (PEM), once the data plane has one.
     pub tls_ca_pem: std::sync::OnceLock<String>,
+    /// Messages for SNS topics (connection notifications), handed over as
+    /// changes are published; delivered off the write path.
+    pub notifications: Arc<crate::notify::Outbox>,
 }
 
 /// What caused a change, as the journal names it.
@@ -93,6 +96,7 @@ impl Shared {
             started: std::time::Instant::now(),
             status: Mutex::new(Vec::new()),
             tls_ca_pem: std::sync::OnceLock::new(),
+            notifications: Arc::default(),
             store: store.map(Mutex::new),
             syncer,
             limits,
@@ -314,6 +318,13 @@ impl Shared {
     /// revision. Under the lock, so revisions are published in order and a
     /// follower that reads a revision finds every event up to it queued.
     fn publish(&self, w: &mut World) {
+        let notices = w.drain_notices();
+        if !notices.is_empty() {
+            let now = now_ms();
+            for n in notices {
+                self.notifications.publish(n, now);
+            }
+        }
         let events = w.drain_events();
         if events.is_empty() {
             return;

@@ -100,6 +100,7 @@ impl World {
                     }
                     self.schedule(&caller.region, Resource::Endpoint(id.clone()));
                     self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
+                    self.notify(&caller.region, id, "Accept");
                 }
             }
         }
@@ -141,6 +142,7 @@ impl World {
                         self.delete_network_interface(&caller.region, &eni);
                     }
                     self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
+                    self.notify(&caller.region, id, "Reject");
                 }
             }
         }

@@ -450,7 +450,12 @@ impl World {
             // The create answer itself shows `pending`: that counts as seen.
             self.observe_endpoint(&caller.region, &id);
         }
-        self.emit(&caller.region, Resource::Endpoint(id), Change::Created);
+        self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Created);
+        self.notify(&caller.region, &id, "Connect");
+        if !acceptance_required && endpoint.service_id.is_some() {
+            // Acceptance not required: the service accepts at once.
+            self.notify(&caller.region, &id, "Accept");
+        }
         Ok(endpoint)
     }
 
@@ -813,6 +818,7 @@ impl World {
             }
             self.schedule(&caller.region, Resource::Endpoint(id.clone()));
             self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
+            self.notify(&caller.region, id, "Delete");
         }
         failed
     }

@@ -24,6 +24,7 @@ pub mod listener_settings;
 pub mod load_balancer_settings;
 pub mod net;
 pub mod network_interface;
+pub mod notification;
 pub mod prefix_list;
 pub mod private_dns;
 pub mod region;
@@ -45,6 +46,7 @@ pub use endpoint::{EndpointState, VpcEndpoint};
 pub use error::{Error, Result, Unsuccessful};
 pub use listener::Listener;
 pub use network_interface::NetworkInterface;
+pub use notification::{ConnectionNotification, Notice};
 pub use route_table::RouteTable;
 pub use security_group::{IpPermission, SecurityGroup};
 pub use service::{EndpointService, Principal, ServiceState};
@@ -168,6 +170,8 @@ pub struct Region {
     /// main tables are derived on load.
     #[serde(default)]
     pub route_tables: Table<String, RouteTable>,
+    #[serde(default)]
+    pub connection_notifications: Table<String, ConnectionNotification>,
     /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
     /// Derived from `endpoints` (rebuilt on load and when a change touching
     /// endpoints is taken back), so neither journaled nor dumped.
@@ -195,6 +199,7 @@ impl Region {
             && self.services.is_empty()
             && self.endpoints.is_empty()
             && self.route_tables.is_empty()
+            && self.connection_notifications.is_empty()
             && self.client_tokens.is_empty()
     }
 
@@ -208,7 +213,7 @@ impl Region {
     }
 
     /// Every table of the region, by the name its records are journaled under.
-    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 11] {
+    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 12] {
         [
             ("vpcs", &mut self.vpcs),
             ("subnets", &mut self.subnets),
@@ -220,6 +225,7 @@ impl Region {
             ("services", &mut self.services),
             ("endpoints", &mut self.endpoints),
             ("route_tables", &mut self.route_tables),
+            ("connection_notifications", &mut self.connection_notifications),
             ("client_tokens", &mut self.client_tokens),
         ]
     }
@@ -233,6 +239,10 @@ pub struct World {
     settings: Settings,
     #[serde(skip)]
     events: Vec<Event>,
+    /// Messages for SNS topics (connection notifications), handed out with
+    /// the events once the change that made them is kept.
+    #[serde(skip)]
+    notices: Vec<Notice>,
     /// Host blocks (127.k.0.0/16 in loopback mode) in use, one per VPC.
     #[serde(with = "table::as_set")]
     host_blocks: Table<u8, ()>,
@@ -254,6 +264,7 @@ pub struct World {
 struct Open {
     new_regions: Vec<String>,
     events: usize,
+    notices: usize,
     revision: u64,
 }
 
@@ -269,6 +280,12 @@ impl World {
     pub(crate) fn drain_events(&mut self) -> Vec<Event> {
         self.open.events = 0;
         std::mem::take(&mut self.events)
+    }
+
+    /// The messages for SNS topics made since the last call.
+    pub(crate) fn drain_notices(&mut self) -> Vec<Notice> {
+        self.open.notices = 0;
+        std::mem::take(&mut self.notices)
     }
 
     /// The records the open change wrote and removed. The change stays
@@ -307,8 +324,14 @@ impl World {
             self.regions.remove(&name);
         }
         self.events.truncate(open.events);
+        self.notices.truncate(open.notices);
         self.revision = open.revision;
-        self.open = Open { new_regions: Vec::new(), events: self.events.len(), revision: self.revision };
+        self.open = Open {
+            new_regions: Vec::new(),
+            events: self.events.len(),
+            notices: self.notices.len(),
+            revision: self.revision,
+        };
     }
 
     /// Ends the open change: what the world holds now is where the next
@@ -328,7 +351,12 @@ impl World {
                 t.settle();
             }
         }
-        self.open = Open { new_regions: Vec::new(), events: self.events.len(), revision: self.revision };
+        self.open = Open {
+            new_regions: Vec::new(),
+            events: self.events.len(),
+            notices: self.notices.len(),
+            revision: self.revision,
+        };
     }
 
     /// Writes journaled records, as [`World::changes`] listed them.
@@ -429,6 +457,7 @@ impl World {
         let mut events = std::mem::take(&mut self.events);
         events.append(&mut other.events);
         other.events = events;
+        other.notices = std::mem::take(&mut self.notices);
         *self = other;
         self.events.push(Event { region: String::new(), resource: Resource::All, change: Change::Updated });
     }
@@ -454,6 +483,7 @@ impl World {
                     r.services.retain(|_, x| x.owner != a);
                     r.endpoints.retain(|_, x| x.owner != a);
                     r.route_tables.retain(|_, x| x.owner != a);
+                    r.connection_notifications.retain(|_, x| x.owner != a);
                     r.client_tokens.retain(|(owner, _, _), _| owner != a);
                     r.rebuild_index();
                 }

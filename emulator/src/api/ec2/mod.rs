@@ -2,6 +2,7 @@
 //! and lowerCamel names, with no Result wrapper.
 
 mod endpoints;
+mod notifications;
 mod prefix_lists;
 mod route_tables;
 mod services;
@@ -95,6 +96,10 @@ pub const ACTIONS: &[Action] = &[
     Action::new("DescribeVpcEndpointConnections", Read, services::describe_connections),
     Action::new("AcceptVpcEndpointConnections", Write, services::accept_connections),
     Action::new("RejectVpcEndpointConnections", Write, services::reject_connections),
+    Action::new("CreateVpcEndpointConnectionNotification", Write, notifications::create_notification),
+    Action::new("DescribeVpcEndpointConnectionNotifications", Read, notifications::describe_notifications),
+    Action::new("ModifyVpcEndpointConnectionNotification", Write, notifications::modify_notification),
+    Action::new("DeleteVpcEndpointConnectionNotifications", Write, notifications::delete_notifications),
     Action::new("DescribeVpcEndpointServices", Read, services::describe_services),
     Action::new("CreateVpcEndpoint", Write, endpoints::create_endpoint),
     Action::new("DescribeVpcEndpoints", Read, endpoints::describe_endpoints),
