@@ -178,11 +178,17 @@ def _scalar_problem(shape, text):
             datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
         elif t == "blob":
             base64.b64decode(text, validate=True)
-        elif t == "string" and shape.enum and text not in shape.enum:
+        elif t == "string" and shape.enum and text not in shape.enum and not _lower_camel_state(shape, text):
             return f"{text!r} is not one of {shape.name}'s values"
     except ValueError:
         return f"{t} {text!r}"
     return None
+
+
+def _lower_camel_state(shape, text):
+    """EC2 sends a VPC endpoint's state lowerCamel (`pendingAcceptance`,
+    `available`) where the model lists `PendingAcceptance`, `Available`."""
+    return shape.name == "State" and text[:1].upper() + text[1:] in shape.enum and text[:1].islower()
 
 
 # --- random inputs ------------------------------------------------------------

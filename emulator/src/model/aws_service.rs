@@ -81,6 +81,7 @@ pub struct ServiceDetail {
     pub supported_ip_address_types: Vec<String>,
     pub region: String,
     pub tags: Tags,
+    pub payer_responsibility: Option<String>,
 }
 
 impl Filterable for ServiceDetail {
@@ -119,6 +120,7 @@ impl World {
                 supported_ip_address_types: vec!["ipv4".into()],
                 region: caller.region.clone(),
                 tags: Tags::new(),
+                payer_responsibility: None,
             })
             .collect();
         if let Some(r) = self.region(&caller.region) {
@@ -137,6 +139,7 @@ impl World {
                     supported_ip_address_types: s.supported_ip_address_types.clone(),
                     region: s.region.clone(),
                     tags: if s.owner == caller.account { s.tags.clone() } else { Tags::new() },
+                    payer_responsibility: s.payer_responsibility.clone(),
                 },
             ));
         }
@@ -195,6 +198,7 @@ fn gateway_services(region_name: &str) -> Vec<ServiceDetail> {
             supported_ip_address_types: vec!["ipv4".into()],
             region: region_name.to_string(),
             tags: Tags::new(),
+            payer_responsibility: None,
         }
     };
     vec![detail("s3", "Gateway"), detail("s3", "Interface"), detail("dynamodb", "Gateway")]

@@ -823,3 +823,26 @@ impl World {
         failed
     }
 }
+
+pub const ASSOCIATION_FILTERS: &[&str] = &[
+    "vpc-endpoint-id",
+    "associated-resource-accessibility",
+    "association-id",
+    "associated-resource-id",
+    "service-network-arn",
+    "resource-configuration-group-arn",
+];
+
+impl World {
+    /// The service networks and resource configurations associated with
+    /// the caller's endpoints. Only endpoints of type ServiceNetwork or
+    /// Resource (VPC Lattice) have any; interface and gateway endpoints,
+    /// the only kinds the emulator makes, never do.
+    pub fn describe_endpoint_associations(&self, caller: &Caller, ids: &[String], filters: &[Filter]) -> Result<()> {
+        tags::check_filter_names(filters, ASSOCIATION_FILTERS)?;
+        for id in ids {
+            self.endpoint(caller, id)?;
+        }
+        Ok(())
+    }
+}

@@ -75,6 +75,11 @@ pub struct EndpointService {
     pub availability_zones: Vec<String>,
     pub created: Millis,
     pub tags: Tags,
+    /// `ServiceOwner` once the provider took the endpoints' costs
+    /// (ModifyVpcEndpointServicePayerResponsibility); unset, the endpoint
+    /// owners pay, and AWS answers no field.
+    #[serde(default)]
+    pub payer_responsibility: Option<String>,
 }
 
 impl EndpointService {
@@ -266,6 +271,7 @@ impl World {
             availability_zones: zones,
             created: now,
             tags: req.tags,
+            payer_responsibility: None,
         };
         self.region_mut(&caller.region).services.insert(id.clone(), service.clone());
         self.remember_token(
@@ -496,6 +502,24 @@ impl World {
         s.principals.retain(|x| !remove.contains(&x.principal));
         self.emit(&caller.region, Resource::Service(id.to_string()), Change::Updated);
         Ok(added)
+    }
+}
+
+impl World {
+    /// The provider takes the costs of its service's endpoints; there is no
+    /// way back (AWS takes only `ServiceOwner`).
+    pub fn modify_payer_responsibility(&mut self, caller: &Caller, id: &str, payer: &str, dry: bool) -> Result<()> {
+        self.own_service(caller, id)?;
+        if payer != "ServiceOwner" {
+            return Err(Error::invalid_value("PayerResponsibility", payer, "The only valid value is ServiceOwner."));
+        }
+        super::dry_run(dry)?;
+        let s = self.own_service_mut(caller, id)?;
+        if s.payer_responsibility.as_deref() != Some(payer) {
+            s.payer_responsibility = Some(payer.to_string());
+            self.emit(&caller.region, Resource::Service(id.to_string()), Change::Updated);
+        }
+        Ok(())
     }
 }
 

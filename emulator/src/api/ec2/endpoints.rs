@@ -122,6 +122,18 @@ pub fn describe_endpoints(c: &mut Ctx) -> Result<Xml> {
     Ok(x)
 }
 
+/// Interface and gateway endpoints have no service network or resource
+/// associations: the listing is empty once the ids and filters check out.
+pub fn describe_associations(c: &mut Ctx) -> Result<Xml> {
+    model::check_max_results(c.p.int("MaxResults")?)?;
+    c.world.describe_endpoint_associations(c.caller, &c.p.list("VpcEndpointId"), &c.p.filters()?)?;
+    let (_, next) = page(c.p, Vec::<String>::new(), Clone::clone)?;
+    let mut x = Xml::new();
+    x.node("vpcEndpointAssociationSet", |_| {});
+    x.opt("nextToken", next);
+    Ok(x)
+}
+
 pub fn modify_endpoint(c: &mut Ctx) -> Result<Xml> {
     let id = c.p.required("VpcEndpointId")?.to_string();
     let req = ModifyEndpoint {

@@ -28,7 +28,7 @@ pub fn render_service(x: &mut Xml, s: &EndpointService) {
             x.leaf("name", &p.txt_name);
         });
     }
-    x.leaf("payerResponsibility", "ServiceOwner");
+    x.opt("payerResponsibility", s.payer_responsibility.as_ref());
     x.items("supportedRegionSet", &s.supported_regions, |x, r| {
         x.leaf("region", r);
         x.leaf("serviceState", "Available");
@@ -143,6 +143,14 @@ pub fn describe_permissions(c: &mut Ctx) -> Result<Xml> {
     Ok(x)
 }
 
+pub fn modify_payer_responsibility(c: &mut Ctx) -> Result<Xml> {
+    let id = c.p.required("ServiceId")?.to_string();
+    let payer = c.p.required("PayerResponsibility")?.to_string();
+    let dry = c.p.flag("DryRun")?;
+    c.world.modify_payer_responsibility(c.caller, &id, &payer, dry)?;
+    Ok(Xml::returns_true())
+}
+
 pub fn start_private_dns_verification(c: &mut Ctx) -> Result<Xml> {
     let id = c.p.required("ServiceId")?.to_string();
     let dry = c.p.flag("DryRun")?;
@@ -165,9 +173,7 @@ fn render_detail(x: &mut Xml, s: &ServiceDetail) {
     x.bool("vpcEndpointPolicySupported", s.endpoint_policy_supported);
     x.bool("acceptanceRequired", s.acceptance_required);
     x.bool("managesVpcEndpoints", false);
-    if s.owner != "amazon" {
-        x.leaf("payerResponsibility", "ServiceOwner");
-    }
+    x.opt("payerResponsibility", s.payer_responsibility.as_ref());
     render_tags(x, &s.tags);
     x.opt("privateDnsNameVerificationState", s.verification_state.as_ref());
     x.item_strings("supportedIpAddressTypeSet", &s.supported_ip_address_types);
