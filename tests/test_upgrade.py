@@ -9,7 +9,8 @@ DNS answers in the public view and at the VPC resolvers, and the admin
 API's TXT records, local CA and VPC host blocks, normalized as
 tests/state_world.py says. The release under test loads a copy of the
 directory and must show the same (fields that AWS answers gained after that
-release aside); then it must take new changes on top and keep old and new
+release aside, and fields state_world.CORRECTED lists answered as AWS
+does); then it must take new changes on top and keep old and new
 state through a SIGKILL and a SIGTERM.
 
 The expected files are written once and never edited: this test reads their
@@ -71,7 +72,8 @@ def test_state_of_an_earlier_release_loads_with_the_same_world(fixture):
             started_cleanly(node)
             questions = questions_of(expected["world"]["dns"])
             got = sw.capture(node, questions, want_dns=expected["world"]["dns"])
-            d = sw.diff(expected["world"], sw.as_shown(expected["world"], got))
+            shown = sw.corrected(expected["world"])
+            d = sw.diff(shown, sw.as_shown(shown, got))
             if d:
                 pytest.fail(
                     f"release {expected['release']}'s {expected['fixture']} loads as a different world "
