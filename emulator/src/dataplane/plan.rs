@@ -61,8 +61,8 @@ pub struct ServiceRoute {
 /// The port AWS services answer on through an interface endpoint.
 pub const AWS_SERVICE_PORT: u16 = 443;
 
-/// A target group that some available endpoint sends traffic to: what the
-/// health checker looks after.
+/// A target group that a listener of an active load balancer forwards to:
+/// what the health checker looks after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthGroup {
     pub region: String,
@@ -88,13 +88,13 @@ pub struct Plan {
     pub listeners: HashMap<SocketAddrV4, Arc<Route>>,
     /// Listeners of AWS-service endpoints.
     pub services: HashMap<SocketAddrV4, Arc<ServiceRoute>>,
-    /// Target groups some available endpoint sends traffic to, by region and ARN.
+    /// Target groups a listener of an active load balancer forwards to, by
+    /// region and ARN: health checks run whether or not any endpoint
+    /// carries traffic yet, as an NLB checks its targets from the start.
     pub health: BTreeMap<(String, String), Arc<HealthGroup>>,
     /// What each endpoint put in, so that a change of a few endpoints
     /// redoes only their parts (see [`Plan::with_parts`]).
     parts: HashMap<EndpointKey, Arc<Part>>,
-    /// How many parts use each health group.
-    health_users: HashMap<(String, String), usize>,
 }
 
 /// What one available endpoint puts in the plan.
@@ -102,7 +102,6 @@ pub struct Plan {
 pub struct Part {
     listeners: Vec<(SocketAddrV4, Arc<Route>)>,
     services: Vec<(SocketAddrV4, Arc<ServiceRoute>)>,
-    health: Vec<Arc<HealthGroup>>,
 }
 
 fn block(region: &Region, vpc_id: &str) -> Option<VpcBlock> {
@@ -151,8 +150,44 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
                 plan.insert((region.name.clone(), e.id.clone()), Arc::new(part));
             }
         }
+        health_groups(region, &mut plan.health);
     }
     plan
+}
+
+/// The target groups that listeners of this region's active load balancers
+/// forward to, with their health check settings and targets.
+fn health_groups(region: &Region, out: &mut BTreeMap<(String, String), Arc<HealthGroup>>) {
+    for listener in region.listeners.values() {
+        let key = (region.name.clone(), listener.target_group_arn.clone());
+        if out.contains_key(&key) {
+            continue;
+        }
+        let Some(lb) = region.load_balancers.get(&listener.load_balancer_arn).filter(|lb| lb.state == "active") else {
+            continue;
+        };
+        let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
+        let hc = &tg.health_check;
+        let source = block(region, &lb.vpc_id).and_then(|b| lb.nodes.first().and_then(|n| b.host_addr(n.private_ip)));
+        let (true, Some(source)) = (hc.enabled, source) else { continue };
+        out.insert(
+            key,
+            Arc::new(HealthGroup {
+                region: region.name.clone(),
+                target_group_arn: tg.arn.clone(),
+                protocol: hc.protocol.clone(),
+                port: hc.port.parse().ok(),
+                path: hc.path.clone(),
+                matcher: hc.matcher.clone(),
+                interval_seconds: hc.interval_seconds.max(1) as u64,
+                timeout_seconds: hc.timeout_seconds.max(1) as u64,
+                healthy_threshold: hc.healthy_threshold.max(1) as u32,
+                unhealthy_threshold: hc.unhealthy_threshold.max(1) as u32,
+                source,
+                targets: target_routes(region, tg),
+            }),
+        );
+    }
 }
 
 /// Reads the parts of these endpoints (`None` for one that carries no
@@ -233,24 +268,6 @@ fn part(region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Opt
                     }),
                 ));
             }
-            let hc = &tg.health_check;
-            let first_node = lb.nodes.first().and_then(|n| provider.host_addr(n.private_ip));
-            if let (true, Some(source)) = (hc.enabled, first_node) {
-                part.health.push(Arc::new(HealthGroup {
-                    region: region.name.clone(),
-                    target_group_arn: tg.arn.clone(),
-                    protocol: hc.protocol.clone(),
-                    port: hc.port.parse().ok(),
-                    path: hc.path.clone(),
-                    matcher: hc.matcher.clone(),
-                    interval_seconds: hc.interval_seconds.max(1) as u64,
-                    timeout_seconds: hc.timeout_seconds.max(1) as u64,
-                    healthy_threshold: hc.healthy_threshold.max(1) as u32,
-                    unhealthy_threshold: hc.unhealthy_threshold.max(1) as u32,
-                    source,
-                    targets,
-                }));
-            }
         }
     }
     Some(part)
@@ -274,19 +291,13 @@ impl Plan {
     }
 
     /// Adds an endpoint's part. A listener address is one ENI's, so no two
-    /// endpoints share one; the first health group of a target group stands
-    /// for all (they are read from the same target group).
+    /// endpoints share one.
     fn insert(&mut self, key: EndpointKey, part: Arc<Part>) {
         for (addr, route) in &part.listeners {
             self.listeners.entry(*addr).or_insert_with(|| route.clone());
         }
         for (addr, route) in &part.services {
             self.services.entry(*addr).or_insert_with(|| route.clone());
-        }
-        for group in &part.health {
-            let k = (group.region.clone(), group.target_group_arn.clone());
-            *self.health_users.entry(k.clone()).or_default() += 1;
-            self.health.entry(k).or_insert_with(|| group.clone());
         }
         self.parts.insert(key, part);
     }
@@ -301,16 +312,6 @@ impl Plan {
         for (addr, route) in &part.services {
             if self.services.get(addr).is_some_and(|r| Arc::ptr_eq(r, route)) {
                 self.services.remove(addr);
-            }
-        }
-        for group in &part.health {
-            let k = (group.region.clone(), group.target_group_arn.clone());
-            if let Some(n) = self.health_users.get_mut(&k) {
-                *n -= 1;
-                if *n == 0 {
-                    self.health_users.remove(&k);
-                    self.health.remove(&k);
-                }
             }
         }
     }

@@ -76,6 +76,10 @@ fn following_endpoint_changes_ends_where_a_rebuild_does() {
     w.create_listener(&p, &s.lb_arn, Some("TCP"), Some(80), Some(&tg.arn), Tags::new()).unwrap();
     let mut f = Follower { plan: plan::build(&w, 0), world: w, incremental: 0, now: 1_000_000 };
     f.step();
+    // The active load balancer's listener checks its targets before any
+    // endpoint exists.
+    assert!(f.plan.listeners.is_empty());
+    assert_eq!(f.plan.health.len(), 1);
 
     let (c1, c2) = (s.consumer_subnets[0].clone(), s.consumer_subnets[1].clone());
     let create = |f: &mut Follower, subnets: Vec<String>| {
@@ -131,10 +135,50 @@ fn following_endpoint_changes_ends_where_a_rebuild_does() {
     f.step();
     assert!(f.plan.listeners.values().all(|r| r.ingress.iter().any(|i| i.from_port == Some(80))));
 
-    // The last endpoint going takes its target group's health checks along.
+    // Health checks outlive the endpoints; they end with the listener.
     f.world.delete_endpoints(&c, 0, std::slice::from_ref(&b));
     f.step();
     f.settle();
     assert!(f.plan.listeners.is_empty());
+    assert_eq!(f.plan.health.len(), 1);
+    let listener = f.world.describe_listeners(&p, Some(&s.lb_arn), &[]).unwrap()[0].arn.clone();
+    f.world.delete_listener(&p, &listener).unwrap();
+    f.step();
     assert!(f.plan.health.is_empty());
+}
+
+#[test]
+fn health_checks_wait_for_the_load_balancer_to_be_active() {
+    let p = provider();
+    let s = seed_with(Settings::default(), true);
+    let mut w = s.world;
+    let lb = w.load_balancer(&p, &s.lb_arn).unwrap().clone();
+    let subnets: Vec<(String, Option<std::net::Ipv4Addr>)> =
+        lb.nodes.iter().map(|n| (n.subnet_id.clone(), None)).collect();
+    let req = crate::model::elb::CreateLoadBalancer {
+        name: "young".into(),
+        subnets,
+        scheme: Some("internal".into()),
+        lb_type: Some("network".into()),
+        ..Default::default()
+    };
+    let young = w.create_load_balancer(&p, 2_000_000, req).unwrap();
+    let tg = CreateTargetGroup {
+        name: "tg".into(),
+        protocol: Some("TCP".into()),
+        port: Some(80),
+        vpc_id: Some(lb.vpc_id.clone()),
+        target_type: Some("ip".into()),
+        ..Default::default()
+    };
+    let tg = w.create_target_group(&p, 2_000_000, tg).unwrap();
+    w.register_targets(&p, &tg.arn, &[("10.0.128.142".into(), None, None)]).unwrap();
+    w.create_listener(&p, &young.arn, Some("TCP"), Some(80), Some(&tg.arn), Tags::new()).unwrap();
+    assert!(plan::build(&w, 0).health.is_empty(), "provisioning: no checks yet");
+    w.observe_load_balancer(&p.region, &young.arn);
+    w.tick(4_000_000);
+    assert_eq!(w.load_balancer(&p, &young.arn).unwrap().state, "active");
+    let plan = plan::build(&w, 0);
+    let group = &plan.health[&(p.region.clone(), tg.arn.clone())];
+    assert_eq!(group.targets.len(), 1);
 }

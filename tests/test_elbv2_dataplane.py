@@ -1,0 +1,138 @@
+"""The NLB's own data plane, end to end with the real AWS CLI and real
+backends: health checks run as soon as a listener of an active load
+balancer forwards to registered targets (before any endpoint exists), so
+`aws elbv2 wait target-in-service` ends, and a backend that goes away turns
+unhealthy."""
+
+import http.server
+import json
+import threading
+import urllib.request
+
+import pytest
+
+from backends import BODY, free_port
+from conftest import PROVIDER, wait_for
+
+# Each test gets its own VPC ranges so one emulator can hold them all.
+_prefixes = iter(range(100, 140))
+
+# The quickest health checks AWS allows: healthy after two passes 5 s apart.
+FAST_HEALTH = (
+    "--health-check-interval-seconds", "5", "--health-check-timeout-seconds", "2",
+    "--healthy-threshold-count", "2", "--unhealthy-threshold-count", "2",
+)
+
+
+def status(emulator):
+    with urllib.request.urlopen(f"{emulator}/_emulator/status", timeout=5) as r:
+        return json.load(r)
+
+
+def host_block(emulator, vpc_id):
+    for region in status(emulator)["regions"]:
+        for v in region["vpcs"]:
+            if v["vpc_id"] == vpc_id:
+                return int(v["host_block"].split(".")[1])
+    raise AssertionError(f"{vpc_id} not in status")
+
+
+class HttpBackend:
+    """A real HTTP server (Python's http.server) on a host address,
+    answering BODY to every GET and remembering each client's address."""
+
+    def __init__(self, addr):
+        clients = self.clients = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                clients.append(self.client_address[0])
+                body = BODY.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(addr, Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Nlb:
+    """A provider VPC with two subnets, an NLB, a target group of ip targets
+    inside the VPC and a TCP listener forwarding to it, made with the AWS CLI.
+    No endpoint service and no consumer."""
+
+    def __init__(self, cli, emulator, targets=("128.142",), health=FAST_HEALTH, listener_protocol="TCP",
+                 listener_extra=()):
+        self.cli = cli
+        self.p = next(_prefixes)
+        self.port = free_port()
+        self.target_port = free_port()
+        p = self.p
+        self.vpc = cli("ec2", "create-vpc", "--cidr-block", f"10.{p}.0.0/16")["Vpc"]["VpcId"]
+        self.subnets = [
+            cli("ec2", "create-subnet", "--vpc-id", self.vpc, "--cidr-block", cidr, "--availability-zone", az)[
+                "Subnet"
+            ]["SubnetId"]
+            for cidr, az in ((f"10.{p}.0.0/20", "ap-northeast-1a"), (f"10.{p}.128.0/20", "ap-northeast-1c"))
+        ]
+        self.lb_arn = cli(
+            "elbv2", "create-load-balancer", "--name", f"elbdp{p}", "--type", "network", "--scheme", "internal",
+            "--subnets", *self.subnets,
+        )["LoadBalancers"][0]["LoadBalancerArn"]
+        self.tg_arn = cli(
+            "elbv2", "create-target-group", "--name", f"elbdp{p}", "--protocol", "TCP",
+            "--port", str(self.target_port), "--vpc-id", self.vpc, "--target-type", "ip", *health,
+        )["TargetGroups"][0]["TargetGroupArn"]
+        self.target_ips = [f"10.{p}.{t}" for t in targets]
+        cli("elbv2", "register-targets", "--target-group-arn", self.tg_arn,
+            "--targets", *[f"Id={ip},Port={self.target_port}" for ip in self.target_ips])
+        self.listener_arn = cli(
+            "elbv2", "create-listener", "--load-balancer-arn", self.lb_arn, "--protocol", listener_protocol,
+            "--port", str(self.port), "--default-actions", f"Type=forward,TargetGroupArn={self.tg_arn}",
+            *listener_extra,
+        )["Listeners"][0]["ListenerArn"]
+        self.block = host_block(emulator, self.vpc)
+
+    def target_host(self, vpc_ip):
+        """10.P.128.142 -> 127.k.128.142, where the target lives on the host."""
+        return f"127.{self.block}." + ".".join(vpc_ip.split(".")[2:])
+
+    def health(self):
+        described = self.cli("elbv2", "describe-target-health", "--target-group-arn", self.tg_arn)
+        return {d["Target"]["Id"]: d["TargetHealth"] for d in described["TargetHealthDescriptions"]}
+
+
+@pytest.fixture
+def provider_cli(aws):
+    return aws(PROVIDER)
+
+
+def test_targets_come_into_service_before_any_endpoint(emulator, provider_cli):
+    nlb = Nlb(provider_cli, emulator)
+    backend = HttpBackend((nlb.target_host(nlb.target_ips[0]), nlb.target_port))
+    try:
+        # No endpoint service, no consumer, no listener on the data plane:
+        # the NLB checks its targets all the same.
+        assert not provider_cli("ec2", "describe-vpc-endpoint-service-configurations")["ServiceConfigurations"]
+        assert status(emulator)["dataplane"]["listeners"] == []
+        provider_cli("elbv2", "wait", "target-in-service", "--target-group-arn", nlb.tg_arn)
+        health = nlb.health()[nlb.target_ips[0]]
+        assert health == {"State": "healthy"}, health
+    finally:
+        backend.stop()
+    # The backend went away: two failed checks (5 s apart) make it unhealthy.
+    wait_for(lambda: nlb.health()[nlb.target_ips[0]]["State"] == "unhealthy", "unhealthy", timeout=20, every=0.5)
+    health = nlb.health()[nlb.target_ips[0]]
+    assert health["Reason"] in ("Target.FailedHealthChecks", "Target.Timeout"), health
+    assert health["Description"]
