@@ -138,7 +138,7 @@ fn target_routes(region: &Region, tg: &crate::model::TargetGroup) -> Vec<TargetR
 
 /// The ingress rules of these security groups, merged.
 fn ingress_of(region: &Region, groups: &[String]) -> Vec<IpPermission> {
-    groups.iter().filter_map(|g| region.security_groups.get(g)).flat_map(|g| g.ingress.iter().cloned()).collect()
+    groups.iter().filter_map(|g| region.security_groups.get(g)).flat_map(|g| g.ingress()).collect()
 }
 
 /// Builds the plan; `port_offset` is added to every listener port on the host.

@@ -31,6 +31,7 @@ pub mod region;
 pub mod route;
 pub mod route_table;
 pub mod security_group;
+pub mod security_group_rules;
 pub mod service;
 pub mod ssl_policy;
 pub mod table;
@@ -48,7 +49,7 @@ pub use listener::Listener;
 pub use network_interface::NetworkInterface;
 pub use notification::{ConnectionNotification, Notice};
 pub use route_table::RouteTable;
-pub use security_group::{IpPermission, SecurityGroup};
+pub use security_group::{IpPermission, Peer, Permission, SecurityGroup, SecurityGroupRule};
 pub use service::{EndpointService, Principal, ServiceState};
 pub use table::{Effect, Table, Tracked};
 pub use tags::{Filter, Tags};
@@ -606,6 +607,16 @@ impl World {
             r.vpcs.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
         } else if id.starts_with("subnet-") {
             r.subnets.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
+        } else if id.starts_with("sgr-") {
+            let group = r
+                .security_groups
+                .values()
+                .find(|g| g.owner == account && g.rules.iter().any(|x| x.id == id))
+                .map(|g| g.id.clone());
+            group
+                .and_then(|g| r.security_groups.get_mut(&g))
+                .and_then(|g| g.rules.iter_mut().find(|x| x.id == id))
+                .map(|x| &mut x.tags)
         } else if id.starts_with("sg-") {
             r.security_groups.get_mut(id).filter(|x| x.owner == account).map(|x| &mut x.tags)
         } else if id.starts_with("eni-") {
@@ -633,6 +644,11 @@ impl World {
         r.vpcs.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "vpc", &x.tags));
         r.subnets.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "subnet", &x.tags));
         r.security_groups.values().filter(|x| &x.owner == me).for_each(|x| push(&x.id, "security-group", &x.tags));
+        r.security_groups
+            .values()
+            .filter(|x| &x.owner == me)
+            .flat_map(|x| x.rules.iter())
+            .for_each(|x| push(&x.id, "security-group-rule", &x.tags));
         r.network_interfaces
             .values()
             .filter(|x| &x.owner == me)

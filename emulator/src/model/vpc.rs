@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use rand::Rng;
 
 use super::net::Ipv4Cidr;
-use super::security_group::{allow_all_egress, IpPermission, SecurityGroup};
+use super::security_group::{allow_all_egress, allow_from_itself, SecurityGroup};
 use super::tags::{self, Filter, Filterable, Tags};
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
 
@@ -27,6 +27,9 @@ pub struct Vpc {
     /// (its CIDR is inside an attached block), so host address = VPC address.
     #[serde(default)]
     pub attached: bool,
+    /// The account's default VPC in its region (172.31.0.0/16).
+    #[serde(default)]
+    pub is_default: bool,
     pub created: Millis,
     pub tags: Tags,
 }
@@ -46,7 +49,7 @@ impl Filterable for Vpc {
             "cidr-block-association.association-id" => vec![self.cidr_association_id.clone()],
             "cidr-block-association.state" | "state" => vec!["available".into()],
             "owner-id" => vec![self.owner.clone()],
-            "is-default" => vec!["false".into()],
+            "is-default" => vec![self.is_default.to_string()],
             "dhcp-options-id" => vec![self.dhcp_options_id.clone()],
             _ => return None,
         })
@@ -176,6 +179,7 @@ impl World {
             default_security_group: sg_id.clone(),
             host_block,
             attached,
+            is_default: false,
             created: now,
             tags,
         };
@@ -185,14 +189,7 @@ impl World {
             vpc_id: vpc_id.clone(),
             name: "default".into(),
             description: "default VPC security group".into(),
-            ingress: vec![IpPermission {
-                protocol: "-1".into(),
-                from_port: None,
-                to_port: None,
-                ranges: vec![],
-                groups: vec![(sg_id.clone(), caller.account.clone(), None)],
-            }],
-            egress: vec![allow_all_egress()],
+            rules: vec![allow_from_itself(&sg_id, &caller.account), allow_all_egress()],
             tags: Tags::new(),
         };
         let r = self.region_mut(&caller.region);
@@ -204,6 +201,15 @@ impl World {
         // release gets the ids it had.
         self.create_main_route_table(&caller.region, &vpc);
         Ok(vpc)
+    }
+
+    /// The caller's default VPC in its region, if it has one.
+    pub fn default_vpc_id(&self, caller: &Caller) -> Option<String> {
+        self.region(&caller.region)?
+            .vpcs
+            .values()
+            .find(|v| v.owner == caller.account && v.is_default)
+            .map(|v| v.id.clone())
     }
 
     /// The caller's own VPC, or InvalidVpcID.NotFound.

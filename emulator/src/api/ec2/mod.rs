@@ -2,11 +2,16 @@
 //! and lowerCamel names, with no Result wrapper.
 
 mod endpoints;
+mod network_interfaces;
 mod notifications;
 mod prefix_lists;
+mod regions;
 mod route_tables;
+mod security_groups;
 mod services;
-mod vpc;
+mod subnets;
+mod tags;
+mod vpcs;
 
 use crate::api::query::Params;
 use crate::api::xml::Xml;
@@ -67,25 +72,32 @@ pub fn page<T: Clone>(p: &Params, items: Vec<T>, key: impl Fn(&T) -> String) -> 
 /// Every EC2 action the emulator answers: dispatch, dry runs and the
 /// README's list of supported actions come from this table.
 pub const ACTIONS: &[Action] = &[
-    Action::new("CreateVpc", Write, vpc::create_vpc),
-    Action::new("DescribeVpcs", Read, vpc::describe_vpcs),
-    Action::new("DeleteVpc", Write, vpc::delete_vpc),
-    Action::new("ModifyVpcAttribute", Write, vpc::modify_vpc_attribute),
-    Action::new("DescribeVpcAttribute", Read, vpc::describe_vpc_attribute),
-    Action::new("CreateSubnet", Write, vpc::create_subnet),
-    Action::new("DescribeSubnets", Read, vpc::describe_subnets),
-    Action::new("DeleteSubnet", Write, vpc::delete_subnet),
-    Action::new("CreateSecurityGroup", Write, vpc::create_security_group),
-    Action::new("DescribeSecurityGroups", Read, vpc::describe_security_groups),
-    Action::new("DeleteSecurityGroup", Write, vpc::delete_security_group),
-    Action::new("AuthorizeSecurityGroupIngress", Write, vpc::authorize_ingress),
-    Action::new("RevokeSecurityGroupIngress", Write, vpc::revoke_ingress),
-    Action::new("DescribeNetworkInterfaces", Read, vpc::describe_network_interfaces),
-    Action::new("DescribeAvailabilityZones", Read, vpc::describe_availability_zones),
-    Action::new("DescribeRegions", Read, vpc::describe_regions),
-    Action::new("CreateTags", Write, vpc::create_tags),
-    Action::new("DeleteTags", Write, vpc::delete_tags),
-    Action::new("DescribeTags", Read, vpc::describe_tags),
+    Action::new("CreateVpc", Write, vpcs::create_vpc),
+    Action::new("DescribeVpcs", Read, vpcs::describe_vpcs),
+    Action::new("DeleteVpc", Write, vpcs::delete_vpc),
+    Action::new("ModifyVpcAttribute", Write, vpcs::modify_vpc_attribute),
+    Action::new("DescribeVpcAttribute", Read, vpcs::describe_vpc_attribute),
+    Action::new("CreateSubnet", Write, subnets::create_subnet),
+    Action::new("DescribeSubnets", Read, subnets::describe_subnets),
+    Action::new("DeleteSubnet", Write, subnets::delete_subnet),
+    Action::new("CreateSecurityGroup", Write, security_groups::create_security_group),
+    Action::new("DescribeSecurityGroups", Read, security_groups::describe_security_groups),
+    Action::new("DeleteSecurityGroup", Write, security_groups::delete_security_group),
+    Action::new("AuthorizeSecurityGroupIngress", Write, security_groups::authorize_ingress),
+    Action::new("RevokeSecurityGroupIngress", Write, security_groups::revoke_ingress),
+    Action::new("AuthorizeSecurityGroupEgress", Write, security_groups::authorize_egress),
+    Action::new("RevokeSecurityGroupEgress", Write, security_groups::revoke_egress),
+    Action::new("DescribeSecurityGroupRules", Read, security_groups::describe_security_group_rules),
+    Action::new("ModifySecurityGroupRules", Write, security_groups::modify_security_group_rules),
+    Action::new("UpdateSecurityGroupRuleDescriptionsIngress", Write, security_groups::update_descriptions_ingress),
+    Action::new("UpdateSecurityGroupRuleDescriptionsEgress", Write, security_groups::update_descriptions_egress),
+    Action::new("GetSecurityGroupsForVpc", Read, security_groups::get_security_groups_for_vpc),
+    Action::new("DescribeNetworkInterfaces", Read, network_interfaces::describe_network_interfaces),
+    Action::new("DescribeAvailabilityZones", Read, regions::describe_availability_zones),
+    Action::new("DescribeRegions", Read, regions::describe_regions),
+    Action::new("CreateTags", Write, tags::create_tags),
+    Action::new("DeleteTags", Write, tags::delete_tags),
+    Action::new("DescribeTags", Read, tags::describe_tags),
     Action::new("CreateVpcEndpointServiceConfiguration", Write, services::create_service_configuration),
     Action::new("DescribeVpcEndpointServiceConfigurations", Read, services::describe_service_configurations),
     Action::new("ModifyVpcEndpointServiceConfiguration", Write, services::modify_service_configuration),
