@@ -123,6 +123,11 @@ impl VpcEndpoint {
         self.state == EndpointState::Available
     }
 
+    /// The region of the service behind the endpoint.
+    pub fn service_region(&self) -> &str {
+        &self.region
+    }
+
     /// The private DNS name this endpoint answers inside its VPC, if any.
     pub fn private_dns_name(&self) -> Option<&str> {
         if !self.private_dns_enabled {
@@ -160,7 +165,9 @@ pub const ENDPOINT_FILTERS: &[&str] = &[
     "owner-id",
 ];
 
-pub const DEFAULT_POLICY: &str = "{\n  \"Version\": \"2008-10-17\",\n  \"Statement\": [\n    {\n      \"Effect\": \"Allow\",\n      \"Principal\": \"*\",\n      \"Action\": \"*\",\n      \"Resource\": \"*\"\n    }\n  ]\n}";
+/// The policy AWS gives an interface endpoint that is given none, as AWS
+/// writes it (no Version; a space before each line break after a comma).
+pub const DEFAULT_POLICY: &str = "{\n  \"Statement\": [\n    {\n      \"Action\": \"*\", \n      \"Effect\": \"Allow\", \n      \"Principal\": \"*\", \n      \"Resource\": \"*\"\n    }\n  ]\n}";
 
 /// What CreateVpcEndpoint asks for.
 #[derive(Debug, Clone, Default)]

@@ -436,7 +436,12 @@ impl World {
     pub fn delete_services(&mut self, caller: &Caller, now: Millis, ids: &[String]) -> Vec<Unsuccessful> {
         let mut failed = Vec::new();
         for id in ids {
-            if let Err(error) = self.own_service(caller, id) {
+            if let Err(mut error) = self.own_service(caller, id) {
+                // This action's items name a missing service so (Terraform
+                // takes that code as "already gone").
+                if error.code == "InvalidVpcEndpointServiceId.NotFound" {
+                    error.code = "InvalidVpcEndpointService.NotFound";
+                }
                 failed.push(Unsuccessful { resource_id: id.clone(), error });
                 continue;
             }

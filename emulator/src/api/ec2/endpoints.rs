@@ -35,7 +35,10 @@ fn render_gateway_endpoint(x: &mut Xml, e: &VpcEndpoint) {
     x.leaf("ownerId", &e.owner);
 }
 
-pub fn render_endpoint(x: &mut Xml, e: &VpcEndpoint, region: Option<&model::Region>) {
+/// How an interface endpoint is answered. `created`: the answer to
+/// CreateVpcEndpoint, which has no `tagSet` when the endpoint has no tags
+/// (DescribeVpcEndpoints answers an empty one).
+pub fn render_endpoint(x: &mut Xml, e: &VpcEndpoint, region: Option<&model::Region>, created: bool) {
     if e.endpoint_type == EndpointType::Gateway {
         return render_gateway_endpoint(x, e);
     }
@@ -63,8 +66,11 @@ pub fn render_endpoint(x: &mut Xml, e: &VpcEndpoint, region: Option<&model::Regi
     x.item_strings("networkInterfaceIdSet", &e.network_interface_ids);
     render_dns_entries(x, e);
     x.leaf("creationTimestamp", timestamp(e.created));
-    render_tags(x, &e.tags);
+    if !(created && e.tags.is_empty()) {
+        render_tags(x, &e.tags);
+    }
     x.leaf("ownerId", &e.owner);
+    x.leaf("serviceRegion", e.service_region());
     if let Some((code, message)) = &e.last_error {
         x.node("lastError", |x| {
             x.leaf("message", message);
@@ -104,7 +110,7 @@ pub fn create_endpoint(c: &mut Ctx) -> Result<Xml> {
     let e = c.world.create_endpoint(c.caller, c.now, req, dry)?;
     let region = c.world.region(&c.caller.region);
     let mut x = Xml::new();
-    x.node("vpcEndpoint", |x| render_endpoint(x, &e, region));
+    x.node("vpcEndpoint", |x| render_endpoint(x, &e, region, true));
     x.opt("clientToken", token);
     Ok(x)
 }
@@ -117,7 +123,7 @@ pub fn describe_endpoints(c: &mut Ctx) -> Result<Xml> {
     let (list, next) = page(c.p, list, |e| e.id.clone())?;
     let region = c.world.region(&c.caller.region);
     let mut x = Xml::new();
-    x.items("vpcEndpointSet", &list, |x, e| render_endpoint(x, e, region));
+    x.items("vpcEndpointSet", &list, |x, e| render_endpoint(x, e, region, false));
     x.opt("nextToken", next);
     Ok(x)
 }

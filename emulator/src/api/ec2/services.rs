@@ -8,7 +8,10 @@ use crate::model::aws_service::ServiceDetail;
 use crate::model::service::{CreateService, ModifyService};
 use crate::model::{check_max_results, EndpointService, Error, Result};
 
-pub fn render_service(x: &mut Xml, s: &EndpointService) {
+/// How a service configuration is answered. `created`: the answer to
+/// CreateVpcEndpointServiceConfiguration, which has no `tagSet` when the
+/// service has no tags (the describe answers an empty one).
+pub fn render_service(x: &mut Xml, s: &EndpointService, created: bool) {
     x.items("serviceType", [()], |x, _| x.leaf("serviceType", "Interface"));
     x.leaf("serviceId", &s.id);
     x.leaf("serviceName", &s.name);
@@ -19,22 +22,25 @@ pub fn render_service(x: &mut Xml, s: &EndpointService) {
     x.item_strings("networkLoadBalancerArnSet", &s.network_load_balancer_arns);
     x.item_strings("supportedIpAddressTypeSet", &s.supported_ip_address_types);
     x.item_strings("baseEndpointDnsNameSet", [s.base_dns_name()]);
-    if let Some(p) = &s.private_dns {
-        x.leaf("privateDnsName", &p.name);
-        x.node("privateDnsNameConfiguration", |x| {
+    x.opt("privateDnsName", s.private_dns.as_ref().map(|p| &p.name));
+    // Present, empty, on a service without a private DNS name.
+    x.node("privateDnsNameConfiguration", |x| {
+        if let Some(p) = &s.private_dns {
             x.leaf("state", p.state.as_str());
             x.leaf("type", "TXT");
             x.leaf("value", &p.txt_value);
             x.leaf("name", &p.txt_name);
-        });
-    }
+        }
+    });
     x.opt("payerResponsibility", s.payer_responsibility.as_ref());
     x.items("supportedRegionSet", &s.supported_regions, |x, r| {
         x.leaf("region", r);
         x.leaf("serviceState", "Available");
     });
     x.bool("remoteAccessEnabled", false);
-    render_tags(x, &s.tags);
+    if !(created && s.tags.is_empty()) {
+        render_tags(x, &s.tags);
+    }
 }
 
 pub fn create_service_configuration(c: &mut Ctx) -> Result<Xml> {
@@ -52,7 +58,7 @@ pub fn create_service_configuration(c: &mut Ctx) -> Result<Xml> {
     let dry = c.p.flag("DryRun")?;
     let s = c.world.create_service(c.caller, c.now, req, dry)?;
     let mut x = Xml::new();
-    x.node("serviceConfiguration", |x| render_service(x, &s));
+    x.node("serviceConfiguration", |x| render_service(x, &s, true));
     x.opt("clientToken", token);
     Ok(x)
 }
@@ -61,7 +67,7 @@ pub fn describe_service_configurations(c: &mut Ctx) -> Result<Xml> {
     let list = c.world.describe_service_configurations(c.caller, &c.p.list("ServiceId"), &c.p.filters()?)?;
     let (list, next) = page(c.p, list, |s| s.id.clone())?;
     let mut x = Xml::new();
-    x.items("serviceConfigurationSet", &list, render_service);
+    x.items("serviceConfigurationSet", &list, |x, s| render_service(x, s, false));
     x.opt("nextToken", next);
     Ok(x)
 }
@@ -137,7 +143,6 @@ pub fn describe_permissions(c: &mut Ctx) -> Result<Xml> {
         x.leaf("principal", &p.principal);
         x.leaf("servicePermissionId", &p.id);
         x.leaf("serviceId", &id);
-        x.node("tagSet", |_| {});
     });
     x.opt("nextToken", next);
     Ok(x)
@@ -209,7 +214,6 @@ pub fn describe_connections(c: &mut Ctx) -> Result<Xml> {
         x.leaf("ipAddressType", &e.ip_address_type);
         x.leaf("vpcEndpointConnectionId", &e.connection_id);
         x.leaf("vpcEndpointRegion", &e.region);
-        x.node("tagSet", |_| {});
     });
     x.opt("nextToken", next);
     Ok(x)

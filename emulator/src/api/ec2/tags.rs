@@ -10,6 +10,9 @@ pub fn create_tags(c: &mut Ctx) -> Result<Xml> {
         return Err(Error::missing("ResourceId"));
     }
     let tags = c.p.tag_pairs("Tag", "Key", "Value")?;
+    if tags.is_empty() {
+        return Err(Error::missing("Tag"));
+    }
     model::tags::validate(&tags)?;
     for id in &ids {
         c.world.ec2_tags_mut(c.caller, id)?;
@@ -27,8 +30,12 @@ pub fn delete_tags(c: &mut Ctx) -> Result<Xml> {
     if ids.is_empty() {
         return Err(Error::missing("ResourceId"));
     }
+    // A tag without its key would otherwise read as "every tag".
     let tags: Vec<(String, Option<String>)> =
-        c.p.indexed("Tag").into_iter().filter_map(|t| t.string("Key").map(|k| (k, t.string("Value")))).collect();
+        c.p.indexed("Tag")
+            .into_iter()
+            .map(|t| Ok((t.required("Key").map_err(|_| Error::missing("Tag.N.Key"))?.to_string(), t.string("Value"))))
+            .collect::<Result<_>>()?;
     for id in &ids {
         c.world.ec2_tags_mut(c.caller, id)?;
     }
