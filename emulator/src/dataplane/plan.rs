@@ -146,7 +146,7 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
     let mut plan = Plan::default();
     for region in world.regions() {
         for e in region.endpoints.values() {
-            if let Some(part) = part(region, e, port_offset) {
+            if let Some(part) = part(world, region, e, port_offset) {
                 plan.insert((region.name.clone(), e.id.clone()), Arc::new(part));
             }
         }
@@ -200,15 +200,18 @@ pub fn read_parts<'a>(
     keys.into_iter()
         .map(|key| {
             let region = world.region(&key.0);
-            let part =
-                region.and_then(|r| Some((r, r.endpoints.get(&key.1)?))).and_then(|(r, e)| part(r, e, port_offset));
+            let part = region
+                .and_then(|r| Some((r, r.endpoints.get(&key.1)?)))
+                .and_then(|(r, e)| part(world, r, e, port_offset));
             (key.clone(), part)
         })
         .collect()
 }
 
-/// What endpoint `e` puts in the plan, if it carries traffic.
-fn part(region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Option<Part> {
+/// What endpoint `e` (of `region`) puts in the plan, if it carries traffic.
+/// The service, its NLBs and targets are the provider's, in the service's
+/// region: another one for a cross-region endpoint.
+fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Option<Part> {
     if !e.is_available() {
         return None;
     }
@@ -234,17 +237,28 @@ fn part(region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Opt
         }
         return Some(part);
     }
-    let service = e.service_id.as_ref().and_then(|s| region.services.get(s))?;
+    let home = world.region(e.service_region())?;
+    let remote = home.name != region.name;
+    let service = e.service_id.as_ref().and_then(|s| home.services.get(s))?;
     for lb_arn in &service.network_load_balancer_arns {
-        let Some(lb) = region.load_balancers.get(lb_arn) else { continue };
-        let Some(provider) = block(region, &lb.vpc_id) else { continue };
-        for listener in region.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
-            let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
-            let targets = target_routes(region, tg);
+        let Some(lb) = home.load_balancers.get(lb_arn) else { continue };
+        let Some(provider) = block(home, &lb.vpc_id) else { continue };
+        for listener in home.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
+            let Some(tg) = home.target_groups.get(&listener.target_group_arn) else { continue };
+            let targets = target_routes(home, tg);
             for eni in enis() {
                 let Some(consumer) = block(region, &eni.vpc_id) else { continue };
                 let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
-                let Some(node) = lb.nodes.iter().find(|n| n.availability_zone == eni.availability_zone) else {
+                // Traffic from another region enters the NLB at the node
+                // of the zone in the same position, or the first.
+                let node = if remote {
+                    let at =
+                        crate::model::region::zones(&region.name).iter().position(|z| z.name == eni.availability_zone);
+                    at.and_then(|i| lb.nodes.get(i % lb.nodes.len().max(1))).or(lb.nodes.first())
+                } else {
+                    lb.nodes.iter().find(|n| n.availability_zone == eni.availability_zone)
+                };
+                let Some(node) = node else {
                     continue;
                 };
                 let Some(node_host) = provider.host_addr(node.private_ip) else { continue };
@@ -256,7 +270,8 @@ fn part(region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Opt
                         region: region.name.clone(),
                         eni_addr: eni.private_ip,
                         port: listener.port,
-                        zone: eni.availability_zone.clone(),
+                        // The zone of the NLB node the flow enters by.
+                        zone: node.availability_zone.clone(),
                         consumer,
                         ingress: ingress_of(region, &eni.group_ids),
                         node_addr: node.private_ip,

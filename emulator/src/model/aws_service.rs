@@ -123,39 +123,65 @@ impl World {
                 payer_responsibility: None,
             })
             .collect();
-        if let Some(r) = self.region(&caller.region) {
-            out.extend(r.services.values().filter(|s| s.state == ServiceState::Available && s.allows(caller)).map(
-                |s| ServiceDetail {
-                    name: s.name.clone(),
-                    service_type: "Interface",
-                    id: s.id.clone(),
-                    owner: s.owner.clone(),
-                    availability_zones: s.availability_zones.clone(),
-                    base_dns_name: s.base_dns_name(),
-                    private_dns_name: s.private_dns.as_ref().map(|p| p.name.clone()),
-                    verification_state: s.private_dns.as_ref().map(|p| p.state.as_str().to_string()),
-                    acceptance_required: s.acceptance_required,
-                    endpoint_policy_supported: false,
-                    supported_ip_address_types: s.supported_ip_address_types.clone(),
-                    region: s.region.clone(),
-                    tags: if s.owner == caller.account { s.tags.clone() } else { Tags::new() },
-                    payer_responsibility: s.payer_responsibility.clone(),
-                },
-            ));
-        }
+        out.extend(self.custom_services(caller, &caller.region));
         out.extend(gateway_services(&caller.region));
         out.sort_by(|a, b| (&a.name, a.service_type).cmp(&(&b.name, b.service_type)));
         out
     }
 
+    /// The custom services of region `home` the caller may use from its
+    /// own region: there, those that allow it; elsewhere (cross-region),
+    /// those that also list the caller's region as supported, shown with
+    /// the caller region's zones and names.
+    fn custom_services(&self, caller: &Caller, home: &str) -> Vec<ServiceDetail> {
+        let remote = home != caller.region;
+        let Some(r) = self.region(home) else { return vec![] };
+        r.services
+            .values()
+            .filter(|s| s.state == ServiceState::Available && s.allows(caller))
+            .filter(|s| !remote || s.supported_regions.contains(&caller.region))
+            .map(|s| ServiceDetail {
+                name: s.name.clone(),
+                service_type: "Interface",
+                id: s.id.clone(),
+                owner: s.owner.clone(),
+                availability_zones: if remote {
+                    region::zones(&caller.region).into_iter().map(|z| z.name).collect()
+                } else {
+                    s.availability_zones.clone()
+                },
+                base_dns_name: s.base_dns_name_in(&caller.region),
+                private_dns_name: s.private_dns.as_ref().map(|p| p.name.clone()),
+                verification_state: s.private_dns.as_ref().map(|p| p.state.as_str().to_string()),
+                acceptance_required: s.acceptance_required,
+                endpoint_policy_supported: false,
+                supported_ip_address_types: s.supported_ip_address_types.clone(),
+                region: s.region.clone(),
+                tags: if s.owner == caller.account { s.tags.clone() } else { Tags::new() },
+                payer_responsibility: s.payer_responsibility.clone(),
+            })
+            .collect()
+    }
+
+    /// DescribeVpcEndpointServices; `service_regions` (ServiceRegion.N)
+    /// adds the custom services of other regions open to the caller's.
     pub fn describe_services(
         &self,
         caller: &Caller,
         names: &[String],
+        service_regions: &[String],
         filters: &[Filter],
     ) -> Result<Vec<ServiceDetail>> {
         tags::check_filter_names(filters, SERVICE_FILTERS)?;
-        let all = self.visible_services(caller);
+        if let Some(r) = service_regions.iter().find(|r| !region::is_region_name(r)) {
+            return Err(super::Error::invalid_value("ServiceRegion", r, "It is not a region name."));
+        }
+        let mut all = self.visible_services(caller);
+        for home in service_regions.iter().filter(|r| **r != caller.region) {
+            all.extend(self.custom_services(caller, home));
+        }
+        all.sort_by(|a, b| (&a.name, a.service_type).cmp(&(&b.name, b.service_type)));
+        all.dedup_by(|a, b| a.name == b.name && a.service_type == b.service_type);
         for n in names {
             if !all.iter().any(|s| &s.name == n) {
                 return Err(invalid_service_name(n));

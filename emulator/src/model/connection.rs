@@ -33,40 +33,40 @@ impl Filterable for Connection {
 }
 
 impl World {
-    /// The provider's connections: endpoints of its services.
+    /// The provider's connections: endpoints of its services, made in this
+    /// region or (cross-region) in another.
     pub fn describe_connections(&mut self, caller: &Caller, filters: &[Filter]) -> Result<Vec<Connection>> {
         tags::check_filter_names(filters, CONNECTION_FILTERS)?;
+        let Some(home) = self.region(&caller.region) else { return Ok(vec![]) };
         let found: Vec<Connection> = self
-            .region(&caller.region)
-            .map(|r| {
-                r.endpoints
-                    .values()
-                    .filter_map(|e| {
-                        let sid = e.service_id.as_ref()?;
-                        let s = r.services.get(sid)?;
-                        (s.owner == caller.account).then(|| Connection {
-                            service_id: sid.clone(),
-                            endpoint: e.clone(),
-                            network_load_balancer_arns: s.network_load_balancer_arns.clone(),
-                        })
-                    })
-                    .filter(|c| tags::matches(c, filters))
-                    .collect()
+            .regions()
+            .flat_map(|r| r.endpoints.values())
+            .filter(|e| e.service_region() == caller.region)
+            .filter_map(|e| {
+                let sid = e.service_id.as_ref()?;
+                let s = home.services.get(sid)?;
+                (s.owner == caller.account).then(|| Connection {
+                    service_id: sid.clone(),
+                    endpoint: e.clone(),
+                    network_load_balancer_arns: s.network_load_balancer_arns.clone(),
+                })
             })
-            .unwrap_or_default();
+            .filter(|c| tags::matches(c, filters))
+            .collect();
         for c in &found {
             if c.endpoint.transition.is_some() {
-                self.observe_endpoint(&caller.region, &c.endpoint.id);
+                self.observe_endpoint(&c.endpoint.region, &c.endpoint.id);
             }
         }
         Ok(found)
     }
 
+    /// An endpoint of the caller's service, in whatever region it was made.
     fn connection_endpoint(&self, caller: &Caller, service_id: &str, endpoint_id: &str) -> Result<VpcEndpoint> {
         check_endpoint_id(endpoint_id)?;
-        self.region(&caller.region)
-            .and_then(|r| r.endpoints.get(endpoint_id))
-            .filter(|e| e.service_id.as_deref() == Some(service_id))
+        self.regions()
+            .find_map(|r| r.endpoints.get(endpoint_id))
+            .filter(|e| e.service_id.as_deref() == Some(service_id) && e.service_region() == caller.region)
             .cloned()
             .ok_or_else(|| endpoint_not_found(endpoint_id))
     }
@@ -92,15 +92,15 @@ impl World {
                         format!("Vpc Endpoint {id} is in state {} and cannot be accepted", e.state.as_str()),
                     ),
                 }),
-                Ok(_) => {
+                Ok(e) => {
                     let transition = self.transition(now);
-                    if let Some(ep) = self.region_mut(&caller.region).endpoints.get_mut(id) {
+                    if let Some(ep) = self.region_mut(&e.region).endpoints.get_mut(id) {
                         ep.state = EndpointState::Pending;
                         ep.transition = Some(transition);
                     }
-                    self.schedule(&caller.region, Resource::Endpoint(id.clone()));
-                    self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
-                    self.notify(&caller.region, id, "Accept");
+                    self.schedule(&e.region, Resource::Endpoint(id.clone()));
+                    self.emit(&e.region, Resource::Endpoint(id.clone()), Change::Updated);
+                    self.notify(&e.region, id, "Accept");
                 }
             }
         }
@@ -129,8 +129,8 @@ impl World {
                         format!("Vpc Endpoint {id} is in state {} and cannot be rejected", e.state.as_str()),
                     ),
                 }),
-                Ok(_) => {
-                    let enis = match self.region_mut(&caller.region).endpoints.get_mut(id) {
+                Ok(e) => {
+                    let enis = match self.region_mut(&e.region).endpoints.get_mut(id) {
                         Some(ep) => {
                             ep.state = EndpointState::Rejected;
                             ep.transition = None;
@@ -139,10 +139,10 @@ impl World {
                         None => vec![],
                     };
                     for eni in enis {
-                        self.delete_network_interface(&caller.region, &eni);
+                        self.delete_network_interface(&e.region, &eni);
                     }
-                    self.emit(&caller.region, Resource::Endpoint(id.clone()), Change::Updated);
-                    self.notify(&caller.region, id, "Reject");
+                    self.emit(&e.region, Resource::Endpoint(id.clone()), Change::Updated);
+                    self.notify(&e.region, id, "Reject");
                 }
             }
         }

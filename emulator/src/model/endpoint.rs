@@ -90,6 +90,10 @@ pub struct VpcEndpoint {
     pub service_name: String,
     /// The custom service behind the endpoint, if it is not an AWS service.
     pub service_id: Option<String>,
+    /// The service's region when it is not the endpoint's (cross-region
+    /// PrivateLink: CreateVpcEndpoint's ServiceRegion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_region: Option<String>,
     pub aws_service: Option<AwsService>,
     pub state: EndpointState,
     pub transition: Option<Transition>,
@@ -125,7 +129,7 @@ impl VpcEndpoint {
 
     /// The region of the service behind the endpoint.
     pub fn service_region(&self) -> &str {
-        &self.region
+        self.service_region.as_deref().unwrap_or(&self.region)
     }
 
     /// The private DNS name this endpoint answers inside its VPC, if any.
@@ -185,6 +189,8 @@ pub struct CreateEndpoint {
     pub dns_record_ip_type: Option<String>,
     pub client_token: Option<String>,
     pub tags: Tags,
+    /// The region of the service (ServiceRegion), when not the caller's.
+    pub service_region: Option<String>,
     /// RouteTableId.N (gateway endpoints).
     pub route_table_ids: Vec<String>,
 }
@@ -218,29 +224,53 @@ pub fn check_endpoint_id(id: &str) -> Result<()> {
 
 /// The service an endpoint may be created for, as the consumer sees it.
 enum Target {
-    Custom { id: String, acceptance_required: bool, private_dns: Option<String>, base: String, zones: Vec<String> },
+    Custom {
+        id: String,
+        /// The service's region, when it is not the caller's.
+        region: Option<String>,
+        acceptance_required: bool,
+        private_dns: Option<String>,
+        base: String,
+        zones: Vec<String>,
+    },
     Aws(AwsService),
 }
 
 impl World {
-    fn resolve_service(&self, caller: &Caller, name: &str) -> Result<Target> {
+    /// The service `name` as the caller may connect to it: in the caller's
+    /// region, or (cross-region) in `service_region` when the service lists
+    /// the caller's region among its supported regions.
+    fn resolve_service(&self, caller: &Caller, name: &str, service_region: Option<&str>) -> Result<Target> {
+        let home = service_region.unwrap_or(&caller.region);
+        if !region::is_region_name(home) {
+            return Err(Error::invalid_value("ServiceRegion", home, "It is not a region name."));
+        }
+        let remote = home != caller.region;
         if let Some(aws) = AwsService::parse(name) {
-            if aws.region != caller.region {
+            if aws.region != caller.region || remote {
                 return Err(invalid_service_name(name));
             }
             return Ok(Target::Aws(aws));
         }
         let service = self
-            .region(&caller.region)
+            .region(home)
             .and_then(|r| r.services.values().find(|s| s.name == name))
             .filter(|s| s.state == super::ServiceState::Available && s.allows(caller))
+            .filter(|s| !remote || s.supported_regions.contains(&caller.region))
             .ok_or_else(|| invalid_service_name(name))?;
         Ok(Target::Custom {
             id: service.id.clone(),
+            region: remote.then(|| home.to_string()),
             acceptance_required: service.acceptance_required,
             private_dns: service.usable_private_dns_name().map(str::to_string),
-            base: service.base_dns_name(),
-            zones: service.availability_zones.clone(),
+            // A cross-region endpoint is named, and placed, in its own
+            // region: any of its zones will do.
+            base: service.base_dns_name_in(&caller.region),
+            zones: if remote {
+                region::zones(&caller.region).into_iter().map(|z| z.name).collect()
+            } else {
+                service.availability_zones.clone()
+            },
         })
     }
 
@@ -251,10 +281,14 @@ impl World {
         req: CreateEndpoint,
         dry: bool,
     ) -> Result<VpcEndpoint> {
-        let fingerprint = format!(
+        let mut fingerprint = format!(
             "{:?}",
             (&req.vpc_id, &req.service_name, &req.subnet_ids, &req.security_group_ids, req.private_dns_enabled)
         );
+        // Only when given, so tokens recorded before ServiceRegion existed still match.
+        if let Some(r) = &req.service_region {
+            fingerprint.push_str(r);
+        }
         if let Some(id) = self.idempotent(caller, "CreateVpcEndpoint", req.client_token.as_deref(), &fingerprint)? {
             if let Some(e) = self.region(&caller.region).and_then(|r| r.endpoints.get(&id)) {
                 return Ok(e.clone());
@@ -266,7 +300,7 @@ impl World {
             return self.create_gateway_endpoint(caller, now, &vpc, req, fingerprint, dry);
         }
         super::gateway_endpoint::refuse_interface_of_gateway_service(caller, &req.service_name, &endpoint_type)?;
-        let target = self.resolve_service(caller, &req.service_name)?;
+        let target = self.resolve_service(caller, &req.service_name, req.service_region.as_deref())?;
         if endpoint_type != "Interface" {
             return Err(Error::invalid_parameter(format!(
                 "Endpoint type ({endpoint_type}) does not match available service types ([Interface])."
@@ -408,11 +442,13 @@ impl World {
                 }
             }
         }
-        let (service_id, aws_service, acceptance_required, base) = match target {
-            Target::Custom { id, acceptance_required, base, .. } => (Some(id), None, acceptance_required, base),
+        let (service_id, service_region, aws_service, acceptance_required, base) = match target {
+            Target::Custom { id, region, acceptance_required, base, .. } => {
+                (Some(id), region, None, acceptance_required, base)
+            }
             Target::Aws(a) => {
                 let base = a.base_dns_name();
-                (None, Some(a), false, base)
+                (None, None, Some(a), false, base)
             }
         };
         let state = if acceptance_required { EndpointState::PendingAcceptance } else { EndpointState::Pending };
@@ -428,6 +464,7 @@ impl World {
                 None
             },
             service_id,
+            service_region,
             aws_service,
             state,
             transition: (state == EndpointState::Pending).then(|| self.transition(now)),
@@ -492,9 +529,9 @@ impl World {
         if let Some(a) = &e.aws_service {
             return (a.base_dns_name(), Some(a.private_dns_name()));
         }
-        let s = e.service_id.as_ref().and_then(|id| self.region(&e.region).and_then(|r| r.services.get(id)));
+        let s = e.service_id.as_ref().and_then(|id| self.region(e.service_region()).and_then(|r| r.services.get(id)));
         match s {
-            Some(s) => (s.base_dns_name(), s.usable_private_dns_name().map(str::to_string)),
+            Some(s) => (s.base_dns_name_in(&e.region), s.usable_private_dns_name().map(str::to_string)),
             None => {
                 let base = e.dns_entries.first().and_then(|d| d.dns_name.split_once('.')).map(|(_, b)| b.to_string());
                 (base.unwrap_or_default(), None)
@@ -502,21 +539,20 @@ impl World {
         }
     }
 
-    /// Recomputes the DNS entries of every endpoint of a service (its private
-    /// DNS name may have changed or been verified).
+    /// Recomputes the DNS entries of every endpoint of a service, in any
+    /// region (its private DNS name may have changed or been verified).
     pub(crate) fn refresh_endpoints_of_service(&mut self, region: &str, service_id: &str) {
-        let ids: Vec<String> = self
-            .region(region)
-            .map(|r| {
+        let ids: Vec<(String, String)> = self
+            .regions()
+            .flat_map(|r| {
                 r.endpoints
                     .values()
-                    .filter(|e| e.service_id.as_deref() == Some(service_id))
-                    .map(|e| e.id.clone())
-                    .collect()
+                    .filter(|e| e.service_id.as_deref() == Some(service_id) && e.service_region() == region)
+                    .map(|e| (e.region.clone(), e.id.clone()))
             })
-            .unwrap_or_default();
-        for id in ids {
-            self.refresh_dns_entries(region, &id);
+            .collect();
+        for (r, id) in ids {
+            self.refresh_dns_entries(&r, &id);
         }
     }
 
@@ -646,6 +682,9 @@ impl World {
         let (base, private_name) = self.base_and_private_name(&e);
         let service_zones = match (&e.aws_service, &e.service_id) {
             (Some(a), _) => a.availability_zones(),
+            (None, Some(_)) if e.service_region() != e.region => {
+                region::zones(&e.region).into_iter().map(|z| z.name).collect()
+            }
             (None, Some(sid)) => self
                 .region(&caller.region)
                 .and_then(|r| r.services.get(sid))

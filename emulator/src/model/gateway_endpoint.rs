@@ -155,6 +155,7 @@ impl World {
             vpc_id: vpc.id.clone(),
             service_name: req.service_name.clone(),
             service_id: None,
+            service_region: None,
             aws_service: None,
             state: EndpointState::Available,
             transition: None,

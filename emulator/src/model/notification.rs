@@ -246,7 +246,7 @@ impl World {
         let Some(e) = self.region(region).and_then(|r| r.endpoints.get(endpoint_id)) else { return };
         let mut notices = Vec::new();
         let service = e.service_id.as_ref().and_then(|sid| {
-            let home = region;
+            let home = e.service_region();
             self.region(home).and_then(|r| r.services.get(sid)).map(|s| (home, s))
         });
         let mut push = |n: &ConnectionNotification| {

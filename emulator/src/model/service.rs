@@ -85,7 +85,13 @@ pub struct EndpointService {
 impl EndpointService {
     /// `vpce-svc-<id>.<region>.vpce.amazonaws.com`
     pub fn base_dns_name(&self) -> String {
-        format!("{}.{}.vpce.amazonaws.com", self.id, self.region)
+        self.base_dns_name_in(&self.region)
+    }
+
+    /// The base name of endpoints to this service made in `region` (a
+    /// cross-region endpoint is named in its own region).
+    pub fn base_dns_name_in(&self, region: &str) -> String {
+        format!("{}.{region}.vpce.amazonaws.com", self.id)
     }
 
     pub fn allows(&self, caller: &Caller) -> bool {
@@ -152,6 +158,13 @@ pub struct ModifyService {
     pub remove_supported_ip_address_types: Vec<String>,
     pub add_supported_regions: Vec<String>,
     pub remove_supported_regions: Vec<String>,
+}
+
+fn check_regions(param: &str, regions: &[String]) -> Result<()> {
+    match regions.iter().find(|r| !super::region::is_region_name(r)) {
+        Some(r) => Err(Error::invalid_value(param, r, "It is not a region name.")),
+        None => Ok(()),
+    }
 }
 
 pub fn service_not_found(id: &str) -> Error {
@@ -249,6 +262,7 @@ impl World {
         if let Some(name) = &req.private_dns_name {
             check_dns_name(name)?;
         }
+        check_regions("SupportedRegion", &req.supported_regions)?;
         super::dry_run(dry)?;
         let id = ids::resource_id("vpce-svc");
         let mut supported_regions = req.supported_regions.clone();
@@ -389,6 +403,14 @@ impl World {
                 "A VPC endpoint service must have at least one Network Load Balancer",
             ));
         }
+        check_regions("AddSupportedRegion", &req.add_supported_regions)?;
+        if req.remove_supported_regions.contains(&current.region) {
+            return Err(Error::invalid_value(
+                "RemoveSupportedRegion",
+                &current.region,
+                "The service's own region is always supported.",
+            ));
+        }
         if req.private_dns_name.is_some() && req.remove_private_dns_name {
             return Err(Error::new(
                 "InvalidParameterCombination",
@@ -445,8 +467,13 @@ impl World {
                 failed.push(Unsuccessful { resource_id: id.clone(), error });
                 continue;
             }
-            let live = self.region(&caller.region).is_some_and(|r| {
-                r.endpoints.values().any(|e| e.service_id.as_deref() == Some(id.as_str()) && e.state.is_live())
+            // Endpoints in other regions (cross-region) count too.
+            let live = self.regions().any(|r| {
+                r.endpoints.values().any(|e| {
+                    e.service_id.as_deref() == Some(id.as_str())
+                        && e.service_region() == caller.region
+                        && e.state.is_live()
+                })
             });
             if live {
                 failed.push(Unsuccessful {

@@ -102,6 +102,7 @@ pub fn create_endpoint(c: &mut Ctx) -> Result<Xml> {
         ip_address_type: c.p.string("IpAddressType"),
         dns_record_ip_type: c.p.string("DnsOptions.DnsRecordIpType"),
         client_token: c.p.string("ClientToken"),
+        service_region: c.p.string("ServiceRegion"),
         tags: c.p.tag_specifications("vpc-endpoint")?,
         route_table_ids: c.p.list("RouteTableId"),
     };

@@ -35,7 +35,7 @@ pub fn render_service(x: &mut Xml, s: &EndpointService, created: bool) {
     x.opt("payerResponsibility", s.payer_responsibility.as_ref());
     x.items("supportedRegionSet", &s.supported_regions, |x, r| {
         x.leaf("region", r);
-        x.leaf("serviceState", "Available");
+        x.leaf("serviceState", s.state.as_str());
     });
     x.bool("remoteAccessEnabled", false);
     if !(created && s.tags.is_empty()) {
@@ -185,7 +185,8 @@ fn render_detail(x: &mut Xml, s: &ServiceDetail) {
 }
 
 pub fn describe_services(c: &mut Ctx) -> Result<Xml> {
-    let list = c.world.describe_services(c.caller, &c.p.list("ServiceName"), &c.p.filters()?)?;
+    let list =
+        c.world.describe_services(c.caller, &c.p.list("ServiceName"), &c.p.list("ServiceRegion"), &c.p.filters()?)?;
     let (list, next) = page(c.p, list, |s| format!("{}\u{1}{}", s.name, s.service_type))?;
     let mut names: Vec<&String> = list.iter().map(|s| &s.name).collect();
     names.dedup();
