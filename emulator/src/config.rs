@@ -55,7 +55,9 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_PORT_OFFSET")]
     pub port_offset: Option<u16>,
 
-    /// Idle timeout of flows through endpoints, in seconds. [default: 350]
+    /// Idle timeout of flows through endpoints, in seconds, on listeners
+    /// that keep AWS's default tcp.idle_timeout.seconds (others use their
+    /// own). [default: 350]
     #[arg(long, env = "PRIVATELINK_IDLE_TIMEOUT_SECONDS")]
     pub idle_timeout_seconds: Option<u64>,
     /// Address of the DNS server's public view (UDP and TCP): the vpce

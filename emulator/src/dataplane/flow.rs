@@ -22,10 +22,12 @@ use crate::addressing::VpcBlock;
 /// The copy buffer of a direction until it turns out to be bulk.
 const BUFFER: usize = 16 * 1024;
 
-/// Settings every flow shares.
-#[derive(Debug, Clone, Copy)]
+/// Settings of a listener's flows.
+#[derive(Debug, Clone)]
 pub struct FlowSettings {
-    pub idle_timeout: Duration,
+    /// The listener's idle timeout, followed while the flow runs: a change
+    /// applies to open flows too.
+    pub idle_timeout: watch::Receiver<Duration>,
     pub connect_timeout: Duration,
 }
 
@@ -143,7 +145,7 @@ async fn pipe(
     client: TcpStream,
     upstream: TcpStream,
     stats: &EndpointStats,
-    idle_timeout: Duration,
+    mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
 ) -> Outcome {
     let started = Instant::now();
@@ -158,12 +160,23 @@ async fn pipe(
                 .is_ok()
         };
         let idle = async {
+            let mut followed = true;
             loop {
+                let timeout = *idle_timeout.borrow_and_update();
                 let quiet = started.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
-                if quiet >= idle_timeout {
+                if quiet >= timeout {
                     return;
                 }
-                tokio::time::sleep(idle_timeout - quiet).await;
+                let wait = tokio::time::sleep(timeout - quiet);
+                if !followed {
+                    wait.await;
+                    continue;
+                }
+                tokio::select! {
+                    _ = wait => {}
+                    // A new timeout counts from the last byte, as the old one did.
+                    changed = idle_timeout.changed() => followed = changed.is_ok(),
+                }
             }
         };
         tokio::select! {

@@ -40,6 +40,8 @@ pub struct Settings {
     /// Added to every listener port on the host (80 -> 8080 with 8000), for
     /// users who may not bind ports below 1024.
     pub port_offset: u16,
+    /// Idle timeout of flows on listeners that keep AWS's default
+    /// `tcp.idle_timeout.seconds` (350); other listeners use their own.
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
     /// Most flows at once, across every endpoint; more are reset at accept
@@ -97,6 +99,8 @@ struct Running {
     accept: JoinHandle<()>,
     /// Tells every flow of this listener to stop.
     cancel: watch::Sender<Stop>,
+    /// The idle timeout of this listener's flows, open ones included.
+    idle_timeout: watch::Sender<Duration>,
 }
 
 pub struct DataPlane {
@@ -164,6 +168,17 @@ impl DataPlane {
         permit
     }
 
+    /// A listener's idle timeout: its `tcp.idle_timeout.seconds`, or, for
+    /// listeners that keep AWS's default, the emulator's own setting
+    /// (`--idle-timeout-seconds`, 350 s unless set).
+    fn idle_timeout(&self, route: &plan::Route) -> Duration {
+        if route.idle_timeout_seconds == crate::model::listener_settings::DEFAULT_TCP_IDLE_TIMEOUT_SECONDS {
+            self.settings.idle_timeout
+        } else {
+            Duration::from_secs(route.idle_timeout_seconds.into())
+        }
+    }
+
     pub fn plan(&self) -> Arc<Plan> {
         self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -206,18 +221,24 @@ impl DataPlane {
                 r.accept.abort();
             }
         }
+        for (key, r) in running.iter() {
+            if let Some(route) = plan.listeners.get(key) {
+                let timeout = self.idle_timeout(route);
+                r.idle_timeout.send_if_modified(|t| std::mem::replace(t, timeout) != timeout);
+            }
+        }
         let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         failed.retain(|k, _| plan.endpoint_at(k).is_some());
         let wanted = plan
             .listeners
             .iter()
-            .map(|(k, r)| (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), false))
-            .chain(
-                plan.services
-                    .iter()
-                    .map(|(k, r)| (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), true)),
-            );
-        for (key, endpoint_id, vpc_address, aws_service) in wanted {
+            .map(|(k, r)| {
+                (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), false, self.idle_timeout(r))
+            })
+            .chain(plan.services.iter().map(|(k, r)| {
+                (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), true, self.settings.idle_timeout)
+            }));
+        for (key, endpoint_id, vpc_address, aws_service, idle_timeout) in wanted {
             if running.contains_key(key) {
                 continue;
             }
@@ -226,13 +247,15 @@ impl DataPlane {
                     failed.remove(key);
                     info!(listener = %key, endpoint = %endpoint_id, %vpc_address, tls = aws_service, "listening");
                     let (cancel, cancelled) = watch::channel(Stop::Run);
+                    let (idle_timeout, idle) = watch::channel(idle_timeout);
                     let span = tracing::info_span!("endpoint", id = %endpoint_id, listener = %key);
                     let accept = if aws_service {
                         tokio::spawn(service::accept_loop(self.clone(), listener, *key, cancelled).instrument(span))
                     } else {
-                        tokio::spawn(accept_loop(self.clone(), listener, *key, cancelled).instrument(span))
+                        tokio::spawn(accept_loop(self.clone(), listener, *key, cancelled, idle).instrument(span))
                     };
-                    running.insert(*key, Running { endpoint_id: endpoint_id.to_string(), accept, cancel });
+                    let endpoint_id = endpoint_id.to_string();
+                    running.insert(*key, Running { endpoint_id, accept, cancel, idle_timeout });
                 }
                 Err(e) => {
                     let why = bind_advice(*key, &e, self.settings.port_offset);
@@ -256,6 +279,7 @@ impl DataPlane {
                     "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
                     "vpc_endpoint_id": r.endpoint_id,
                     "nlb_node": {"vpc_address": r.node_addr.to_string(), "host_address": r.node_host.to_string()},
+                    "idle_timeout_seconds": self.idle_timeout(r).as_secs(),
                     "targets": r.targets.iter().map(|t| json!({
                         "id": t.id, "port": t.port, "health": t.health.as_str(),
                         "dial": t.dial.map(|d| d.to_string()),
@@ -403,7 +427,13 @@ async fn next_connection(listener: &TcpListener) -> (tokio::net::TcpStream, Sock
     }
 }
 
-async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV4, cancelled: watch::Receiver<Stop>) {
+async fn accept_loop(
+    dp: Arc<DataPlane>,
+    listener: TcpListener,
+    key: SocketAddrV4,
+    cancelled: watch::Receiver<Stop>,
+    idle_timeout: watch::Receiver<Duration>,
+) {
     loop {
         let (stream, peer) = next_connection(&listener).await;
         let Some(route) = dp.plan().listeners.get(&key).cloned() else {
@@ -413,7 +443,7 @@ async fn accept_loop(dp: Arc<DataPlane>, listener: TcpListener, key: SocketAddrV
         let stats = dp.stats.endpoint(&route.endpoint_id);
         let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
         let settings =
-            FlowSettings { idle_timeout: dp.settings.idle_timeout, connect_timeout: dp.settings.connect_timeout };
+            FlowSettings { idle_timeout: idle_timeout.clone(), connect_timeout: dp.settings.connect_timeout };
         let span = flow::span(&route.endpoint_id, key, peer);
         let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone());
         tokio::spawn(

@@ -42,6 +42,8 @@ pub struct Route {
     pub targets: Vec<TargetRoute>,
     pub cross_zone: bool,
     pub proxy_protocol_v2: bool,
+    /// The listener's `tcp.idle_timeout.seconds`.
+    pub idle_timeout_seconds: u32,
 }
 
 /// An interface endpoint of an AWS service (`com.amazonaws.REGION.ec2`):
@@ -280,6 +282,7 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
                         targets: targets.clone(),
                         cross_zone: lb.cross_zone(),
                         proxy_protocol_v2: tg.proxy_protocol_v2(),
+                        idle_timeout_seconds: listener.tcp_idle_timeout_seconds,
                     }),
                 ));
             }
@@ -435,6 +438,7 @@ mod tests {
             targets,
             cross_zone,
             proxy_protocol_v2: false,
+            idle_timeout_seconds: 350,
         }
     }
 
