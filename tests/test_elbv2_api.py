@@ -548,3 +548,220 @@ def test_changed_health_check_interval_reaches_the_checker(client, emulator, elb
         assert time.monotonic() - changed < 12
     finally:
         backend.stop()
+
+
+# --- certificates and SSL policies ---------------------------------------------------
+
+
+def cert(n):
+    return CERT[:-2] + f"{n:02d}"
+
+
+def test_listener_certificates(elb, net):
+    lb = nlb(elb, net)
+    tg = target_group(elb, net, protocol="TLS", port=443)
+    arn = listener(elb, lb, tg, protocol="TLS", port=443, Certificates=[{"CertificateArn": cert(1)}])["ListenerArn"]
+
+    def described():
+        return [(c["CertificateArn"], c["IsDefault"]) for c in
+                elb.describe_listener_certificates(ListenerArn=arn)["Certificates"]]
+
+    assert described() == [(cert(1), True)]
+    out = elb.add_listener_certificates(ListenerArn=arn, Certificates=[
+        {"CertificateArn": cert(2)}, {"CertificateArn": cert(3)}, {"CertificateArn": cert(2)}])
+    assert out["Certificates"] == [{"CertificateArn": cert(2), "IsDefault": False},
+                                   {"CertificateArn": cert(3), "IsDefault": False}]
+    assert described() == [(cert(1), True), (cert(2), False), (cert(3), False)]
+    # The listener itself shows only its default certificate.
+    assert describe_listener(elb, arn)["Certificates"] == [{"CertificateArn": cert(1)}]
+    first = elb.describe_listener_certificates(ListenerArn=arn, PageSize=2)
+    assert [c["CertificateArn"] for c in first["Certificates"]] == [cert(1), cert(2)]
+    rest = elb.describe_listener_certificates(ListenerArn=arn, PageSize=2, Marker=first["NextMarker"])
+    assert [c["CertificateArn"] for c in rest["Certificates"]] == [cert(3)] and "NextMarker" not in rest
+
+    before = described()
+    elb.fails("CertificateNotFound", "add_listener_certificates", ListenerArn=arn,
+              Certificates=[{"CertificateArn": cert(4)}, {"CertificateArn": "not-an-arn"}])
+    elb.fails("TooManyCertificates", "add_listener_certificates", ListenerArn=arn,
+              Certificates=[{"CertificateArn": cert(n)} for n in range(10, 34)])
+    elb.fails("OperationNotPermitted", "remove_listener_certificates", ListenerArn=arn,
+              Certificates=[{"CertificateArn": cert(2)}, {"CertificateArn": cert(1)}])
+    elb.fails("ListenerNotFound", "describe_listener_certificates", ListenerArn=arn[:-16] + "0" * 16)
+    assert described() == before
+
+    elb.remove_listener_certificates(ListenerArn=arn, Certificates=[{"CertificateArn": cert(2)}])
+    assert described() == [(cert(1), True), (cert(3), False)]
+    # A new default certificate keeps the list.
+    elb.modify_listener(ListenerArn=arn, Certificates=[{"CertificateArn": cert(9)}])
+    assert described() == [(cert(9), True), (cert(3), False)]
+
+    tcp = listener(elb, lb, target_group(elb, net), port=80)["ListenerArn"]
+    assert elb.describe_listener_certificates(ListenerArn=tcp)["Certificates"] == []
+    elb.fails("InvalidConfigurationRequest", "add_listener_certificates", ListenerArn=tcp,
+              Certificates=[{"CertificateArn": cert(2)}])
+
+
+def test_describe_ssl_policies(elb, aws):
+    policies = elb.describe_ssl_policies()["SslPolicies"]
+    names = [p["Name"] for p in policies]
+    assert names[0] == "ELBSecurityPolicy-2016-08"
+    for name in ("ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+                 "ELBSecurityPolicy-TLS13-1-3-2021-06", "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+                 "ELBSecurityPolicy-FS-1-2-Res-2020-10", "ELBSecurityPolicy-TLS-1-0-2015-04"):
+        assert name in names
+    by_name = {p["Name"]: p for p in policies}
+    tls13 = by_name["ELBSecurityPolicy-TLS13-1-2-2021-06"]
+    assert tls13["SslProtocols"] == ["TLSv1.2", "TLSv1.3"]
+    assert tls13["SupportedLoadBalancerTypes"] == ["application", "network"]
+    assert [c["Name"] for c in tls13["Ciphers"]][:4] == [
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256"]
+    assert [c["Priority"] for c in tls13["Ciphers"]] == list(range(1, 12))
+    assert by_name["ELBSecurityPolicy-TLS13-1-3-2021-06"]["SslProtocols"] == ["TLSv1.3"]
+    assert "DES-CBC3-SHA" in [c["Name"] for c in by_name["ELBSecurityPolicy-TLS-1-0-2015-04"]["Ciphers"]]
+
+    one = elb.describe_ssl_policies(Names=["ELBSecurityPolicy-TLS13-1-2-2021-06"])["SslPolicies"]
+    assert one == [tls13]
+    assert elb.describe_ssl_policies(LoadBalancerType="gateway")["SslPolicies"] == []
+    page = elb.describe_ssl_policies(PageSize=5)
+    assert [p["Name"] for p in page["SslPolicies"]] == names[:5]
+    rest = elb.describe_ssl_policies(Marker=page["NextMarker"])
+    assert [p["Name"] for p in rest["SslPolicies"]] == names[5:]
+    elb.fails("SSLPolicyNotFound", "describe_ssl_policies", Names=["ELBSecurityPolicy-TLS13-1-2-2021-06", "nope"])
+    out = aws(PROVIDER)("elbv2", "describe-ssl-policies", "--names", "ELBSecurityPolicy-2016-08")
+    assert out["SslPolicies"][0]["SslProtocols"] == ["TLSv1", "TLSv1.1", "TLSv1.2"]
+
+
+# --- subnets, address types, capacity, limits --------------------------------------
+
+
+def test_set_subnets(elb, client):
+    n = Net(client, 72)
+    third = n.ec2.create_subnet(VpcId=n.vpc, CidrBlock="10.72.64.0/20", AvailabilityZone=f"{REGION}d")["Subnet"][
+        "SubnetId"]
+    lb = elb.create_load_balancer(Name=f"subnets-{next(_names)}", Subnets=n.subnets[:1], Scheme="internal",
+                                  Type="network")["LoadBalancers"][0]
+    arn = lb["LoadBalancerArn"]
+    first_ip = lb["AvailabilityZones"][0]["LoadBalancerAddresses"][0]["PrivateIPv4Address"]
+    out = elb.set_subnets(LoadBalancerArn=arn, SubnetMappings=[
+        {"SubnetId": n.subnets[0]}, {"SubnetId": n.subnets[1], "PrivateIPv4Address": "10.72.128.77"}])
+    zones = {z["SubnetId"]: z for z in out["AvailabilityZones"]}
+    assert set(zones) == set(n.subnets[:2]) and out["IpAddressType"] == "ipv4"
+    assert zones[n.subnets[0]]["LoadBalancerAddresses"][0]["PrivateIPv4Address"] == first_ip
+    assert zones[n.subnets[1]]["LoadBalancerAddresses"][0]["PrivateIPv4Address"] == "10.72.128.77"
+    assert describe_lb(elb, lb)["AvailabilityZones"] == out["AvailabilityZones"]
+    assert len(lb_enis(n, lb)) == 2
+
+    other_vpc = Net(client, 73)
+    same_zone = n.ec2.create_subnet(VpcId=n.vpc, CidrBlock="10.72.16.0/20", AvailabilityZone=f"{REGION}a")[
+        "Subnet"]["SubnetId"]
+    before = describe_lb(elb, lb)
+    refused = [
+        ("SubnetNotFound", {"Subnets": [n.subnets[0], "subnet-0123456789abcdef0"]}),
+        ("InvalidSubnet", {"Subnets": [n.subnets[0], other_vpc.subnets[1]]}),
+        ("InvalidConfigurationRequest", {"Subnets": [n.subnets[0], n.subnets[1], same_zone]}),
+        ("InvalidConfigurationRequest", {"Subnets": [same_zone, n.subnets[1]]}),
+        ("InvalidConfigurationRequest", {"SubnetMappings": [
+            {"SubnetId": n.subnets[0], "PrivateIPv4Address": "10.72.0.99"}, {"SubnetId": n.subnets[1]}]}),
+        ("InvalidConfigurationRequest", {"Subnets": n.subnets, "IpAddressType": "dualstack"}),
+        ("ValidationError", {"Subnets": []}),
+    ]
+    for code, kw in refused:
+        elb.fails(code, "set_subnets", LoadBalancerArn=arn, **kw)
+    assert describe_lb(elb, lb) == before
+    assert len(lb_enis(n, lb)) == 2
+
+    # Removing a zone: its node and network interface go.
+    out = elb.set_subnets(LoadBalancerArn=arn, Subnets=[n.subnets[1], third])
+    assert [z["SubnetId"] for z in out["AvailabilityZones"]] == [n.subnets[1], third]
+    assert sorted(e["SubnetId"] for e in lb_enis(n, lb)) == sorted([n.subnets[1], third])
+
+
+def test_set_subnets_with_endpoints_keeps_every_subnet(client, elb):
+    p = build_provider(client, acceptance_required=False, name="zoned", cidr_prefix="10.85", targets=("10.85.128.10",))
+    c = build_consumer(client, cidr_prefix="10.86")
+    ec2p = client("ec2", PROVIDER)
+    third = ec2p.create_subnet(VpcId=p.vpc, CidrBlock="10.85.64.0/20", AvailabilityZone=f"{REGION}d")["Subnet"][
+        "SubnetId"]
+    create_endpoint(client, p, c)
+    elb.fails("InvalidConfigurationRequest", "set_subnets", LoadBalancerArn=p.lb_arn, Subnets=p.subnets[:1])
+    # Adding a zone is allowed, and the endpoint service offers it.
+    elb.set_subnets(LoadBalancerArn=p.lb_arn, Subnets=[*p.subnets, third])
+    svc = ec2p.describe_vpc_endpoint_service_configurations(ServiceIds=[p.service_id])["ServiceConfigurations"][0]
+    assert svc["AvailabilityZones"] == [f"{REGION}a", f"{REGION}c", f"{REGION}d"]
+
+
+def test_ip_address_type(elb, net):
+    lb = nlb(elb, net)
+    arn = lb["LoadBalancerArn"]
+    assert elb.set_ip_address_type(LoadBalancerArn=arn, IpAddressType="ipv4")["IpAddressType"] == "ipv4"
+    elb.fails("InvalidConfigurationRequest", "set_ip_address_type", LoadBalancerArn=arn, IpAddressType="dualstack")
+    elb.fails("ValidationError", "set_ip_address_type", LoadBalancerArn=arn,
+              IpAddressType="dualstack-without-public-ipv4")
+    elb.fails("ValidationError", "set_ip_address_type", LoadBalancerArn=arn, IpAddressType="ipv6")
+    elb.fails("LoadBalancerNotFound", "set_ip_address_type", LoadBalancerArn=arn[:-16] + "0" * 16,
+              IpAddressType="ipv4")
+    assert describe_lb(elb, lb)["IpAddressType"] == "ipv4"
+    elb.fails("InvalidConfigurationRequest", "create_load_balancer", Name=f"dual-{next(_names)}",
+              Subnets=net.subnets, Type="network", Scheme="internal", IpAddressType="dualstack")
+
+
+def test_capacity_reservation(elb, net):
+    lb = nlb(elb, net)
+    arn = lb["LoadBalancerArn"]
+    out = elb.describe_capacity_reservation(LoadBalancerArn=arn)
+    assert out["DecreaseRequestsRemaining"] == 2 and out["CapacityReservationState"] == []
+    assert "MinimumLoadBalancerCapacity" not in out
+
+    out = elb.modify_capacity_reservation(LoadBalancerArn=arn, MinimumLoadBalancerCapacity={"CapacityUnits": 3000})
+    assert out["MinimumLoadBalancerCapacity"] == {"CapacityUnits": 3000}
+    assert {(s["AvailabilityZone"], s["State"]["Code"], s["EffectiveCapacityUnits"])
+            for s in out["CapacityReservationState"]} == {(f"{REGION}a", "provisioned", 1500.0),
+                                                          (f"{REGION}c", "provisioned", 1500.0)}
+    assert "LastModifiedTime" in out
+    seen = elb.describe_capacity_reservation(LoadBalancerArn=arn)
+    assert seen["MinimumLoadBalancerCapacity"] == {"CapacityUnits": 3000}
+
+    # Increases are free; two decreases a day.
+    elb.modify_capacity_reservation(LoadBalancerArn=arn, MinimumLoadBalancerCapacity={"CapacityUnits": 5000})
+    elb.modify_capacity_reservation(LoadBalancerArn=arn, MinimumLoadBalancerCapacity={"CapacityUnits": 4000})
+    out = elb.modify_capacity_reservation(LoadBalancerArn=arn, ResetCapacityReservation=True)
+    assert out["DecreaseRequestsRemaining"] == 0 and "MinimumLoadBalancerCapacity" not in out
+    elb.modify_capacity_reservation(LoadBalancerArn=arn, MinimumLoadBalancerCapacity={"CapacityUnits": 3000})
+    before = elb.describe_capacity_reservation(LoadBalancerArn=arn)
+    before.pop("ResponseMetadata")
+    for code, kw in (
+        ("CapacityDecreaseRequestLimitExceeded", {"MinimumLoadBalancerCapacity": {"CapacityUnits": 100}}),
+        ("CapacityDecreaseRequestLimitExceeded", {"ResetCapacityReservation": True}),
+        ("ValidationError", {}),
+        ("ValidationError", {"MinimumLoadBalancerCapacity": {"CapacityUnits": 0}}),
+        ("ValidationError", {"MinimumLoadBalancerCapacity": {"CapacityUnits": 10}, "ResetCapacityReservation": True}),
+    ):
+        elb.fails(code, "modify_capacity_reservation", LoadBalancerArn=arn, **kw)
+    after = elb.describe_capacity_reservation(LoadBalancerArn=arn)
+    after.pop("ResponseMetadata")
+    assert after == before
+
+    tls = nlb(elb, net)
+    listener(elb, tls, target_group(elb, net, protocol="TLS", port=443), protocol="TLS", port=443,
+             Certificates=[{"CertificateArn": CERT}])
+    elb.fails("InvalidConfigurationRequest", "modify_capacity_reservation", LoadBalancerArn=tls["LoadBalancerArn"],
+              MinimumLoadBalancerCapacity={"CapacityUnits": 3000})
+    elb.fails("LoadBalancerNotFound", "describe_capacity_reservation", LoadBalancerArn=arn[:-16] + "0" * 16)
+
+
+def test_describe_account_limits(elb, aws):
+    limits = elb.describe_account_limits()["Limits"]
+    by_name = {lim["Name"]: lim["Max"] for lim in limits}
+    assert len(limits) == 23
+    assert by_name["network-load-balancers"] == "50"
+    assert by_name["listeners-per-network-load-balancer"] == "50"
+    assert by_name["targets-per-availability-zone-per-network-load-balancer"] == "500"
+    assert by_name["certificates-per-network-load-balancer"] == "25"
+    assert by_name["target-groups-per-action-on-network-load-balancer"] == "1"
+    page = elb.describe_account_limits(PageSize=10)
+    assert [lim["Name"] for lim in page["Limits"]] == [lim["Name"] for lim in limits[:10]]
+    rest = elb.describe_account_limits(Marker=page["NextMarker"])
+    assert [lim["Name"] for lim in rest["Limits"]] == [lim["Name"] for lim in limits[10:]]
+    out = aws(PROVIDER)("elbv2", "describe-account-limits")
+    assert out["Limits"] == limits

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use super::capacity::CapacityReservation;
 use super::listener::listener_not_found;
 use super::network_interface::EniSpec;
 use super::tags::Tags;
@@ -35,6 +36,9 @@ pub struct LoadBalancer {
     /// [`LoadBalancer::enforces_inbound_rules_on_private_link`].
     #[serde(default = "super::load_balancer_settings::on")]
     pub enforce_security_group_inbound_rules_on_private_link_traffic: bool,
+    /// ModifyCapacityReservation's minimum capacity and its decreases.
+    #[serde(default)]
+    pub capacity_reservation: CapacityReservation,
 }
 
 /// One node of an NLB: its subnet and private address (and the ENI that
@@ -139,6 +143,36 @@ pub(crate) fn in_range(name: &str, v: Option<i64>, lo: i64, hi: i64, default: i6
 }
 
 impl World {
+    /// A node of an NLB in `subnet_id`: its network interface, at `ip` or
+    /// the next free address.
+    pub(crate) fn new_load_balancer_node(
+        &mut self,
+        caller: &Caller,
+        subnet_id: &str,
+        ip: Option<Ipv4Addr>,
+        description: &str,
+        groups: &[String],
+    ) -> Result<LoadBalancerNode> {
+        let eni = self.create_network_interface(
+            &caller.region,
+            EniSpec {
+                owner: &caller.account,
+                subnet_id,
+                ip,
+                description: description.to_string(),
+                interface_type: "network_load_balancer",
+                requester_id: "amazon-elb",
+                group_ids: groups.to_vec(),
+            },
+        )?;
+        Ok(LoadBalancerNode {
+            subnet_id: subnet_id.to_string(),
+            availability_zone: eni.availability_zone.clone(),
+            private_ip: eni.private_ip,
+            network_interface_id: eni.id,
+        })
+    }
+
     pub fn create_load_balancer(
         &mut self,
         caller: &Caller,
@@ -159,6 +193,9 @@ impl World {
         }
         if req.subnets.is_empty() {
             return Err(Error::validation("At least one subnet must be specified"));
+        }
+        if let Some(t) = &req.ip_address_type {
+            super::load_balancer_settings::check_ip_address_type(t)?;
         }
         let mut vpc_id = None;
         let mut zones = Vec::new();
@@ -214,36 +251,10 @@ impl World {
         let prefix = if scheme == "internal" { "internal-" } else { "" };
         let _ = prefix; // NLB DNS names carry no `internal-` prefix.
         let dns_name = format!("{}-{hex}.elb.{}.amazonaws.com", req.name, caller.region);
+        let description = format!("ELB net/{}/{hex}", req.name);
         let mut nodes = Vec::new();
         for (sid, ip) in &req.subnets {
-            let eni = self.create_network_interface(
-                &caller.region,
-                EniSpec {
-                    owner: &caller.account,
-                    subnet_id: sid,
-                    ip: *ip,
-                    description: format!("ELB net/{}/{hex}", req.name),
-                    interface_type: "network_load_balancer",
-                    requester_id: "amazon-elb",
-                    group_ids: security_groups.clone(),
-                },
-            );
-            let eni = match eni {
-                Ok(e) => e,
-                Err(e) => {
-                    for n in &nodes {
-                        let n: &LoadBalancerNode = n;
-                        self.delete_network_interface(&caller.region, &n.network_interface_id);
-                    }
-                    return Err(e);
-                }
-            };
-            nodes.push(LoadBalancerNode {
-                subnet_id: sid.clone(),
-                availability_zone: eni.availability_zone.clone(),
-                private_ip: eni.private_ip,
-                network_interface_id: eni.id,
-            });
+            nodes.push(self.new_load_balancer_node(caller, sid, *ip, &description, &security_groups)?);
         }
         let lb = LoadBalancer {
             arn: arn.clone(),
@@ -262,6 +273,7 @@ impl World {
             created: now,
             tags: req.tags,
             enforce_security_group_inbound_rules_on_private_link_traffic: true,
+            capacity_reservation: CapacityReservation::default(),
         };
         self.region_mut(&caller.region).load_balancers.insert(arn.clone(), lb.clone());
         self.schedule(&caller.region, Resource::LoadBalancer(arn.clone()));

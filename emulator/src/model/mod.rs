@@ -13,6 +13,7 @@
 //! intermediate state even when transitions are instantaneous.
 
 pub mod aws_service;
+pub mod capacity;
 pub mod connection;
 pub mod elb;
 pub mod endpoint;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod gateway_endpoint;
 pub mod ids;
 pub mod listener;
+pub mod listener_certificates;
 pub mod listener_settings;
 pub mod load_balancer_settings;
 pub mod net;

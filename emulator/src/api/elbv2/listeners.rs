@@ -150,3 +150,53 @@ pub(super) fn modify_listener_attributes(c: &mut Ctx) -> Result<Xml> {
     render_attributes(&mut x, attrs.iter().map(|(k, v)| (k, v)));
     Ok(x)
 }
+
+fn certificate_arns(c: &Ctx) -> Result<Vec<String>> {
+    let certs = c.p.members("Certificates");
+    if certs.is_empty() {
+        return Err(Error::validation(
+            "1 validation error detected: Value null at 'certificates' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    certs
+        .iter()
+        .map(|m| m.string("CertificateArn").ok_or_else(|| Error::validation("A certificate ARN must be specified")))
+        .collect()
+}
+
+fn render_certificates(x: &mut Xml, certs: &[(String, bool)]) {
+    x.members("Certificates", certs, |x, (arn, default)| {
+        x.leaf("CertificateArn", arn);
+        x.bool("IsDefault", *default);
+    });
+}
+
+pub(super) fn add_listener_certificates(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "ListenerArn")?.to_string();
+    let certs = certificate_arns(c)?;
+    let list = c.world.add_listener_certificates(c.caller, &arn, &certs)?;
+    let list: Vec<(String, bool)> = list.into_iter().map(|a| (a, false)).collect();
+    let mut x = Xml::new();
+    render_certificates(&mut x, &list);
+    Ok(x)
+}
+
+pub(super) fn remove_listener_certificates(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "ListenerArn")?.to_string();
+    let certs = certificate_arns(c)?;
+    c.world.remove_listener_certificates(c.caller, &arn, &certs)?;
+    Ok(Xml::new())
+}
+
+pub(super) fn describe_listener_certificates(c: &mut Ctx) -> Result<Xml> {
+    let arn = required(c, "ListenerArn")?.to_string();
+    // Keyed by position: the default certificate comes first.
+    let certs: Vec<(usize, (String, bool))> =
+        c.world.listener_certificates(c.caller, &arn)?.into_iter().enumerate().collect();
+    let (certs, next) = page(c, certs, |(i, _)| format!("{i:04}"))?;
+    let certs: Vec<(String, bool)> = certs.into_iter().map(|(_, c)| c).collect();
+    let mut x = Xml::new();
+    render_certificates(&mut x, &certs);
+    x.opt("NextMarker", next);
+    Ok(x)
+}

@@ -7,6 +7,7 @@
 
 mod listeners;
 mod load_balancers;
+mod misc;
 mod tags;
 mod target_groups;
 
@@ -41,6 +42,15 @@ pub const ACTIONS: &[Action] = &[
     Action::new("SetSecurityGroups", Write, load_balancers::set_security_groups),
     Action::new("ModifyTargetGroup", Write, target_groups::modify_target_group),
     Action::new("ModifyListener", Write, listeners::modify_listener),
+    Action::new("AddListenerCertificates", Write, listeners::add_listener_certificates),
+    Action::new("RemoveListenerCertificates", Write, listeners::remove_listener_certificates),
+    Action::new("DescribeListenerCertificates", Read, listeners::describe_listener_certificates),
+    Action::new("DescribeSSLPolicies", Read, misc::describe_ssl_policies),
+    Action::new("SetSubnets", Write, load_balancers::set_subnets),
+    Action::new("SetIpAddressType", Write, load_balancers::set_ip_address_type),
+    Action::new("DescribeCapacityReservation", Read, load_balancers::describe_capacity_reservation),
+    Action::new("ModifyCapacityReservation", Write, load_balancers::modify_capacity_reservation),
+    Action::new("DescribeAccountLimits", Read, misc::describe_account_limits),
     Action::new("AddTags", Write, tags::add_tags),
     Action::new("RemoveTags", Write, tags::remove_tags),
     Action::new("DescribeTags", Read, tags::describe_tags),
