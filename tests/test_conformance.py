@@ -69,7 +69,10 @@ class Judge:
         if problems:
             self.problems.append(f"{operation}: {problems}")
         if code is not None:
-            documented = {s.name for s in model(service).operation_model(operation).error_shapes}
+            # A documented error is answered with its code (ELBv2's
+            # TrustStoreNotFoundException is TrustStoreNotFound on the wire).
+            shapes = model(service).operation_model(operation).error_shapes
+            documented = {s.name for s in shapes} | {s.error_code for s in shapes}
             if not may_refuse:
                 self.problems.append(f"{operation} {params}: refused with {code}: {out['Error'].get('Message')}")
             elif code not in documented | COMMON_ERRORS:

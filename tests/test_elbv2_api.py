@@ -13,6 +13,7 @@ import time
 import urllib.request
 
 import boto3
+import botocore
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -765,3 +766,149 @@ def test_describe_account_limits(elb, aws):
     assert [lim["Name"] for lim in rest["Limits"]] == [lim["Name"] for lim in limits[10:]]
     out = aws(PROVIDER)("elbv2", "describe-account-limits")
     assert out["Limits"] == limits
+
+
+# --- actions of other load balancer types --------------------------------------------
+
+
+def test_rules_of_an_nlb_listener(elb, net):
+    lb = nlb(elb, net)
+    tg = target_group(elb, net)
+    arn = listener(elb, lb, tg)["ListenerArn"]
+    rules = elb.describe_rules(ListenerArn=arn)["Rules"]
+    assert len(rules) == 1
+    rule = rules[0]
+    assert (rule["Priority"], rule["IsDefault"], rule["Conditions"]) == ("default", True, [])
+    assert rule["Actions"][0]["Type"] == "forward" and rule["Actions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
+    assert rule["RuleArn"].startswith(arn.replace(":listener/", ":listener-rule/") + "/")
+    assert elb.describe_rules(RuleArns=[rule["RuleArn"]])["Rules"] == rules
+    # The rule follows the listener's default action.
+    other = target_group(elb, net)
+    elb.modify_listener(ListenerArn=arn, DefaultActions=[{"Type": "forward", "TargetGroupArn": other["TargetGroupArn"]}])
+    assert elb.describe_rules(ListenerArn=arn)["Rules"][0]["Actions"][0]["TargetGroupArn"] == other["TargetGroupArn"]
+
+    forward = [{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]
+    missing_rule = rule["RuleArn"][:-16] + "0" * 16
+    refused = [
+        ("UnsupportedProtocol", "create_rule", dict(ListenerArn=arn, Priority=1, Actions=forward,
+                                                  Conditions=[{"Field": "path-pattern", "Values": ["/x"]}])),
+        ("ValidationError", "create_rule", dict(ListenerArn=arn, Priority=1, Actions=forward)),
+        ("ListenerNotFound", "create_rule", dict(ListenerArn=arn[:-16] + "0" * 16, Priority=1, Actions=forward,
+                                               Conditions=[{"Field": "path-pattern", "Values": ["/x"]}])),
+        ("OperationNotPermitted", "modify_rule", dict(RuleArn=rule["RuleArn"], Actions=forward)),
+        ("OperationNotPermitted", "delete_rule", dict(RuleArn=rule["RuleArn"])),
+        ("OperationNotPermitted", "set_rule_priorities",
+         dict(RulePriorities=[{"RuleArn": rule["RuleArn"], "Priority": 5}])),
+        ("RuleNotFound", "modify_rule", dict(RuleArn=missing_rule, Actions=forward)),
+        ("RuleNotFound", "delete_rule", dict(RuleArn=missing_rule)),
+        ("RuleNotFound", "describe_rules", dict(RuleArns=[missing_rule])),
+        ("ValidationError", "describe_rules", dict()),
+        ("ValidationError", "describe_rules", dict(ListenerArn=arn, RuleArns=[rule["RuleArn"]])),
+    ]
+    for code, op, kw in refused:
+        elb.fails(code, op, **kw)
+    assert elb.describe_rules(ListenerArn=arn)["Rules"][0]["RuleArn"] == rule["RuleArn"]
+
+    # The default rule takes tags.
+    elb.add_tags(ResourceArns=[rule["RuleArn"]], Tags=[{"Key": "team", "Value": "web"}])
+    assert elb.describe_tags(ResourceArns=[rule["RuleArn"]])["TagDescriptions"][0]["Tags"] == [
+        {"Key": "team", "Value": "web"}]
+    elb.remove_tags(ResourceArns=[rule["RuleArn"]], TagKeys=["team"])
+    assert elb.describe_tags(ResourceArns=[rule["RuleArn"]])["TagDescriptions"][0]["Tags"] == []
+
+
+def test_trust_stores_resource_policies_and_ip_pools(elb, net, aws):
+    store = f"arn:aws:elasticloadbalancing:{REGION}:{PROVIDER}:truststore/mtls/0123456789abcdef"
+    elb.fails("CaCertificatesBundleNotFound", "create_trust_store", Name="mtls",
+              CaCertificatesBundleS3Bucket="bucket", CaCertificatesBundleS3Key="ca.pem")
+    elb.fails("ValidationError", "create_trust_store", Name="bad_name!",
+              CaCertificatesBundleS3Bucket="bucket", CaCertificatesBundleS3Key="ca.pem")
+    elb.fails("ValidationError", "create_trust_store", Name="mtls", CaCertificatesBundleS3Bucket="bucket")
+    assert elb.describe_trust_stores()["TrustStores"] == []
+    elb.fails("TrustStoreNotFound", "describe_trust_stores", Names=["mtls"])
+    elb.fails("TrustStoreNotFound", "describe_trust_stores", TrustStoreArns=[store])
+    for op, kw in (
+        ("modify_trust_store", dict(CaCertificatesBundleS3Bucket="b", CaCertificatesBundleS3Key="k")),
+        ("delete_trust_store", {}), ("get_trust_store_ca_certificates_bundle", {}),
+        ("describe_trust_store_associations", {}), ("describe_trust_store_revocations", {}),
+        ("add_trust_store_revocations", {}), ("remove_trust_store_revocations", dict(RevocationIds=[1])),
+        ("get_trust_store_revocation_content", dict(RevocationId=1)),
+        ("delete_shared_trust_store_association", dict(ResourceArn=store)),
+    ):
+        elb.fails("TrustStoreNotFound", op, TrustStoreArn=store, **kw)
+    elb.fails("TrustStoreNotFound", "add_tags", ResourceArns=[store], Tags=[{"Key": "k", "Value": "v"}])
+
+    lb = nlb(elb, net)
+    elb.fails("ResourceNotFound", "get_resource_policy", ResourceArn=lb["LoadBalancerArn"])
+    elb.fails("ResourceNotFound", "get_resource_policy", ResourceArn=store)
+    out = elb.modify_ip_pools(LoadBalancerArn=lb["LoadBalancerArn"], RemoveIpamPools=["ipv4"])
+    assert "IpamPools" not in out
+    elb.fails("ValidationError", "modify_ip_pools", LoadBalancerArn=lb["LoadBalancerArn"],
+              IpamPools={"Ipv4IpamPoolId": "ipam-pool-0123456789abcdef0"})
+    elb.fails("LoadBalancerNotFound", "modify_ip_pools", LoadBalancerArn=lb["LoadBalancerArn"][:-16] + "0" * 16,
+              RemoveIpamPools=["ipv4"])
+    err = aws(PROVIDER).fails("elbv2", "describe-trust-stores", "--names", "mtls")
+    assert "TrustStoreNotFound" in err
+
+
+def test_every_operation_of_the_model_answers(elb):
+    """No ELBv2 operation of botocore's model answers InvalidAction."""
+    ops = elb.c.meta.service_model.operation_names
+    assert len(ops) >= 51
+    for op in ops:
+        try:
+            getattr(elb.c, botocore.xform_name(op))()
+        except ClientError as e:
+            assert e.response["Error"]["Code"] != "InvalidAction", op
+
+
+# --- tags -------------------------------------------------------------------------
+
+
+def test_tags_required_parameters_and_refusals(elb, net):
+    lb = nlb(elb, net)
+    arn = lb["LoadBalancerArn"]
+    tg = target_group(elb, net)
+    elb.add_tags(ResourceArns=[arn, tg["TargetGroupArn"]], Tags=[{"Key": "env", "Value": "dev"}])
+
+    def tags_of(a):
+        return elb.describe_tags(ResourceArns=[a])["TagDescriptions"][0]["Tags"]
+
+    before = (tags_of(arn), tags_of(tg["TargetGroupArn"]))
+    assert before[0] == [{"Key": "env", "Value": "dev"}]
+    refused = [
+        ("ValidationError", "add_tags", dict(Tags=[{"Key": "k", "Value": "v"}])),
+        ("ValidationError", "add_tags", dict(ResourceArns=[arn])),
+        ("ValidationError", "add_tags", dict(ResourceArns=[arn], Tags=[])),
+        ("ValidationError", "add_tags", dict(ResourceArns=[], Tags=[{"Key": "k", "Value": "v"}])),
+        ("DuplicateTagKeys", "add_tags", dict(ResourceArns=[arn], Tags=[{"Key": "k", "Value": "1"},
+                                                                      {"Key": "k", "Value": "2"}])),
+        ("ValidationError", "add_tags", dict(ResourceArns=[arn], Tags=[{"Key": "aws:reserved", "Value": "v"}])),
+        ("ValidationError", "add_tags", dict(ResourceArns=[arn], Tags=[{"Key": "k" * 129, "Value": "v"}])),
+        ("TooManyTags", "add_tags", dict(ResourceArns=[arn], Tags=[{"Key": f"k{i}", "Value": "v"}
+                                                                  for i in range(50)])),
+        # One missing resource: no resource is tagged.
+        ("TargetGroupNotFound", "add_tags", dict(ResourceArns=[arn, tg["TargetGroupArn"][:-16] + "0" * 16],
+                                                 Tags=[{"Key": "k", "Value": "v"}])),
+        ("ValidationError", "remove_tags", dict(TagKeys=["env"])),
+        ("ValidationError", "remove_tags", dict(ResourceArns=[arn])),
+        ("LoadBalancerNotFound", "remove_tags", dict(ResourceArns=[arn, arn[:-16] + "0" * 16], TagKeys=["env"])),
+        ("ValidationError", "describe_tags", dict()),
+        ("ValidationError", "describe_tags", dict(ResourceArns=[arn] * 21)),
+    ]
+    for code, op, kw in refused:
+        elb.fails(code, op, **kw)
+    assert (tags_of(arn), tags_of(tg["TargetGroupArn"])) == before
+    elb.remove_tags(ResourceArns=[arn, tg["TargetGroupArn"]], TagKeys=["env", "absent"])
+    assert (tags_of(arn), tags_of(tg["TargetGroupArn"])) == ([], [])
+
+
+def test_tags_through_the_cli(aws, elb, net):
+    lb = nlb(elb, net)
+    cli = aws(PROVIDER)
+    cli("elbv2", "add-tags", "--resource-arns", lb["LoadBalancerArn"], "--tags", "Key=owner,Value=team-a")
+    out = cli("elbv2", "describe-tags", "--resource-arns", lb["LoadBalancerArn"])
+    assert out["TagDescriptions"][0]["Tags"] == [{"Key": "owner", "Value": "team-a"}]
+    err = cli.fails("elbv2", "add-tags", "--resource-arns", lb["LoadBalancerArn"],
+                    "--tags", "Key=a,Value=1", "Key=a,Value=2")
+    assert "DuplicateTagKeys" in err

@@ -441,6 +441,12 @@ impl World {
 
     /// Tags of any ELBv2 resource by ARN.
     pub fn elb_tags_mut(&mut self, caller: &Caller, arn: &str) -> Result<&mut Tags> {
+        if arn.contains(":listener-rule/") {
+            return self.rule_tags_mut(caller, arn);
+        }
+        if arn.contains(":truststore/") {
+            return Err(Error::new("TrustStoreNotFound", "One or more trust stores not found"));
+        }
         let account = caller.account.clone();
         let r = self.region_mut(&caller.region);
         if let Some(l) = r.load_balancers.get_mut(arn).filter(|l| l.owner == account) {

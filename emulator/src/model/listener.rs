@@ -32,6 +32,9 @@ pub struct Listener {
     /// `HTTP2Optional`, `HTTP2Preferred` or `None`), when one was set.
     #[serde(default)]
     pub alpn_policy: Option<String>,
+    /// Tags of the listener's default rule (see [`Listener::default_rule_arn`]).
+    #[serde(default)]
+    pub rule_tags: Tags,
 }
 
 /// What CreateListener or ModifyListener asks for (`None`: not given).
@@ -263,6 +266,7 @@ impl World {
             certificate_arn,
             certificate_list: Vec::new(),
             alpn_policy,
+            rule_tags: Tags::new(),
         };
         r.listeners.insert(listener.arn.clone(), listener.clone());
         self.refresh_target_usage(&caller.region);

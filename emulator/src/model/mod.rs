@@ -22,6 +22,7 @@ pub mod gateway_endpoint;
 pub mod ids;
 pub mod listener;
 pub mod listener_certificates;
+pub mod listener_rules;
 pub mod listener_settings;
 pub mod load_balancer_settings;
 pub mod net;

@@ -16,7 +16,16 @@ pub(super) fn render_listener(x: &mut Xml, l: &Listener) {
         x.members("Certificates", [cert], |x, c| x.leaf("CertificateArn", c));
     }
     x.opt("SslPolicy", l.ssl_policy.as_ref());
-    x.members("DefaultActions", [l], |x, l| {
+    render_forward(x, "DefaultActions", l);
+    if let Some(alpn) = &l.alpn_policy {
+        x.member_strings("AlpnPolicy", std::slice::from_ref(alpn));
+    }
+}
+
+/// The listener's one action, a forward to its target group: the default
+/// actions of the listener, the actions of its default rule.
+pub(super) fn render_forward(x: &mut Xml, name: &str, l: &Listener) {
+    x.members(name, [l], |x, l| {
         x.leaf("Type", "forward");
         x.leaf("TargetGroupArn", &l.target_group_arn);
         x.node("ForwardConfig", |x| {
@@ -27,9 +36,6 @@ pub(super) fn render_listener(x: &mut Xml, l: &Listener) {
             x.node("TargetGroupStickinessConfig", |x| x.bool("Enabled", false));
         });
     });
-    if let Some(alpn) = &l.alpn_policy {
-        x.member_strings("AlpnPolicy", std::slice::from_ref(alpn));
-    }
 }
 
 /// The target group of the forward default action (`None` when no

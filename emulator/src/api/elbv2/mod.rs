@@ -8,8 +8,10 @@
 mod listeners;
 mod load_balancers;
 mod misc;
+mod rules;
 mod tags;
 mod target_groups;
+mod trust_stores;
 
 use super::ec2::Ctx;
 use super::xml::Xml;
@@ -51,6 +53,24 @@ pub const ACTIONS: &[Action] = &[
     Action::new("DescribeCapacityReservation", Read, load_balancers::describe_capacity_reservation),
     Action::new("ModifyCapacityReservation", Write, load_balancers::modify_capacity_reservation),
     Action::new("DescribeAccountLimits", Read, misc::describe_account_limits),
+    Action::new("DescribeRules", Read, rules::describe_rules),
+    Action::new("CreateRule", Write, rules::create_rule),
+    Action::new("ModifyRule", Write, rules::modify_rule),
+    Action::new("DeleteRule", Write, rules::delete_rule),
+    Action::new("SetRulePriorities", Write, rules::set_rule_priorities),
+    Action::new("CreateTrustStore", Write, trust_stores::create_trust_store),
+    Action::new("DescribeTrustStores", Read, trust_stores::describe_trust_stores),
+    Action::new("ModifyTrustStore", Write, trust_stores::on_trust_store),
+    Action::new("DeleteTrustStore", Write, trust_stores::on_trust_store),
+    Action::new("GetTrustStoreCaCertificatesBundle", Read, trust_stores::on_trust_store),
+    Action::new("DescribeTrustStoreAssociations", Read, trust_stores::on_trust_store),
+    Action::new("DescribeTrustStoreRevocations", Read, trust_stores::on_trust_store),
+    Action::new("AddTrustStoreRevocations", Write, trust_stores::on_trust_store),
+    Action::new("RemoveTrustStoreRevocations", Write, trust_stores::on_trust_store),
+    Action::new("GetTrustStoreRevocationContent", Read, trust_stores::on_trust_store),
+    Action::new("DeleteSharedTrustStoreAssociation", Write, trust_stores::delete_shared_trust_store_association),
+    Action::new("GetResourcePolicy", Read, trust_stores::get_resource_policy),
+    Action::new("ModifyIpPools", Write, trust_stores::modify_ip_pools),
     Action::new("AddTags", Write, tags::add_tags),
     Action::new("RemoveTags", Write, tags::remove_tags),
     Action::new("DescribeTags", Read, tags::describe_tags),
@@ -85,6 +105,14 @@ pub(super) fn tags(c: &Ctx, prefix: &str) -> Result<Tags> {
                 Ok((k.to_string(), t.get("Value").unwrap_or("").to_string()))
             })
             .collect::<Result<_>>()?;
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(seen, _)| seen == k) {
+            return Err(Error::new("DuplicateTagKeys", format!("Tag key '{k}' is specified more than once")));
+        }
+    }
+    if pairs.len() > 50 {
+        return Err(Error::new("TooManyTags", "The quota for the number of tags per resource has been reached"));
+    }
     crate::model::tags::validate(&pairs).map_err(|e| Error::validation(e.message))?;
     Ok(pairs.into_iter().collect())
 }

@@ -1,16 +1,50 @@
-//! Tags on load balancers, target groups and listeners.
+//! Tags on load balancers, target groups, listeners and listener rules.
 
 use super::tags;
 use crate::api::ec2::Ctx;
 use crate::api::xml::Xml;
 use crate::model::{Error, Result};
 
-pub(super) fn add_tags(c: &mut Ctx) -> Result<Xml> {
+/// AWS's limit of resources in one DescribeTags.
+const RESOURCES_PER_DESCRIBE: usize = 20;
+
+fn null(member: &str) -> Error {
+    Error::validation(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
+    ))
+}
+
+fn empty(member: &str) -> Error {
+    Error::validation(format!(
+        "1 validation error detected: Value '[]' at '{member}' failed to satisfy constraint: Member must have length greater than or equal to 1"
+    ))
+}
+
+/// Whether a list parameter was sent at all (`Name=` is an empty list).
+fn given(c: &Ctx, name: &str) -> bool {
+    c.p.get(name).is_some() || c.p.pairs().any(|(k, _)| k.starts_with(&format!("{name}.")))
+}
+
+fn resource_arns(c: &Ctx) -> Result<Vec<String>> {
+    if !given(c, "ResourceArns") {
+        return Err(null("resourceArns"));
+    }
     let arns = c.p.member_list("ResourceArns");
     if arns.is_empty() {
-        return Err(Error::validation("At least one resource ARN must be specified"));
+        return Err(empty("resourceArns"));
+    }
+    Ok(arns)
+}
+
+pub(super) fn add_tags(c: &mut Ctx) -> Result<Xml> {
+    let arns = resource_arns(c)?;
+    if !given(c, "Tags") {
+        return Err(null("tags"));
     }
     let t = tags(c, "Tags")?;
+    if t.is_empty() {
+        return Err(empty("tags"));
+    }
     for arn in &arns {
         c.world.elb_tags_mut(c.caller, arn)?;
     }
@@ -25,7 +59,10 @@ pub(super) fn add_tags(c: &mut Ctx) -> Result<Xml> {
 }
 
 pub(super) fn remove_tags(c: &mut Ctx) -> Result<Xml> {
-    let arns = c.p.member_list("ResourceArns");
+    let arns = resource_arns(c)?;
+    if !given(c, "TagKeys") {
+        return Err(null("tagKeys"));
+    }
     let keys = c.p.member_list("TagKeys");
     for arn in &arns {
         c.world.elb_tags_mut(c.caller, arn)?;
@@ -40,9 +77,11 @@ pub(super) fn remove_tags(c: &mut Ctx) -> Result<Xml> {
 }
 
 pub(super) fn describe_tags(c: &mut Ctx) -> Result<Xml> {
-    let arns = c.p.member_list("ResourceArns");
-    if arns.is_empty() {
-        return Err(Error::validation("At least one resource ARN must be specified"));
+    let arns = resource_arns(c)?;
+    if arns.len() > RESOURCES_PER_DESCRIBE {
+        return Err(Error::validation(format!(
+            "1 validation error detected: Value at 'resourceArns' failed to satisfy constraint: Member must have length less than or equal to {RESOURCES_PER_DESCRIBE}"
+        )));
     }
     let mut found = Vec::new();
     for arn in &arns {
