@@ -529,17 +529,14 @@ def test_changed_health_check_interval_reaches_the_checker(client, emulator, elb
     p = build_provider(client, acceptance_required=False, name="checked", listener_port=free_port(),
                        target_port=target_port, targets=("10.83.128.10",), cidr_prefix="10.83", health=health)
     blocks = {v["vpc_id"]: int(v["host_block"].split(".")[1]) for r in status(emulator)["regions"] for v in r["vpcs"]}
-    backend = TcpServer((f"127.{blocks[p.vpc]}.128.10", target_port), lambda conn: None)
+    # A target registered once its backend listens: its first check passes.
+    backend = TcpServer((f"127.{blocks[p.vpc]}.128.11", target_port), lambda conn: None)
     try:
-        c = build_consumer(client, cidr_prefix="10.84")
-        ep = create_endpoint(client, p, c)
-        ec2c = client("ec2", CONSUMER)
-        wait_for(lambda: ec2c.describe_vpc_endpoints(VpcEndpointIds=[ep["VpcEndpointId"]])["VpcEndpoints"][0][
-            "State"] == "available", "available")
+        elb.register_targets(TargetGroupArn=p.tg_arn, Targets=[{"Id": "10.83.128.11", "Port": target_port}])
 
         def state():
-            return elb.describe_target_health(TargetGroupArn=p.tg_arn)["TargetHealthDescriptions"][0][
-                "TargetHealth"]["State"]
+            return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in
+                    elb.describe_target_health(TargetGroupArn=p.tg_arn)["TargetHealthDescriptions"]}["10.83.128.11"]
 
         wait_for(lambda: backend.results, "the first health check", timeout=10)
         assert state() == "initial"
