@@ -319,3 +319,339 @@ def test_the_cli_manages_egress_and_rules(aws, client):
     g = client("ec2", CONSUMER).describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]
     assert g["IpPermissions"] == []
     assert [p["FromPort"] for p in g["IpPermissionsEgress"]] == [443]
+
+
+# ---------------------------------------------------------------- VPCs and subnets
+
+
+def test_create_vpc_answers_pending_and_validates_tenancy(client, emulator):
+    ec2 = client("ec2", PROVIDER)
+    created = ec2.create_vpc(CidrBlock="10.70.0.0/16", InstanceTenancy="dedicated")["Vpc"]
+    assert created["State"] == "pending"
+    assert created["InstanceTenancy"] == "dedicated" and created["IsDefault"] is False
+    (described,) = ec2.describe_vpcs(VpcIds=[created["VpcId"]])["Vpcs"]
+    assert described["State"] == "available"
+    assert refused(emulator, ec2.create_vpc, CidrBlock="10.71.0.0/16", InstanceTenancy="host") == (
+        "InvalidParameterValue"
+    )
+    assert refused(emulator, ec2.create_vpc, CidrBlock="10.71.0.0/16", InstanceTenancy="shared") == (
+        "InvalidParameterValue"
+    )
+    assert refused(emulator, ec2.create_vpc, CidrBlock="10.71.0.0/16", DryRun=True) == "DryRunOperation"
+
+
+def test_subnet_attributes_as_terraform_sets_them(client, emulator):
+    ec2 = client("ec2", PROVIDER)
+    vpc = new_vpc(ec2, "10.72.0.0/16")
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.72.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
+    sid = subnet["SubnetId"]
+    assert (subnet["MapPublicIpOnLaunch"], subnet["DefaultForAz"], subnet["EnableDns64"]) == (False, False, False)
+    assert subnet["PrivateDnsNameOptionsOnLaunch"] == {
+        "HostnameType": "ip-name", "EnableResourceNameDnsARecord": False, "EnableResourceNameDnsAAAARecord": False}
+
+    ec2.modify_subnet_attribute(SubnetId=sid, MapPublicIpOnLaunch={"Value": True})
+    ec2.modify_subnet_attribute(SubnetId=sid, EnableDns64={"Value": True})
+    ec2.modify_subnet_attribute(SubnetId=sid, PrivateDnsHostnameTypeOnLaunch="resource-name")
+    ec2.modify_subnet_attribute(SubnetId=sid, EnableResourceNameDnsARecordOnLaunch={"Value": True})
+    ec2.modify_subnet_attribute(SubnetId=sid, AssignIpv6AddressOnCreation={"Value": False})
+    (s,) = ec2.describe_subnets(SubnetIds=[sid])["Subnets"]
+    assert (s["MapPublicIpOnLaunch"], s["EnableDns64"], s["AssignIpv6AddressOnCreation"]) == (True, True, False)
+    assert s["PrivateDnsNameOptionsOnLaunch"] == {
+        "HostnameType": "resource-name", "EnableResourceNameDnsARecord": True, "EnableResourceNameDnsAAAARecord": False}
+    public = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                          {"Name": "map-public-ip-on-launch", "Values": ["true"]}])["Subnets"]
+    assert [x["SubnetId"] for x in public] == [sid]
+
+    # No IPv6 block, no Outpost: what needs one is refused, and nothing changes.
+    assert refused(emulator, ec2.modify_subnet_attribute, SubnetId=sid,
+                   AssignIpv6AddressOnCreation={"Value": True}) == "InvalidParameterValue"
+    assert refused(emulator, ec2.modify_subnet_attribute, SubnetId=sid,
+                   EnableResourceNameDnsAAAARecordOnLaunch={"Value": True}) == "InvalidParameterValue"
+    assert refused(emulator, ec2.modify_subnet_attribute, SubnetId=sid,
+                   PrivateDnsHostnameTypeOnLaunch="fancy-name") == "InvalidParameterValue"
+    assert refused(emulator, ec2.modify_subnet_attribute, SubnetId=sid, MapPublicIpOnLaunch={"Value": False},
+                   EnableDns64={"Value": False}) == "InvalidParameterCombination"
+    assert refused(emulator, ec2.modify_subnet_attribute, SubnetId="subnet-0123456789abcdef0",
+                   MapPublicIpOnLaunch={"Value": False}) == "InvalidSubnetID.NotFound"
+    assert refused(emulator, client("ec2", STRANGER).modify_subnet_attribute, SubnetId=sid,
+                   MapPublicIpOnLaunch={"Value": False}) == "InvalidSubnetID.NotFound"
+    assert ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]["MapPublicIpOnLaunch"] is True
+
+
+def test_the_cli_modifies_a_subnet(aws):
+    cli = aws(CONSUMER)
+    vpc = cli("ec2", "create-vpc", "--cidr-block", "10.73.0.0/16")["Vpc"]["VpcId"]
+    sid = cli("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.73.0.0/24")["Subnet"]["SubnetId"]
+    cli("ec2", "modify-subnet-attribute", "--subnet-id", sid, "--map-public-ip-on-launch")
+    (s,) = cli("ec2", "describe-subnets", "--subnet-ids", sid)["Subnets"]
+    assert s["MapPublicIpOnLaunch"] is True
+    cli("ec2", "modify-subnet-attribute", "--subnet-id", sid, "--no-map-public-ip-on-launch")
+    assert cli("ec2", "describe-subnets", "--subnet-ids", sid)["Subnets"][0]["MapPublicIpOnLaunch"] is False
+    err = cli.fails("ec2", "modify-subnet-attribute", "--subnet-id", sid, "--assign-ipv6-address-on-creation")
+    assert "InvalidParameterValue" in err
+
+
+def test_default_network_acls_follow_vpcs_and_subnets(client, emulator):
+    ec2 = client("ec2", PROVIDER)
+    vpc = new_vpc(ec2, "10.74.0.0/16")
+    (acl,) = ec2.describe_network_acls(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+    assert acl["IsDefault"] is True and acl["OwnerId"] == PROVIDER and acl["Associations"] == []
+    assert acl["NetworkAclId"].startswith("acl-")
+    assert sorted((e["Egress"], e["RuleNumber"], e["RuleAction"], e["Protocol"], e["CidrBlock"])
+                  for e in acl["Entries"]) == [
+        (False, 100, "allow", "-1", "0.0.0.0/0"), (False, 32767, "deny", "-1", "0.0.0.0/0"),
+        (True, 100, "allow", "-1", "0.0.0.0/0"), (True, 32767, "deny", "-1", "0.0.0.0/0")]
+    a = ec2.create_subnet(VpcId=vpc, CidrBlock="10.74.1.0/24")["Subnet"]["SubnetId"]
+    b = ec2.create_subnet(VpcId=vpc, CidrBlock="10.74.2.0/24")["Subnet"]["SubnetId"]
+    (acl2,) = ec2.describe_network_acls(NetworkAclIds=[acl["NetworkAclId"]])["NetworkAcls"]
+    assert acl2["NetworkAclId"] == acl["NetworkAclId"], "the same ACL on every look"
+    assert sorted(x["SubnetId"] for x in acl2["Associations"]) == sorted([a, b])
+    assert all(x["NetworkAclId"] == acl["NetworkAclId"] and x["NetworkAclAssociationId"].startswith("aclassoc-")
+               for x in acl2["Associations"])
+    by_subnet = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [b]}])["NetworkAcls"]
+    assert [x["NetworkAclId"] for x in by_subnet] == [acl["NetworkAclId"]]
+    ec2.delete_subnet(SubnetId=b)
+    (acl3,) = ec2.describe_network_acls(NetworkAclIds=[acl["NetworkAclId"]])["NetworkAcls"]
+    assert [x["SubnetId"] for x in acl3["Associations"]] == [a]
+    assert refused(emulator, ec2.describe_network_acls, NetworkAclIds=["acl-0123456789abcdef0"]) == (
+        "InvalidNetworkAclID.NotFound"
+    )
+    assert refused(emulator, client("ec2", STRANGER).describe_network_acls,
+                   NetworkAclIds=[acl["NetworkAclId"]]) == "InvalidNetworkAclID.NotFound"
+    assert refused(emulator, ec2.describe_network_acls, Filters=[{"Name": "nope", "Values": ["x"]}]) == (
+        "InvalidParameterValue"
+    )
+
+
+def test_account_attributes_without_a_default_vpc(client, aws, emulator):
+    ec2 = client("ec2", STRANGER)
+    attrs = {a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]]
+             for a in ec2.describe_account_attributes()["AccountAttributes"]}
+    assert attrs["supported-platforms"] == ["VPC"]
+    assert attrs["default-vpc"] == ["none"]
+    assert attrs["vpc-max-security-groups-per-interface"] == ["5"]
+    assert set(attrs) == {"vpc-max-security-groups-per-interface", "max-instances", "supported-platforms",
+                          "default-vpc", "max-elastic-ips", "vpc-max-elastic-ips"}
+    only = aws(STRANGER)("ec2", "describe-account-attributes", "--attribute-names", "default-vpc")
+    assert only["AccountAttributes"] == [{"AttributeName": "default-vpc", "AttributeValues": [{"AttributeValue": "none"}]}]
+    assert refused(emulator, ec2.describe_account_attributes, AttributeNames=["no-such"]) == "InvalidParameterValue"
+    # Without a default VPC, a group needs its VPC named.
+    assert refused(emulator, ec2.create_security_group, GroupName="x", Description="x") == "VPCIdNotSpecified"
+
+
+def check_default_vpc(ec2, vpc_id):
+    (vpc,) = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    assert vpc["IsDefault"] is True and vpc["CidrBlock"] == "172.31.0.0/16"
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+    assert sorted(s["AvailabilityZone"] for s in subnets) == sorted(zones)
+    assert sorted(s["CidrBlock"] for s in subnets) == sorted(f"172.31.{16 * i}.0/20" for i in range(len(zones)))
+    assert all(s["MapPublicIpOnLaunch"] and s["DefaultForAz"] and s["VpcId"] == vpc_id for s in subnets)
+    return subnets
+
+
+def test_create_default_vpc_on_request(client, emulator):
+    ec2 = client("ec2", STRANGER)
+    vpc = ec2.create_default_vpc()["Vpc"]
+    assert vpc["IsDefault"] is True and vpc["State"] == "pending"
+    check_default_vpc(ec2, vpc["VpcId"])
+    (attr,) = ec2.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+    assert attr["AttributeValues"] == [{"AttributeValue": vpc["VpcId"]}]
+    assert refused(emulator, ec2.create_default_vpc) == "DefaultVpcAlreadyExists"
+    # In the default VPC a group needs no VpcId.
+    sg = ec2.create_security_group(GroupName="in-default", Description="x")["GroupId"]
+    assert ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["VpcId"] == vpc["VpcId"]
+
+
+def test_the_default_vpc_setting():
+    emu, url = start_emulator(["--default-vpc"])
+    try:
+        import boto3
+        from botocore.config import Config
+
+        def ec2_of(account, region=REGION):
+            return boto3.client("ec2", endpoint_url=url, region_name=region, aws_access_key_id=account,
+                                aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+
+        ec2 = ec2_of(PROVIDER)
+        (attr,) = ec2.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+        default = attr["AttributeValues"][0]["AttributeValue"]
+        assert default.startswith("vpc-")
+        check_default_vpc(ec2, default)
+        assert [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]] == [default]
+        # Each account and region has its own.
+        other = ec2_of(CONSUMER, "us-east-1").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+        assert [v["CidrBlock"] for v in other["Vpcs"]] == ["172.31.0.0/16"]
+        assert other["Vpcs"][0]["VpcId"] != default
+        # Deleted by its user, it stays deleted.
+        for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default]}])["Subnets"]:
+            ec2.delete_subnet(SubnetId=s["SubnetId"])
+        ec2.delete_vpc(VpcId=default)
+        assert ec2.describe_vpcs()["Vpcs"] == []
+        (attr,) = ec2.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+        assert attr["AttributeValues"] == [{"AttributeValue": "none"}]
+        again = ec2.create_default_vpc()["Vpc"]["VpcId"]
+        assert again != default
+    finally:
+        stop_emulator(emu)
+
+
+# ---------------------------------------------------------------- network interfaces
+
+
+def test_users_create_modify_and_delete_interfaces(client, emulator):
+    ec2 = client("ec2", PROVIDER)
+    vpc = new_vpc(ec2, "10.75.0.0/16")
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.75.1.0/28", AvailabilityZone=f"{REGION}c")["Subnet"]
+    sid = subnet["SubnetId"]
+    sg = ec2.create_security_group(GroupName="eni", Description="eni", VpcId=vpc)["GroupId"]
+    default_sg = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
+
+    eni = ec2.create_network_interface(
+        SubnetId=sid, Description="appliance", Groups=[sg],
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": [{"Key": "Name", "Value": "app"}]}],
+    )["NetworkInterface"]
+    assert eni["Status"] == "available" and eni["RequesterManaged"] is False
+    assert eni["InterfaceType"] == "interface" and eni["SourceDestCheck"] is True
+    assert eni["VpcId"] == vpc and eni["AvailabilityZone"] == f"{REGION}c"
+    assert [g["GroupId"] for g in eni["Groups"]] == [sg] and eni["Groups"][0]["GroupName"] == "eni"
+    assert eni["TagSet"] == [{"Key": "Name", "Value": "app"}]
+    ip = eni["PrivateIpAddress"]
+    assert ip.startswith("10.75.1.") and 4 <= int(ip.rsplit(".", 1)[1]) <= 14
+    eid = eni["NetworkInterfaceId"]
+    count = lambda: ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]["AvailableIpAddressCount"]  # noqa: E731
+    assert count() == 10
+
+    # A chosen address; no groups means the VPC's default group.
+    fixed = ec2.create_network_interface(SubnetId=sid, PrivateIpAddress="10.75.1.10")["NetworkInterface"]
+    assert fixed["PrivateIpAddress"] == "10.75.1.10"
+    assert [g["GroupId"] for g in fixed["Groups"]] == [default_sg]
+    assert count() == 9
+    # The same client token gives the same interface.
+    once = ec2.create_network_interface(SubnetId=sid, ClientToken="tok-1")["NetworkInterface"]
+    twice = ec2.create_network_interface(SubnetId=sid, ClientToken="tok-1")["NetworkInterface"]
+    assert once["NetworkInterfaceId"] == twice["NetworkInterfaceId"] and count() == 8
+
+    # Refusals change nothing.
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="10.75.1.10") == (
+        "InvalidIPAddress.InUse"
+    )
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="10.75.1.1") == (
+        "InvalidParameterValue"
+    )
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="10.76.0.9") == (
+        "InvalidParameterValue"
+    )
+    assert refused(emulator, ec2.create_network_interface, SubnetId="subnet-0123456789abcdef0") == (
+        "InvalidSubnetID.NotFound"
+    )
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, Groups=["sg-0123456789abcdef0"]) == (
+        "InvalidGroup.NotFound"
+    )
+    elsewhere = ec2.create_security_group(GroupName="x", Description="x", VpcId=new_vpc(ec2, "10.77.0.0/16"))
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, Groups=[elsewhere["GroupId"]]) == (
+        "InvalidParameter"
+    )
+    six = [ec2.create_security_group(GroupName=f"g{i}", Description="g", VpcId=vpc)["GroupId"] for i in range(6)]
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, Groups=six) == (
+        "SecurityGroupsPerInterfaceLimitExceeded"
+    )
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, SecondaryPrivateIpAddressCount=2) == (
+        "InvalidParameterValue"
+    )
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, DryRun=True) == "DryRunOperation"
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, ClientToken="tok-1",
+                   Description="other") == "IdempotentParameterMismatch"
+
+    # Attributes.
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eid, Description={"Value": "changed"})
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eid, SourceDestCheck={"Value": False})
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eid, Groups=[sg, default_sg])
+    attr = lambda a: ec2.describe_network_interface_attribute(NetworkInterfaceId=eid, Attribute=a)  # noqa: E731
+    assert attr("description")["Description"] == {"Value": "changed"}
+    assert attr("sourceDestCheck")["SourceDestCheck"] == {"Value": False}
+    assert [g["GroupId"] for g in attr("groupSet")["Groups"]] == [sg, default_sg]
+    assert "Attachment" not in attr("attachment")
+    (now,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])["NetworkInterfaces"]
+    assert (now["Description"], now["SourceDestCheck"]) == ("changed", False)
+    found = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [default_sg]},
+                                                     {"Name": "status", "Values": ["available"]}])
+    assert eid in [n["NetworkInterfaceId"] for n in found["NetworkInterfaces"]]
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId=eid,
+                   Description={"Value": "a"}, SourceDestCheck={"Value": True}) == "InvalidParameterCombination"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId=eid,
+                   Groups=[elsewhere["GroupId"]]) == "InvalidParameter"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId=eid,
+                   Attachment={"AttachmentId": "eni-attach-0123456789abcdef0", "DeleteOnTermination": True}) == (
+        "InvalidAttachmentID.NotFound"
+    )
+    assert refused(emulator, ec2.describe_network_interface_attribute, NetworkInterfaceId=eid,
+                   Attribute="nope") == "InvalidParameterValue"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId="eni-0123456789abcdef0",
+                   Description={"Value": "a"}) == "InvalidNetworkInterfaceID.NotFound"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId="nic-1",
+                   Description={"Value": "a"}) == "InvalidNetworkInterfaceID.Malformed"
+    assert refused(emulator, client("ec2", STRANGER).delete_network_interface, NetworkInterfaceId=eid) == (
+        "InvalidNetworkInterfaceID.NotFound"
+    )
+
+    # What depends on an interface waits for it.
+    assert refused(emulator, ec2.delete_subnet, SubnetId=sid) == "DependencyViolation"
+    assert refused(emulator, ec2.delete_security_group, GroupId=sg) == "DependencyViolation"
+    for n in (eid, fixed["NetworkInterfaceId"], once["NetworkInterfaceId"]):
+        ec2.delete_network_interface(NetworkInterfaceId=n)
+    assert count() == 11
+    assert refused(emulator, ec2.delete_network_interface, NetworkInterfaceId=eid) == (
+        "InvalidNetworkInterfaceID.NotFound"
+    )
+    ec2.delete_security_group(GroupId=sg)
+    ec2.delete_subnet(SubnetId=sid)
+
+
+def test_endpoint_interfaces_are_not_the_users_to_change(client, aws, emulator):
+    p = build_provider(client, name="eni-managed", cidr_prefix="10.78", targets=("10.78.128.142",))
+    c = build_consumer(client, cidr_prefix="10.79")
+    ep = create_endpoint(client, p, c)
+    ec2 = client("ec2", CONSUMER)
+    (eid, *_) = ep["NetworkInterfaceIds"]
+    (eni,) = ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])["NetworkInterfaces"]
+    assert eni["RequesterManaged"] is True and eni["Status"] == "in-use" and eni["InterfaceType"] == "vpc_endpoint"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId=eid,
+                   Description={"Value": "mine now"}) == "AuthFailure"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId=eid,
+                   Groups=[c.group]) == "AuthFailure"
+    assert refused(emulator, ec2.modify_network_interface_attribute, NetworkInterfaceId=eid,
+                   SourceDestCheck={"Value": False}) == "AuthFailure"
+    assert refused(emulator, ec2.delete_network_interface, NetworkInterfaceId=eid) == "InvalidParameterValue"
+    err = aws(CONSUMER).fails("ec2", "delete-network-interface", "--network-interface-id", eid)
+    assert "is currently in use" in err
+    # The NLB's interfaces too, for their owner.
+    elb_enis = client("ec2", PROVIDER).describe_network_interfaces(
+        Filters=[{"Name": "interface-type", "Values": ["network_load_balancer"]},
+                 {"Name": "vpc-id", "Values": [p.vpc]}])["NetworkInterfaces"]
+    assert elb_enis
+    assert refused(emulator, client("ec2", PROVIDER).delete_network_interface,
+                   NetworkInterfaceId=elb_enis[0]["NetworkInterfaceId"]) == "InvalidParameterValue"
+    assert ec2.describe_network_interface_attribute(
+        NetworkInterfaceId=eid, Attribute="description")["Description"]["Value"].startswith("VPC Endpoint Interface")
+
+
+def test_the_cli_creates_an_interface(aws):
+    cli = aws(CONSUMER)
+    vpc = cli("ec2", "create-vpc", "--cidr-block", "10.80.0.0/16")["Vpc"]["VpcId"]
+    sid = cli("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.80.0.0/24")["Subnet"]["SubnetId"]
+    eni = cli("ec2", "create-network-interface", "--subnet-id", sid, "--description", "cli",
+              "--private-ip-address", "10.80.0.50")["NetworkInterface"]
+    assert eni["PrivateIpAddress"] == "10.80.0.50"
+    eid = eni["NetworkInterfaceId"]
+    cli("ec2", "modify-network-interface-attribute", "--network-interface-id", eid, "--no-source-dest-check")
+    out = cli("ec2", "describe-network-interface-attribute", "--network-interface-id", eid,
+              "--attribute", "sourceDestCheck")
+    assert out["SourceDestCheck"] == {"Value": False}
+    cli("ec2", "delete-network-interface", "--network-interface-id", eid)
+    err = cli.fails("ec2", "describe-network-interfaces", "--network-interface-ids", eid)
+    assert "InvalidNetworkInterfaceID.NotFound" in err

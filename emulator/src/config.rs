@@ -107,6 +107,14 @@ pub struct Args {
     #[arg(long = "attach", env = "PRIVATELINK_ATTACH", value_delimiter = ',', value_name = "CIDR[=INTERFACE]")]
     pub attach: Vec<String>,
 
+    /// Give every account a default VPC in each region, as AWS does:
+    /// 172.31.0.0/16 with a default subnet (a /20, public IPs on launch) in
+    /// every zone, made on the account's first request in that region and
+    /// shown by DescribeAccountAttributes (default-vpc). Off by default:
+    /// then accounts have none until CreateDefaultVpc.
+    #[arg(long, env = "PRIVATELINK_DEFAULT_VPC")]
+    pub default_vpc: bool,
+
     /// TOML file describing the starting world (VPCs and subnets of any
     /// account), created at start when there is no VPC yet.
     #[arg(long, env = "PRIVATELINK_SEED")]
@@ -150,6 +158,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub attach: Vec<String>,
     pub seed: Option<PathBuf>,
+    pub default_vpc: Option<bool>,
     /// Topic ARN (`*` wildcards) -> URL, as `--notification-url`.
     #[serde(default)]
     pub notification_urls: std::collections::BTreeMap<String, String>,
@@ -241,6 +250,7 @@ impl Config {
             c.dataplane.max_flows = n;
         }
         c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
+        c.model.default_vpc = args.default_vpc || file.default_vpc.unwrap_or(false);
         if let Some(a) = args.default_account.clone().or(file.default_account) {
             if !is_account(&a) {
                 return Err(format!("default account '{a}' must be 12 digits"));

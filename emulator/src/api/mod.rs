@@ -194,7 +194,10 @@ fn serve(
     }
     let now = now_ms();
     let cause = Cause::at(now, format!("{}:{action} by {}", protocol.name(), caller.account));
-    let body = shared.apply(cause, |world| run(world, protocol, &action, &caller, now, params))?;
+    let body = shared.apply(cause, |world| {
+        world.ensure_default_vpc(&caller, now)?;
+        run(world, protocol, &action, &caller, now, params)
+    })?;
     Ok((action, body))
 }
 

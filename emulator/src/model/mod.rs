@@ -26,6 +26,7 @@ pub mod listener_rules;
 pub mod listener_settings;
 pub mod load_balancer_settings;
 pub mod net;
+pub mod network_acl;
 pub mod network_interface;
 pub mod notification;
 pub mod prefix_list;
@@ -37,6 +38,7 @@ pub mod security_group;
 pub mod security_group_rules;
 pub mod service;
 pub mod ssl_policy;
+pub mod subnet;
 pub mod table;
 pub mod tags;
 pub mod target_group;
@@ -54,10 +56,11 @@ pub use notification::{ConnectionNotification, Notice};
 pub use route_table::RouteTable;
 pub use security_group::{IpPermission, Peer, Permission, SecurityGroup, SecurityGroupRule};
 pub use service::{EndpointService, Principal, ServiceState};
+pub use subnet::Subnet;
 pub use table::{Effect, Table, Tracked};
 pub use tags::{Filter, Tags};
 pub use target_group::{Target, TargetGroup, TargetHealthState};
-pub use vpc::{Subnet, Vpc};
+pub use vpc::Vpc;
 
 /// Unix time in milliseconds.
 pub type Millis = u64;
@@ -95,6 +98,9 @@ pub struct Settings {
     /// created inside one keeps its own addresses on the host instead of a
     /// 127.k.0.0/16 block, unless an attached VPC already overlaps it.
     pub attached: Vec<net::Ipv4Cidr>,
+    /// Give each account a default VPC (172.31.0.0/16, a default subnet per
+    /// zone) in each region on its first request there, as AWS does.
+    pub default_vpc: bool,
 }
 
 impl Default for Settings {
@@ -106,6 +112,7 @@ impl Default for Settings {
             endpoints_per_vpc: 50,
             load_balancers_per_region: 50,
             attached: Vec::new(),
+            default_vpc: false,
         }
     }
 }
@@ -176,6 +183,10 @@ pub struct Region {
     pub route_tables: Table<String, RouteTable>,
     #[serde(default)]
     pub connection_notifications: Table<String, ConnectionNotification>,
+    /// Account -> the default VPC made for it here (kept after the VPC is
+    /// deleted, so it is not made again).
+    #[serde(default)]
+    pub default_vpcs: Table<String, String>,
     /// Endpoint ids per VPC, so per-VPC questions do not scan the region.
     /// Derived from `endpoints` (rebuilt on load and when a change touching
     /// endpoints is taken back), so neither journaled nor dumped.
@@ -204,6 +215,7 @@ impl Region {
             && self.endpoints.is_empty()
             && self.route_tables.is_empty()
             && self.connection_notifications.is_empty()
+            && self.default_vpcs.is_empty()
             && self.client_tokens.is_empty()
     }
 
@@ -217,7 +229,7 @@ impl Region {
     }
 
     /// Every table of the region, by the name its records are journaled under.
-    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 12] {
+    fn tables(&mut self) -> [(&'static str, &mut dyn Tracked); 13] {
         [
             ("vpcs", &mut self.vpcs),
             ("subnets", &mut self.subnets),
@@ -230,6 +242,7 @@ impl Region {
             ("endpoints", &mut self.endpoints),
             ("route_tables", &mut self.route_tables),
             ("connection_notifications", &mut self.connection_notifications),
+            ("default_vpcs", &mut self.default_vpcs),
             ("client_tokens", &mut self.client_tokens),
         ]
     }
@@ -488,6 +501,7 @@ impl World {
                     r.endpoints.retain(|_, x| x.owner != a);
                     r.route_tables.retain(|_, x| x.owner != a);
                     r.connection_notifications.retain(|_, x| x.owner != a);
+                    r.default_vpcs.retain(|owner, _| owner != a);
                     r.client_tokens.retain(|(owner, _, _), _| owner != a);
                     r.rebuild_index();
                 }

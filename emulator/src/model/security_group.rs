@@ -4,11 +4,9 @@
 //! group), with its own `sgr-` id, description and tags.
 //! DescribeSecurityGroups shows them gathered into IpPermissions.
 
-use std::net::Ipv6Addr;
-
 use sha2::{Digest, Sha256};
 
-use super::net::{parse_cidr_lenient, Ipv4Cidr};
+use super::net::Ipv4Cidr;
 use super::tags::{self, Filter, Filterable, Tags};
 use super::vpc::not_found_group;
 use super::{ids, Caller, Change, Error, Resource, Result, World};
@@ -355,56 +353,6 @@ fn check_security_group_filters(filters: &[Filter]) -> Result<()> {
     Ok(())
 }
 
-/// Normalises a protocol the way EC2 does (`TCP`, `6` -> `tcp`; `all` ->
-/// `-1`; other protocol numbers stay numbers).
-pub fn normalise_protocol(p: &str) -> String {
-    match p.to_ascii_lowercase().as_str() {
-        "6" | "tcp" => "tcp".into(),
-        "17" | "udp" => "udp".into(),
-        "1" | "icmp" => "icmp".into(),
-        "58" | "icmpv6" => "icmpv6".into(),
-        "-1" | "all" => "-1".into(),
-        // A protocol number as EC2 shows it (`050` -> `50`); anything else
-        // as given, for validation to refuse.
-        other => other.parse::<u16>().map_or_else(|_| other.to_string(), |n| n.to_string()),
-    }
-}
-
-pub fn parse_rule_cidr(s: &str) -> Result<Ipv4Cidr> {
-    parse_cidr_lenient(s).ok_or_else(|| {
-        Error::new(
-            "InvalidParameterValue",
-            format!("Value ({s}) for parameter cidrIp is invalid. This is not a valid CIDR block."),
-        )
-    })
-}
-
-/// An IPv6 range of a rule, normalised (host bits cleared, shortest form).
-pub fn parse_rule_cidr_v6(s: &str) -> Result<String> {
-    let bad = || {
-        Error::new(
-            "InvalidParameterValue",
-            format!("Value ({s}) for parameter cidrIpv6 is invalid. This is not a valid IPv6 CIDR block."),
-        )
-    };
-    let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
-    let addr: Ipv6Addr = addr.parse().map_err(|_| bad())?;
-    let prefix: u32 = prefix.parse().map_err(|_| bad())?;
-    if prefix > 128 {
-        return Err(bad());
-    }
-    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
-    Ok(format!("{}/{prefix}", Ipv6Addr::from(u128::from(addr) & mask)))
-}
-
-pub fn parse_prefix_list_id(s: &str) -> Result<String> {
-    if ids::is_well_formed(s, "pl") {
-        Ok(s.to_string())
-    } else {
-        Err(Error::new("InvalidPrefixListId.Malformed", format!("The prefix list ID '{s}' is malformed")))
-    }
-}
-
 /// The allow-all egress rule every new group starts with.
 pub(crate) fn allow_all_egress() -> SecurityGroupRule {
     SecurityGroupRule {
@@ -584,6 +532,7 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::security_group_rules::{normalise_protocol, parse_rule_cidr_v6};
 
     #[test]
     fn groups_of_earlier_releases_get_the_same_rule_ids_on_every_load() {

@@ -1,5 +1,9 @@
-//! The rules of security groups: authorize, revoke, modify, describe.
+//! The rules of security groups: how requests name them (protocols,
+//! ranges, prefix lists), authorize, revoke, modify, describe.
 
+use std::net::Ipv6Addr;
+
+use super::net::{parse_cidr_lenient, Ipv4Cidr};
 use super::security_group::{Peer, Permission, SecurityGroupRule};
 use super::tags::{self, Filter, Filterable, Tags};
 use super::vpc::not_found_group;
@@ -13,6 +17,56 @@ pub const RULES_PER_DIRECTION: usize = 60;
 pub struct RuleUpdate {
     pub rule_id: String,
     pub permission: Permission,
+}
+
+/// Normalises a protocol the way EC2 does (`TCP`, `6` -> `tcp`; `all` ->
+/// `-1`; other protocol numbers stay numbers).
+pub fn normalise_protocol(p: &str) -> String {
+    match p.to_ascii_lowercase().as_str() {
+        "6" | "tcp" => "tcp".into(),
+        "17" | "udp" => "udp".into(),
+        "1" | "icmp" => "icmp".into(),
+        "58" | "icmpv6" => "icmpv6".into(),
+        "-1" | "all" => "-1".into(),
+        // A protocol number as EC2 shows it (`050` -> `50`); anything else
+        // as given, for validation to refuse.
+        other => other.parse::<u16>().map_or_else(|_| other.to_string(), |n| n.to_string()),
+    }
+}
+
+pub fn parse_rule_cidr(s: &str) -> Result<Ipv4Cidr> {
+    parse_cidr_lenient(s).ok_or_else(|| {
+        Error::new(
+            "InvalidParameterValue",
+            format!("Value ({s}) for parameter cidrIp is invalid. This is not a valid CIDR block."),
+        )
+    })
+}
+
+/// An IPv6 range of a rule, normalised (host bits cleared, shortest form).
+pub fn parse_rule_cidr_v6(s: &str) -> Result<String> {
+    let bad = || {
+        Error::new(
+            "InvalidParameterValue",
+            format!("Value ({s}) for parameter cidrIpv6 is invalid. This is not a valid IPv6 CIDR block."),
+        )
+    };
+    let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv6Addr = addr.parse().map_err(|_| bad())?;
+    let prefix: u32 = prefix.parse().map_err(|_| bad())?;
+    if prefix > 128 {
+        return Err(bad());
+    }
+    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+    Ok(format!("{}/{prefix}", Ipv6Addr::from(u128::from(addr) & mask)))
+}
+
+pub fn parse_prefix_list_id(s: &str) -> Result<String> {
+    if ids::is_well_formed(s, "pl") {
+        Ok(s.to_string())
+    } else {
+        Err(Error::new("InvalidPrefixListId.Malformed", format!("The prefix list ID '{s}' is malformed")))
+    }
 }
 
 /// Checks a permission's protocol and ports and puts them in the form the

@@ -1,14 +1,15 @@
-//! VPCs, subnets, security groups and network interfaces.
+//! VPCs and their attributes, and each account's default VPC.
 
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-
-use rand::Rng;
 
 use super::net::Ipv4Cidr;
 use super::security_group::{allow_all_egress, allow_from_itself, SecurityGroup};
+use super::subnet::SubnetAttributes;
 use super::tags::{self, Filter, Filterable, Tags};
 use super::{ids, region, Caller, Change, Error, Millis, Resource, Result, World};
+
+/// Where AWS puts every default VPC.
+pub const DEFAULT_VPC_CIDR: &str = "172.31.0.0/16";
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Vpc {
@@ -59,49 +60,6 @@ impl Filterable for Vpc {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Subnet {
-    pub id: String,
-    pub owner: String,
-    pub vpc_id: String,
-    pub cidr: Ipv4Cidr,
-    pub availability_zone: String,
-    pub availability_zone_id: String,
-    /// Addresses handed out in this subnet (ENIs).
-    pub used: BTreeSet<Ipv4Addr>,
-    pub tags: Tags,
-}
-
-impl Subnet {
-    pub fn available_ip_count(&self) -> u64 {
-        self.cidr.usable() - self.used.len() as u64
-    }
-
-    pub fn arn(&self, region: &str) -> String {
-        format!("arn:aws:ec2:{region}:{}:subnet/{}", self.owner, self.id)
-    }
-}
-
-impl Filterable for Subnet {
-    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
-        Some(match name {
-            "subnet-id" => vec![self.id.clone()],
-            "vpc-id" => vec![self.vpc_id.clone()],
-            "cidr" | "cidr-block" | "cidrBlock" => vec![self.cidr.to_string()],
-            "availability-zone" | "availabilityZone" => vec![self.availability_zone.clone()],
-            "availability-zone-id" => vec![self.availability_zone_id.clone()],
-            "state" => vec!["available".into()],
-            "owner-id" => vec![self.owner.clone()],
-            "default-for-az" | "defaultForAz" => vec!["false".into()],
-            "available-ip-address-count" => vec![self.available_ip_count().to_string()],
-            _ => return None,
-        })
-    }
-    fn tags(&self) -> &Tags {
-        &self.tags
-    }
-}
-
 pub const VPC_FILTERS: &[&str] = &[
     "vpc-id",
     "cidr",
@@ -113,22 +71,6 @@ pub const VPC_FILTERS: &[&str] = &[
     "is-default",
     "dhcp-options-id",
 ];
-pub const SUBNET_FILTERS: &[&str] = &[
-    "subnet-id",
-    "vpc-id",
-    "cidr",
-    "cidr-block",
-    "cidrBlock",
-    "availability-zone",
-    "availabilityZone",
-    "availability-zone-id",
-    "state",
-    "owner-id",
-    "default-for-az",
-    "defaultForAz",
-    "available-ip-address-count",
-];
-
 fn not_found_vpc(id: &str) -> Error {
     Error::new("InvalidVpcID.NotFound", format!("The vpc ID '{id}' does not exist"))
 }
@@ -158,6 +100,18 @@ impl World {
         })?;
         if !(16..=28).contains(&cidr.prefix()) {
             return Err(Error::new("InvalidVpc.Range", format!("The CIDR '{cidr}' is invalid.")));
+        }
+        match tenancy {
+            None | Some("default" | "dedicated") => {}
+            Some("host") => {
+                return Err(Error::new(
+                    "InvalidParameterValue",
+                    "The tenancy value host is not supported for VPCs. Valid values are default and dedicated.",
+                ))
+            }
+            Some(other) => {
+                return Err(Error::invalid_value("InstanceTenancy", other, "Valid values are default and dedicated."))
+            }
         }
         let host_block = (1..=254u8).find(|k| !self.host_blocks.contains_key(k)).ok_or_else(|| {
             Error::new("VpcLimitExceeded", "The maximum number of VPCs has been reached (254 on one emulator).")
@@ -201,6 +155,47 @@ impl World {
         // release gets the ids it had.
         self.create_main_route_table(&caller.region, &vpc);
         Ok(vpc)
+    }
+
+    /// CreateDefaultVpc: 172.31.0.0/16 with DNS hostnames on and a default
+    /// subnet (a /20, public IPs on launch) in every zone, as AWS makes it.
+    pub fn create_default_vpc(&mut self, caller: &Caller, now: Millis) -> Result<Vpc> {
+        if let Some(id) = self.default_vpc_id(caller) {
+            return Err(Error::new(
+                "DefaultVpcAlreadyExists",
+                format!("A Default VPC already exists for this account in this region ({id})."),
+            ));
+        }
+        let mut vpc = self.create_vpc(caller, now, DEFAULT_VPC_CIDR, None, Tags::new())?;
+        let r = self.region_mut(&caller.region);
+        if let Some(v) = r.vpcs.get_mut(&vpc.id) {
+            v.is_default = true;
+            v.enable_dns_hostnames = true;
+            vpc = v.clone();
+        }
+        r.default_vpcs.insert(caller.account.clone(), vpc.id.clone());
+        let base: Ipv4Cidr = DEFAULT_VPC_CIDR.parse().expect("literal CIDR");
+        for (i, zone) in region::zones(&caller.region).iter().enumerate() {
+            let cidr = Ipv4Cidr::new(base.nth(i as u32 * 4096), 20).expect("a /20 inside the /16");
+            let subnet = self.create_subnet(caller, &vpc.id, &cidr.to_string(), Some(&zone.name), Tags::new())?;
+            if let Some(s) = self.region_mut(&caller.region).subnets.get_mut(&subnet.id) {
+                s.attributes =
+                    SubnetAttributes { default_for_az: true, map_public_ip_on_launch: true, ..Default::default() };
+            }
+        }
+        Ok(vpc)
+    }
+
+    /// With the default VPC setting on: the caller's first request in a
+    /// region gives it its default VPC. Once made, it is never made again
+    /// for that account and region, even after the user deletes it.
+    pub fn ensure_default_vpc(&mut self, caller: &Caller, now: Millis) -> Result<()> {
+        if !self.settings.default_vpc
+            || self.region(&caller.region).is_some_and(|r| r.default_vpcs.contains_key(&caller.account))
+        {
+            return Ok(());
+        }
+        self.create_default_vpc(caller, now).map(|_| ())
     }
 
     /// The caller's default VPC in its region, if it has one.
@@ -292,100 +287,6 @@ impl World {
             vpc.enable_dns_hostnames = v;
         }
         self.emit(&caller.region, Resource::Vpc(id.to_string()), Change::Updated);
-        Ok(())
-    }
-
-    pub fn create_subnet(
-        &mut self,
-        caller: &Caller,
-        vpc_id: &str,
-        cidr: &str,
-        zone: Option<&str>,
-        tags: Tags,
-    ) -> Result<Subnet> {
-        let vpc = self.vpc(caller, vpc_id)?.clone();
-        let cidr: Ipv4Cidr = cidr.parse().map_err(|_| {
-            Error::new(
-                "InvalidParameterValue",
-                format!("Value ({cidr}) for parameter cidrBlock is invalid. This is not a valid CIDR block."),
-            )
-        })?;
-        if !(16..=28).contains(&cidr.prefix()) || !vpc.cidr.contains_cidr(&cidr) {
-            return Err(Error::new("InvalidSubnet.Range", format!("The CIDR '{cidr}' is invalid.")));
-        }
-        let zone = match zone {
-            Some(z) => region::zone(&caller.region, z).ok_or_else(|| {
-                Error::new(
-                    "InvalidParameterValue",
-                    format!("Value ({z}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: {}.",
-                        region::zones(&caller.region).iter().map(|z| z.name.as_str()).collect::<Vec<_>>().join(", ")),
-                )
-            })?,
-            None => {
-                let zones = region::zones(&caller.region);
-                zones[super::ids::with_rng(|rng| rng.random_range(0..zones.len()))].clone()
-            }
-        };
-        let r = self.region_mut(&caller.region);
-        if r.subnets.values().any(|s| s.vpc_id == vpc_id && s.cidr.overlaps(&cidr)) {
-            return Err(Error::new(
-                "InvalidSubnet.Conflict",
-                format!("The CIDR '{cidr}' conflicts with another subnet"),
-            ));
-        }
-        let subnet = Subnet {
-            id: ids::resource_id("subnet"),
-            owner: caller.account.clone(),
-            vpc_id: vpc_id.to_string(),
-            cidr,
-            availability_zone: zone.name,
-            availability_zone_id: zone.id,
-            used: BTreeSet::new(),
-            tags,
-        };
-        r.subnets.insert(subnet.id.clone(), subnet.clone());
-        self.emit(&caller.region, Resource::Subnet(subnet.id.clone()), Change::Created);
-        Ok(subnet)
-    }
-
-    pub fn subnet(&self, caller: &Caller, id: &str) -> Result<&Subnet> {
-        self.region(&caller.region)
-            .and_then(|r| r.subnets.get(id))
-            .filter(|s| s.owner == caller.account)
-            .ok_or_else(|| not_found_subnet(id))
-    }
-
-    pub fn describe_subnets(&self, caller: &Caller, ids: &[String], filters: &[Filter]) -> Result<Vec<Subnet>> {
-        tags::check_filter_names(filters, SUBNET_FILTERS)?;
-        for id in ids {
-            self.subnet(caller, id)?;
-        }
-        Ok(self
-            .region(&caller.region)
-            .map(|r| {
-                r.subnets
-                    .values()
-                    .filter(|s| s.owner == caller.account)
-                    .filter(|s| ids.is_empty() || ids.contains(&s.id))
-                    .filter(|s| tags::matches(*s, filters))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    pub fn delete_subnet(&mut self, caller: &Caller, id: &str) -> Result<()> {
-        let vpc_id = self.subnet(caller, id)?.vpc_id.clone();
-        let r = self.region_mut(&caller.region);
-        if r.network_interfaces.values().any(|n| n.subnet_id == id) {
-            return Err(Error::new(
-                "DependencyViolation",
-                format!("The subnet '{id}' has dependencies and cannot be deleted."),
-            ));
-        }
-        r.subnets.remove(id);
-        self.forget_subnet_association(&caller.region, &vpc_id, id);
-        self.emit(&caller.region, Resource::Subnet(id.to_string()), Change::Deleted);
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Regions and availability zones.
+//! Regions, availability zones and the account's attributes.
 
 use super::Ctx;
 use crate::api::xml::Xml;
@@ -72,6 +72,44 @@ pub fn describe_regions(c: &mut Ctx) -> Result<Xml> {
             x.leaf("regionName", r.name);
             x.leaf("regionEndpoint", format!("ec2.{}.amazonaws.com", r.name));
             x.leaf("optInStatus", "opt-in-not-required");
+        },
+    );
+    Ok(x)
+}
+
+/// The attributes DescribeAccountAttributes answers, in AWS's order; the
+/// limits are AWS's defaults for a new account (the interface limit is the
+/// one CreateNetworkInterface enforces).
+fn account_attributes(default_vpc: Option<String>) -> Vec<(&'static str, String)> {
+    vec![
+        ("vpc-max-security-groups-per-interface", crate::model::network_interface::GROUPS_PER_INTERFACE.to_string()),
+        ("max-instances", "20".into()),
+        ("supported-platforms", "VPC".into()),
+        ("default-vpc", default_vpc.unwrap_or_else(|| "none".into())),
+        ("max-elastic-ips", "5".into()),
+        ("vpc-max-elastic-ips", "5".into()),
+    ]
+}
+
+pub fn describe_account_attributes(c: &mut Ctx) -> Result<Xml> {
+    let names = c.p.list("AttributeName");
+    let all = account_attributes(c.world.default_vpc_id(c.caller));
+    for n in &names {
+        if !all.iter().any(|(name, _)| name == n) {
+            return Err(Error::invalid_value(
+                "AttributeName",
+                n,
+                "Valid values are supported-platforms, default-vpc, max-instances, vpc-max-security-groups-per-interface, max-elastic-ips and vpc-max-elastic-ips.",
+            ));
+        }
+    }
+    let mut x = Xml::new();
+    x.items(
+        "accountAttributeSet",
+        all.iter().filter(|(n, _)| names.is_empty() || names.iter().any(|m| m == n)),
+        |x, (n, v)| {
+            x.leaf("attributeName", *n);
+            x.items("attributeValueSet", [v], |x, v| x.leaf("attributeValue", v));
         },
     );
     Ok(x)

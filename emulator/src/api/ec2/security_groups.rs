@@ -3,8 +3,9 @@
 use super::{page, render_tags, Ctx};
 use crate::api::query::Params;
 use crate::api::xml::Xml;
-use crate::model::security_group::{normalise_protocol, parse_prefix_list_id, parse_rule_cidr, parse_rule_cidr_v6};
-use crate::model::security_group_rules::RuleUpdate;
+use crate::model::security_group_rules::{
+    normalise_protocol, parse_prefix_list_id, parse_rule_cidr, parse_rule_cidr_v6, RuleUpdate,
+};
 use crate::model::{self, Error, Peer, Permission, Result, SecurityGroup, SecurityGroupRule};
 
 fn render_permission(x: &mut Xml, p: &Permission, region: &model::Region) {

@@ -2,7 +2,8 @@
 
 use super::{page, render_tags, Ctx};
 use crate::api::xml::Xml;
-use crate::model::{Result, Subnet};
+use crate::model::subnet::SubnetAttribute;
+use crate::model::{Error, Result, Subnet};
 
 pub fn render_subnet(x: &mut Xml, s: &Subnet, region: &str) {
     x.leaf("subnetId", &s.id);
@@ -15,16 +16,19 @@ pub fn render_subnet(x: &mut Xml, s: &Subnet, region: &str) {
     x.num("availableIpAddressCount", s.available_ip_count());
     x.leaf("availabilityZone", &s.availability_zone);
     x.leaf("availabilityZoneId", &s.availability_zone_id);
-    x.bool("defaultForAz", false);
-    x.bool("mapPublicIpOnLaunch", false);
-    x.bool("assignIpv6AddressOnCreation", false);
+    let a = &s.attributes;
+    x.bool("defaultForAz", a.default_for_az);
+    x.bool("mapPublicIpOnLaunch", a.map_public_ip_on_launch);
+    x.bool("mapCustomerOwnedIpOnLaunch", false);
+    x.bool("assignIpv6AddressOnCreation", a.assign_ipv6_address_on_creation);
     x.bool("ipv6Native", false);
-    x.bool("enableDns64", false);
+    x.bool("enableDns64", a.enable_dns64);
     x.node("privateDnsNameOptionsOnLaunch", |x| {
-        x.leaf("hostnameType", "ip-name");
-        x.bool("enableResourceNameDnsARecord", false);
-        x.bool("enableResourceNameDnsAAAARecord", false);
+        x.leaf("hostnameType", &a.hostname_type);
+        x.bool("enableResourceNameDnsARecord", a.resource_name_dns_a_record);
+        x.bool("enableResourceNameDnsAAAARecord", a.resource_name_dns_aaaa_record);
     });
+    x.node("blockPublicAccessStates", |x| x.leaf("internetGatewayBlockMode", "off"));
     render_tags(x, &s.tags);
 }
 
@@ -55,5 +59,57 @@ pub fn delete_subnet(c: &mut Ctx) -> Result<Xml> {
     c.world.subnet(c.caller, &id)?;
     c.dry_run()?;
     c.world.delete_subnet(c.caller, &id)?;
+    Ok(Xml::returns_true())
+}
+
+/// ModifySubnetAttribute: exactly one attribute per request, as AWS takes it.
+pub fn modify_subnet_attribute(c: &mut Ctx) -> Result<Xml> {
+    let id = c.p.required("SubnetId")?.to_string();
+    let p = c.p;
+    let flag = |name: &str| p.bool(&format!("{name}.Value"));
+    let mut given: Vec<(&str, SubnetAttribute)> = Vec::new();
+    if let Some(v) = flag("MapPublicIpOnLaunch")? {
+        given.push(("mapPublicIpOnLaunch", SubnetAttribute::MapPublicIpOnLaunch(v)));
+    }
+    if let Some(v) = flag("AssignIpv6AddressOnCreation")? {
+        given.push(("assignIpv6AddressOnCreation", SubnetAttribute::AssignIpv6AddressOnCreation(v)));
+    }
+    if let Some(v) = flag("EnableDns64")? {
+        given.push(("enableDns64", SubnetAttribute::EnableDns64(v)));
+    }
+    if let Some(t) = p.string("PrivateDnsHostnameTypeOnLaunch") {
+        given.push(("privateDnsHostnameTypeOnLaunch", SubnetAttribute::PrivateDnsHostnameTypeOnLaunch(t)));
+    }
+    if let Some(v) = flag("EnableResourceNameDnsARecordOnLaunch")? {
+        given.push(("enableResourceNameDnsARecordOnLaunch", SubnetAttribute::EnableResourceNameDnsARecordOnLaunch(v)));
+    }
+    if let Some(v) = flag("EnableResourceNameDnsAAAARecordOnLaunch")? {
+        given.push((
+            "enableResourceNameDnsAAAARecordOnLaunch",
+            SubnetAttribute::EnableResourceNameDnsAAAARecordOnLaunch(v),
+        ));
+    }
+    if let Some(v) = flag("MapCustomerOwnedIpOnLaunch")? {
+        given.push(("mapCustomerOwnedIpOnLaunch", SubnetAttribute::MapCustomerOwnedIpOnLaunch(v)));
+    }
+    if let Some(v) = p.int("EnableLniAtDeviceIndex")? {
+        given.push(("enableLniAtDeviceIndex", SubnetAttribute::EnableLniAtDeviceIndex(v)));
+    }
+    if let Some(v) = flag("DisableLniAtDeviceIndex")? {
+        given.push(("disableLniAtDeviceIndex", SubnetAttribute::DisableLniAtDeviceIndex(v)));
+    }
+    let attribute = match given.len() {
+        0 => return Err(Error::missing("MapPublicIpOnLaunch")),
+        1 => given.remove(0).1,
+        _ => {
+            let names: Vec<&str> = given.iter().map(|(n, _)| *n).collect();
+            return Err(Error::new(
+                "InvalidParameterCombination",
+                format!("Fields for multiple attribute types specified: {}", names.join(", ")),
+            ));
+        }
+    };
+    c.world.modify_subnet_attribute(c.caller, &id, attribute)?;
+    c.dry_run()?;
     Ok(Xml::returns_true())
 }

@@ -1,13 +1,16 @@
-//! VPCs and their attributes.
+//! VPCs and their attributes, default VPCs, and the default network ACLs.
 
 use super::{page, render_tags, Ctx};
 use crate::api::xml::Xml;
+use crate::model::network_acl::NetworkAcl;
 use crate::model::{Error, Result, Vpc};
 
-pub fn render_vpc(x: &mut Xml, v: &Vpc) {
+/// A VPC in `state`: `pending` in the answer to its creation, as AWS
+/// answers, `available` from then on.
+pub fn render_vpc(x: &mut Xml, v: &Vpc, state: &str) {
     x.leaf("vpcId", &v.id);
     x.leaf("ownerId", &v.owner);
-    x.leaf("state", "available");
+    x.leaf("state", state);
     x.leaf("cidrBlock", v.cidr.to_string());
     x.items("cidrBlockAssociationSet", [v], |x, v| {
         x.leaf("associationId", &v.cidr_association_id);
@@ -18,6 +21,7 @@ pub fn render_vpc(x: &mut Xml, v: &Vpc) {
     x.leaf("dhcpOptionsId", &v.dhcp_options_id);
     x.leaf("instanceTenancy", &v.instance_tenancy);
     x.bool("isDefault", v.is_default);
+    x.node("blockPublicAccessStates", |x| x.leaf("internetGatewayBlockMode", "off"));
     render_tags(x, &v.tags);
 }
 
@@ -25,10 +29,20 @@ pub fn create_vpc(c: &mut Ctx) -> Result<Xml> {
     let cidr = c.p.required("CidrBlock")?.to_string();
     let tags = c.p.tag_specifications("vpc")?;
     let tenancy = c.p.string("InstanceTenancy");
-    c.dry_run()?;
     let vpc = c.world.create_vpc(c.caller, c.now, &cidr, tenancy.as_deref(), tags)?;
+    // After the change, so a dry run is checked whole; the engine takes the
+    // change back when the answer is an error.
+    c.dry_run()?;
     let mut x = Xml::new();
-    x.node("vpc", |x| render_vpc(x, &vpc));
+    x.node("vpc", |x| render_vpc(x, &vpc, "pending"));
+    Ok(x)
+}
+
+pub fn create_default_vpc(c: &mut Ctx) -> Result<Xml> {
+    let vpc = c.world.create_default_vpc(c.caller, c.now)?;
+    c.dry_run()?;
+    let mut x = Xml::new();
+    x.node("vpc", |x| render_vpc(x, &vpc, "pending"));
     Ok(x)
 }
 
@@ -36,7 +50,7 @@ pub fn describe_vpcs(c: &mut Ctx) -> Result<Xml> {
     let vpcs = c.world.describe_vpcs(c.caller, &c.p.list("VpcId"), &c.p.filters()?)?;
     let (vpcs, next) = page(c.p, vpcs, |v| v.id.clone())?;
     let mut x = Xml::new();
-    x.items("vpcSet", &vpcs, render_vpc);
+    x.items("vpcSet", &vpcs, |x, v| render_vpc(x, v, "available"));
     x.opt("nextToken", next);
     Ok(x)
 }
@@ -78,5 +92,34 @@ pub fn describe_vpc_attribute(c: &mut Ctx) -> Result<Xml> {
     let mut x = Xml::new();
     x.leaf("vpcId", &vpc.id);
     x.node(attribute, |x| x.bool("value", value));
+    Ok(x)
+}
+
+fn render_network_acl(x: &mut Xml, a: &NetworkAcl) {
+    x.items("associationSet", &a.associations, |x, (id, subnet)| {
+        x.leaf("networkAclAssociationId", id);
+        x.leaf("networkAclId", &a.id);
+        x.leaf("subnetId", subnet);
+    });
+    x.items("entrySet", &a.entries, |x, e| {
+        x.leaf("cidrBlock", e.cidr);
+        x.bool("egress", e.egress);
+        x.leaf("protocol", e.protocol);
+        x.leaf("ruleAction", if e.allow { "allow" } else { "deny" });
+        x.num("ruleNumber", e.rule_number);
+    });
+    x.bool("default", a.is_default);
+    x.leaf("networkAclId", &a.id);
+    render_tags(x, &a.tags);
+    x.leaf("vpcId", &a.vpc_id);
+    x.leaf("ownerId", &a.owner);
+}
+
+pub fn describe_network_acls(c: &mut Ctx) -> Result<Xml> {
+    let acls = c.world.describe_network_acls(c.caller, &c.p.list("NetworkAclId"), &c.p.filters()?)?;
+    let (acls, next) = page(c.p, acls, |a| a.id.clone())?;
+    let mut x = Xml::new();
+    x.items("networkAclSet", &acls, render_network_acl);
+    x.opt("nextToken", next);
     Ok(x)
 }
