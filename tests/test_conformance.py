@@ -275,7 +275,8 @@ def scenario(j):
     ec2("DescribeVpcEndpointConnections", Filters=[{"Name": "vpc-endpoint-id", "Values": [endpoint]}])
     ec2("AcceptVpcEndpointConnections", ServiceId=svc["ServiceId"], VpcEndpointIds=[endpoint])
     ec2("RejectVpcEndpointConnections", ServiceId=svc["ServiceId"], VpcEndpointIds=[other])
-    ec2("ModifyVpcEndpoint", C, VpcEndpointId=endpoint, AddSubnetIds=[], PolicyDocument='{"Statement":[]}')
+    # An endpoint service of a provider takes no endpoint policy (AWS services do).
+    ec2("ModifyVpcEndpoint", C, VpcEndpointId=endpoint, AddSubnetIds=[], ResetPolicy=True, may_refuse=True)
     ec2("DescribeVpcEndpoints", C, VpcEndpointIds=[endpoint])
     ec2("DescribeVpcEndpointAssociations", C, VpcEndpointIds=[endpoint])
     crtb = ec2("CreateRouteTable", C, VpcId=cvpc)["RouteTable"]["RouteTableId"]
