@@ -296,12 +296,20 @@ async fn walkthrough_with_the_official_sdk() {
 
     // Traffic: a host in the consumer VPC resolves the regional name and
     // connects; the backend answers and sees an NLB node, never the consumer.
+    // The NLB's health checks connect too (they start as soon as the
+    // listener forwards to a registered target) and close without a byte;
+    // the flow is the first connection that carries data.
     let accept = tokio::spawn(async move {
-        let (mut s, peer) = backend.accept().await.expect("flow");
-        let mut buf = [0u8; 64];
-        let n = s.read(&mut buf).await.expect("read");
-        s.write_all(&buf[..n]).await.expect("echo");
-        peer
+        loop {
+            let (mut s, peer) = backend.accept().await.expect("flow");
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            s.write_all(&buf[..n]).await.expect("echo");
+            break peer;
+        }
     });
     let host = Host::in_vpc(&url, &c_vpc, "10.24.20.251".parse().expect("ip")).await.expect("host");
     let addrs = host.resolve(names[0]).await.expect("resolve");

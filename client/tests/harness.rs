@@ -39,13 +39,18 @@ async fn topology_traffic_and_teardown() {
     assert_eq!(endpoint.state, "available");
     assert_eq!(endpoint.dns_names.len(), 3);
 
+    // Health checks connect too and close without a byte; the request is
+    // the first connection that carries data.
     let accept = tokio::spawn(async move {
-        let (mut s, peer) = backend.accept().await.expect("flow");
-        let mut buf = [0u8; 512];
-        let n = s.read(&mut buf).await.expect("read");
-        assert!(n > 0);
-        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await.expect("write");
-        peer
+        loop {
+            let (mut s, peer) = backend.accept().await.expect("flow");
+            let mut buf = [0u8; 512];
+            if s.read(&mut buf).await.unwrap_or(0) == 0 {
+                continue;
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await.expect("write");
+            break peer;
+        }
     });
     let host = Host::in_vpc(&url, &vpc.vpc.id, "10.24.20.251".parse().expect("ip")).await.expect("host");
     let target = format!("http://{}:{listener_port}/", endpoint.dns_names[0]);
