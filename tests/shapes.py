@@ -14,7 +14,7 @@ _SESSION = botocore.session.get_session()
 # The EC2 actions a PrivateLink setup needs around the `*VpcEndpoint*` ones
 # (which are taken from the model whole).
 EC2_AROUND = [
-    "CreateVpc", "DescribeVpcs", "DeleteVpc", "ModifyVpcAttribute", "DescribeVpcAttribute",
+    "CreateVpc", "CreateDefaultVpc", "DescribeVpcs", "DeleteVpc", "ModifyVpcAttribute", "DescribeVpcAttribute",
     "CreateSubnet", "DescribeSubnets", "DeleteSubnet", "ModifySubnetAttribute",
     "CreateSecurityGroup", "DescribeSecurityGroups", "DeleteSecurityGroup",
     "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress",
@@ -26,7 +26,7 @@ EC2_AROUND = [
     "DescribeAvailabilityZones", "DescribeRegions", "DescribeAccountAttributes", "DescribeNetworkAcls",
     "CreateTags", "DeleteTags", "DescribeTags",
     "CreateRouteTable", "DescribeRouteTables", "DeleteRouteTable", "AssociateRouteTable",
-    "DisassociateRouteTable", "CreateRoute", "ReplaceRoute", "DeleteRoute",
+    "DisassociateRouteTable", "ReplaceRouteTableAssociation", "CreateRoute", "ReplaceRoute", "DeleteRoute",
     "DescribePrefixLists", "DescribeManagedPrefixLists", "GetManagedPrefixListEntries",
 ]
 

@@ -171,8 +171,11 @@ def scenario(j):
     ec2("ReplaceRoute", RouteTableId=rtb, DestinationCidrBlock="192.168.0.0/16", NetworkInterfaceId=eni)
     ec2("DescribeRouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc]}])
     ec2("DeleteRoute", RouteTableId=rtb, DestinationCidrBlock="192.168.0.0/16")
+    rtb2 = ec2("CreateRouteTable", VpcId=vpc)["RouteTable"]["RouteTableId"]
+    assoc = ec2("ReplaceRouteTableAssociation", AssociationId=assoc, RouteTableId=rtb2)["NewAssociationId"]
     ec2("DisassociateRouteTable", AssociationId=assoc)
     ec2("DeleteRouteTable", RouteTableId=rtb)
+    ec2("DeleteRouteTable", RouteTableId=rtb2)
     ec2("DeleteNetworkInterface", NetworkInterfaceId=eni)
     lists = ec2("DescribePrefixLists")["PrefixLists"]
     ec2("DescribeManagedPrefixLists")
@@ -302,6 +305,9 @@ def scenario(j):
     ec2("DeleteSecurityGroup", GroupId=spare_sg)
     ec2("DeleteSubnet", SubnetId=spare_subnet)
     ec2("DeleteVpc", VpcId=spare)
+    # A default VPC, made on request for an account that has none (the
+    # emulator makes none unless asked).
+    ec2("CreateDefaultVpc", C)
 
 
 def test_every_operation_answers_its_output_shape(judge):
