@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
@@ -62,7 +65,9 @@ pub(super) fn source_vpc_addr(consumer: &VpcBlock, peer: SocketAddr) -> Option<s
     }
 }
 
-/// Carries one accepted connection to a target, or resets it.
+/// Carries one accepted connection to a target, or resets it. With
+/// `tls` (a TLS listener) the node first ends the client's TLS.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     client: TcpStream,
     peer: SocketAddr,
@@ -71,6 +76,7 @@ pub async fn serve(
     stats: Arc<EndpointStats>,
     settings: FlowSettings,
     mut cancel: watch::Receiver<Stop>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let source = source_vpc_addr(&route.consumer, peer);
     if !route.admits(source) {
@@ -79,16 +85,36 @@ pub async fn serve(
         reset(&client);
         return;
     }
-    let candidates = route.candidates();
     let SocketAddr::V4(peer4) = peer else {
         reset(&client);
         return;
     };
+    let client = match tls {
+        None => Side::Plain(client),
+        Some(acceptor) => {
+            let _ = client.set_nodelay(true);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(client)).await {
+                Ok(Ok(s)) => Side::Tls(Box::new(s)),
+                Ok(Err(e)) => {
+                    // rustls has told the client why with an alert.
+                    debug!(error = %e, "TLS handshake failed");
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(_) => {
+                    debug!("TLS handshake timed out");
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    };
+    let candidates = route.candidates();
     let reachable: Vec<_> = candidates.iter().filter_map(|t| t.dial).collect();
     if reachable.is_empty() {
         debug!("no target to send the flow to");
         stats.refused.fetch_add(1, Ordering::Relaxed);
-        reset(&client);
+        reset(client.tcp());
         return;
     }
     let target = reachable[(flow_hash(peer4, local) % reachable.len() as u64) as usize];
@@ -98,27 +124,100 @@ pub async fn serve(
         Err(e) => {
             debug!(error = %e, "target unreachable");
             stats.refused.fetch_add(1, Ordering::Relaxed);
-            reset(&client);
+            reset(client.tcp());
             return;
         }
     };
     stats.connections.fetch_add(1, Ordering::Relaxed);
     stats.active.fetch_add(1, Ordering::Relaxed);
-    let _ = client.set_nodelay(true);
+    let _ = client.tcp().set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let mut upstream = upstream;
+    let outcome = match start_upstream(&route, &client, upstream, source, peer4, target).await {
+        Err((e, upstream)) => {
+            debug!(error = %e, "the flow could not start at the target");
+            reset(client.tcp());
+            if let Some(u) = &upstream {
+                reset(u);
+            }
+            None
+        }
+        Ok(Upstream::Tls(tls)) => Some(match client {
+            Side::Plain(c) => pipe_streams(c, *tls, &stats, settings.idle_timeout, &mut cancel).await,
+            Side::Tls(c) => pipe_streams(*c, *tls, &stats, settings.idle_timeout, &mut cancel).await,
+        }),
+        Ok(Upstream::Plain(upstream)) => Some(match client {
+            Side::Plain(c) => pipe(c, upstream, &stats, settings.idle_timeout, &mut cancel).await,
+            Side::Tls(c) => pipe_streams(*c, upstream, &stats, settings.idle_timeout, &mut cancel).await,
+        }),
+    };
+    stats.active.fetch_sub(1, Ordering::Relaxed);
+    debug!(?outcome, "flow ended");
+}
+
+/// Time a client has to finish the TLS handshake with a TLS listener.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client's side of a flow: TCP, or TLS ended by the node.
+enum Side {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Side {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Side::Plain(s) => s,
+            Side::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// The ALPN protocol agreed with the client, if any.
+    fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Side::Plain(_) => None,
+            Side::Tls(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+/// The target's side of a flow.
+enum Upstream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// What goes to the target before the client's bytes: the PROXY v2 header
+/// (in the clear, first on the connection), then, for a TLS target group,
+/// a TLS handshake. On failure, the connection if it is still there.
+async fn start_upstream(
+    route: &Route,
+    client: &Side,
+    mut upstream: TcpStream,
+    source: Option<std::net::Ipv4Addr>,
+    peer4: SocketAddrV4,
+    target: SocketAddrV4,
+) -> Result<Upstream, (io::Error, Option<TcpStream>)> {
     if route.proxy_protocol_v2 {
         let src = SocketAddrV4::new(source.unwrap_or(*peer4.ip()), peer4.port());
         let dst = SocketAddrV4::new(route.eni_addr, route.port);
-        if upstream.write_all(&proxy_protocol::header(src, dst, &route.endpoint_id)).await.is_err() {
-            stats.active.fetch_sub(1, Ordering::Relaxed);
-            reset(&client);
-            return;
+        if let Err(e) = upstream.write_all(&proxy_protocol::header(src, dst, &route.endpoint_id)).await {
+            return Err((e, Some(upstream)));
         }
     }
-    let outcome = pipe(client, upstream, &stats, settings.idle_timeout, &mut cancel).await;
-    stats.active.fetch_sub(1, Ordering::Relaxed);
-    debug!(?outcome, "flow ended");
+    if !route.target_tls {
+        return Ok(Upstream::Plain(upstream));
+    }
+    let connector = match super::tls_listener::connector(client.alpn()) {
+        Ok(c) => c,
+        Err(e) => return Err((io::Error::other(e), Some(upstream))),
+    };
+    // An address, not a name: no SNI goes to the target.
+    let name = rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::V4(*target.ip()).into());
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, upstream).into_fallible()).await {
+        Ok(Ok(tls)) => Ok(Upstream::Tls(Box::new(tls))),
+        Ok(Err((e, upstream))) => Err((e, Some(upstream))),
+        Err(_) => Err((io::Error::new(io::ErrorKind::TimedOut, "TLS handshake with the target timed out"), None)),
+    }
 }
 
 async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
@@ -159,45 +258,141 @@ async fn pipe(
             tokio::try_join!(half(c, u, &stats.bytes_in, &last, started), half(u, c, &stats.bytes_out, &last, started))
                 .is_ok()
         };
-        let idle = async {
-            let mut followed = true;
-            loop {
-                let timeout = *idle_timeout.borrow_and_update();
-                let quiet = started.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
-                if quiet >= timeout {
-                    return;
-                }
-                let wait = tokio::time::sleep(timeout - quiet);
-                if !followed {
-                    wait.await;
-                    continue;
-                }
-                tokio::select! {
-                    _ = wait => {}
-                    // A new timeout counts from the last byte, as the old one did.
-                    changed = idle_timeout.changed() => followed = changed.is_ok(),
-                }
-            }
-        };
         tokio::select! {
             clean = both => if clean { Outcome::Closed } else { Outcome::Reset },
-            _ = idle => Outcome::Idle,
+            _ = idle(&last, started, &mut idle_timeout) => Outcome::Idle,
             stop = wait_stopped(cancel) => Outcome::Cancelled(stop),
         }
     };
+    end(&outcome, &client, &upstream);
+    outcome
+}
+
+/// [`pipe`] for flows where either side speaks TLS (a TLS listener, a TLS
+/// target group): the same ends, through buffers instead of splice(2).
+async fn pipe_streams<A: Carrier, B: Carrier>(
+    client: A,
+    upstream: B,
+    stats: &EndpointStats,
+    mut idle_timeout: watch::Receiver<Duration>,
+    cancel: &mut watch::Receiver<Stop>,
+) -> Outcome {
+    let started = Instant::now();
+    let last = AtomicU64::new(0);
+    let mut c = Counted { inner: client, counter: &stats.bytes_in, last: &last, started };
+    let mut u = Counted { inner: upstream, counter: &stats.bytes_out, last: &last, started };
+    let outcome = {
+        let both = tokio::io::copy_bidirectional(&mut c, &mut u);
+        tokio::select! {
+            r = both => if r.is_ok() { Outcome::Closed } else { Outcome::Reset },
+            _ = idle(&last, started, &mut idle_timeout) => Outcome::Idle,
+            stop = wait_stopped(cancel) => Outcome::Cancelled(stop),
+        }
+    };
+    end(&outcome, c.inner.tcp(), u.inner.tcp());
+    outcome
+}
+
+/// Ends until the flow has been quiet for the listener's idle timeout,
+/// following changes of the timeout (counted from the last byte).
+async fn idle(last: &AtomicU64, started: Instant, idle_timeout: &mut watch::Receiver<Duration>) {
+    let mut followed = true;
+    loop {
+        let timeout = *idle_timeout.borrow_and_update();
+        let quiet = started.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+        if quiet >= timeout {
+            return;
+        }
+        let wait = tokio::time::sleep(timeout - quiet);
+        if !followed {
+            wait.await;
+            continue;
+        }
+        tokio::select! {
+            _ = wait => {}
+            changed = idle_timeout.changed() => followed = changed.is_ok(),
+        }
+    }
+}
+
+/// What the end of a flow does to its two connections.
+fn end(outcome: &Outcome, client: &TcpStream, upstream: &TcpStream) {
     match outcome {
         Outcome::Closed => {}
         Outcome::Cancelled(Stop::Close) => {
-            for s in [&client, &upstream] {
+            for s in [client, upstream] {
                 let _ = socket2::SockRef::from(s).shutdown(std::net::Shutdown::Both);
             }
         }
         _ => {
-            reset(&client);
-            reset(&upstream);
+            reset(client);
+            reset(upstream);
         }
     }
-    outcome
+}
+
+/// A side of a flow: a TCP connection, or TLS over one.
+trait Carrier: AsyncRead + AsyncWrite + Unpin {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Carrier for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Carrier for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl Carrier for tokio_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// A side whose reads are counted (bytes, time of the last byte). A TCP
+/// end without TLS's close_notify counts as an end of stream, passed on as
+/// such, as an NLB passes on a FIN.
+struct Counted<'a, S> {
+    inner: S,
+    counter: &'a AtomicU64,
+    last: &'a AtomicU64,
+    started: Instant,
+}
+
+impl<S: Carrier> AsyncRead for Counted<'_, S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                if n > 0 {
+                    this.counter.fetch_add(n as u64, Ordering::Relaxed);
+                    this.last.store(this.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(())),
+            other => other,
+        }
+    }
+}
+
+impl<S: Carrier> AsyncWrite for Counted<'_, S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 pub(super) async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {

@@ -16,6 +16,7 @@ pub(crate) mod socket;
 mod splice;
 pub mod stats;
 pub mod tls;
+pub mod tls_listener;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
@@ -116,6 +117,10 @@ pub struct DataPlane {
     stop: watch::Sender<bool>,
     /// TLS of AWS-service endpoints, with the local CA's certificates.
     tls: tokio_rustls::TlsAcceptor,
+    /// The local CA, which also issues TLS listeners' certificates.
+    authority: Arc<tls::Authority>,
+    /// TLS of TLS listeners, per listener settings.
+    acceptors: tls_listener::Acceptors,
 }
 
 impl DataPlane {
@@ -139,6 +144,8 @@ impl DataPlane {
             flows: Arc::new(tokio::sync::Semaphore::new(settings.max_flows)),
             stop,
             tls,
+            authority,
+            acceptors: tls_listener::Acceptors::default(),
         });
         // Registered before start returns, so a wait for the followers
         // never misses the data plane.
@@ -200,6 +207,9 @@ impl DataPlane {
             }
         };
         *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan.clone();
+        let terminations: Vec<&tls_listener::Termination> =
+            plan.listeners.values().filter_map(|r| r.tls.as_deref()).collect();
+        self.acceptors.retain(&self.authority, &terminations);
         let mut running = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let stale: Vec<SocketAddrV4> = running
             .iter()
@@ -280,6 +290,13 @@ impl DataPlane {
                     "vpc_endpoint_id": r.endpoint_id,
                     "nlb_node": {"vpc_address": r.node_addr.to_string(), "host_address": r.node_host.to_string()},
                     "idle_timeout_seconds": self.idle_timeout(r).as_secs(),
+                    "tls": r.tls.as_ref().map(|t| json!({
+                        "certificate_arn": t.certificate_arn,
+                        "certificate_names": t.certificate_names(&t.certificate_arn),
+                        "ssl_policy": t.ssl_policy,
+                        "alpn_policy": t.alpn_policy,
+                        "to_targets": r.target_tls,
+                    })),
                     "targets": r.targets.iter().map(|t| json!({
                         "id": t.id, "port": t.port, "health": t.health.as_str(),
                         "dial": t.dial.map(|d| d.to_string()),
@@ -444,8 +461,20 @@ async fn accept_loop(
         let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
         let settings =
             FlowSettings { idle_timeout: idle_timeout.clone(), connect_timeout: dp.settings.connect_timeout };
+        let tls = match &route.tls {
+            None => None,
+            Some(t) => match dp.acceptors.get(&dp.authority, t) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS listener cannot serve");
+                    stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    flow::reset(&stream);
+                    continue;
+                }
+            },
+        };
         let span = flow::span(&route.endpoint_id, key, peer);
-        let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone());
+        let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone(), tls);
         tokio::spawn(
             async move {
                 flow.await;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
+use super::tls_listener::Termination;
 use crate::addressing::{is_host_loopback, VpcBlock};
 use crate::model::{IpPermission, Region, TargetHealthState, World};
 
@@ -44,6 +45,11 @@ pub struct Route {
     pub proxy_protocol_v2: bool,
     /// The listener's `tcp.idle_timeout.seconds`.
     pub idle_timeout_seconds: u32,
+    /// A TLS listener: the node ends TLS with these settings.
+    pub tls: Option<Arc<Termination>>,
+    /// A TLS listener forwarding to a TLS target group: the node opens TLS
+    /// to the target too.
+    pub target_tls: bool,
 }
 
 /// An interface endpoint of an AWS service (`com.amazonaws.REGION.ec2`):
@@ -248,6 +254,8 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
         for listener in home.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
             let Some(tg) = home.target_groups.get(&listener.target_group_arn) else { continue };
             let targets = target_routes(home, tg);
+            let tls = Termination::of(home, lb, listener).map(Arc::new);
+            let target_tls = tls.is_some() && tg.protocol == "TLS";
             for eni in enis() {
                 let Some(consumer) = block(region, &eni.vpc_id) else { continue };
                 let Some(host) = consumer.host_addr(eni.private_ip) else { continue };
@@ -283,6 +291,8 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
                         cross_zone: lb.cross_zone(),
                         proxy_protocol_v2: tg.proxy_protocol_v2(),
                         idle_timeout_seconds: listener.tcp_idle_timeout_seconds,
+                        tls: tls.clone(),
+                        target_tls,
                     }),
                 ));
             }
@@ -439,6 +449,8 @@ mod tests {
             cross_zone,
             proxy_protocol_v2: false,
             idle_timeout_seconds: 350,
+            tls: None,
+            target_tls: false,
         }
     }
 

@@ -33,7 +33,13 @@ pub struct Authority {
     ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
     issued: Mutex<HashMap<(String, String), Arc<CertifiedKey>>>,
+    /// Certificates of TLS listeners, by certificate ARN and the names
+    /// they carry (see [`super::tls_listener`]).
+    listeners: Mutex<HashMap<ListenerCertificateKey, Arc<CertifiedKey>>>,
 }
+
+/// A listener certificate: its ARN and the names it carries.
+type ListenerCertificateKey = (String, Vec<String>);
 
 impl std::fmt::Debug for Authority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,7 +68,12 @@ impl Authority {
         let key = KeyPair::generate().map_err(tls_error)?;
         let params = ca_params().map_err(tls_error)?;
         let cert = params.self_signed(&key).map_err(tls_error)?;
-        Ok(Authority { ca_pem: cert.pem(), issuer: Issuer::new(params, key), issued: Mutex::default() })
+        Ok(Authority {
+            ca_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+            issued: Mutex::default(),
+            listeners: Mutex::default(),
+        })
     }
 
     /// The CA kept in `dir` (made there on first use), so clients that
@@ -76,7 +87,7 @@ impl Authority {
             // kept CA certificate, so they chain to it.
             let issuer = Issuer::new(ca_params().map_err(tls_error)?, key);
             info!(ca = %cert_path.display(), "local CA loaded");
-            return Ok(Authority { ca_pem, issuer, issued: Mutex::default() });
+            return Ok(Authority { ca_pem, issuer, issued: Mutex::default(), listeners: Mutex::default() });
         }
         std::fs::create_dir_all(dir)?;
         let authority = Authority::generate()?;
@@ -114,8 +125,39 @@ impl Authority {
     fn issue(&self, service: &str, region: &str) -> Result<CertifiedKey, String> {
         let names =
             vec![format!("{service}.{region}.amazonaws.com"), format!("*.{service}.{region}.vpce.amazonaws.com")];
+        self.issue_for(names)
+    }
+
+    /// The certificate a TLS listener serves for `certificate_arn`, naming
+    /// `names` (the first is its common name), issued on first use.
+    pub fn listener_certificate(&self, certificate_arn: &str, names: &[String]) -> Option<Arc<CertifiedKey>> {
+        let key = (certificate_arn.to_string(), names.to_vec());
+        let mut issued = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = issued.get(&key) {
+            return Some(c.clone());
+        }
+        match self.issue_for(names.to_vec()) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                issued.insert(key, c.clone());
+                Some(c)
+            }
+            Err(e) => {
+                warn!(certificate = %certificate_arn, error = %e, "cannot issue a listener certificate");
+                None
+            }
+        }
+    }
+
+    /// Forgets listener certificates no listener serves any more.
+    pub fn retain_listener_certificates(&self, keep: impl Fn(&str, &[String]) -> bool) {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).retain(|(arn, names), _| keep(arn, names));
+    }
+
+    fn issue_for(&self, names: Vec<String>) -> Result<CertifiedKey, String> {
+        let common_name = names.first().cloned().ok_or("a certificate needs a name")?;
         let mut params = CertificateParams::new(names).map_err(|e| e.to_string())?;
-        params.distinguished_name.push(DnType::CommonName, format!("{service}.{region}.amazonaws.com"));
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
