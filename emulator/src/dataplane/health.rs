@@ -1,4 +1,4 @@
-//! Health checks from the NLB nodes: TCP connects or HTTP GETs against every
+//! Health checks from the NLB nodes: TCP connects or HTTP(S) GETs against every
 //! target of every target group in use, at the group's interval, with its
 //! timeout and thresholds; verdicts go into the model (DescribeTargetHealth
 //! shows them, and the plan stops sending new flows to unhealthy targets).
@@ -127,10 +127,18 @@ async fn check(group: &HealthGroup, addr: SocketAddrV4) -> Verdict {
     let timeout = Duration::from_secs(group.timeout_seconds);
     let attempt = async {
         let stream = connect(group.source, addr).await.map_err(|_| "Target.FailedHealthChecks")?;
-        if group.protocol == "TCP" {
-            return Ok(());
+        match group.protocol.as_str() {
+            "TCP" => Ok(()),
+            "HTTPS" => {
+                // As for flows to TLS targets: the target's certificate is
+                // not checked, no SNI is sent.
+                let connector = super::tls_listener::connector(None).map_err(|_| "Target.FailedHealthChecks")?;
+                let name = rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::V4(*addr.ip()).into());
+                let tls = connector.connect(name, stream).await.map_err(|_| "Target.FailedHealthChecks")?;
+                http_check(tls, group, addr).await
+            }
+            _ => http_check(stream, group, addr).await,
         }
-        http_check(stream, group, addr).await
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(())) => Verdict::Pass,
@@ -145,7 +153,7 @@ async fn connect(source: Ipv4Addr, addr: SocketAddrV4) -> std::io::Result<tokio:
 }
 
 async fn http_check(
-    mut stream: tokio::net::TcpStream,
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     group: &HealthGroup,
     addr: SocketAddrV4,
 ) -> Result<(), &'static str> {
@@ -185,6 +193,80 @@ pub fn matches(matcher: &str, code: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::{check, HealthGroup, Verdict};
+
+    fn group(protocol: &str) -> HealthGroup {
+        HealthGroup {
+            region: "ap-northeast-1".into(),
+            target_group_arn: "tg".into(),
+            protocol: protocol.into(),
+            port: None,
+            path: Some("/health".into()),
+            matcher: Some("200".into()),
+            interval_seconds: 10,
+            timeout_seconds: 5,
+            healthy_threshold: 3,
+            unhealthy_threshold: 3,
+            source: Ipv4Addr::LOCALHOST,
+            targets: vec![],
+        }
+    }
+
+    /// A target answering `200` to one request per connection, over TLS
+    /// with a self-signed certificate when `tls`.
+    async fn target(tls: bool) -> SocketAddrV4 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let SocketAddr::V4(addr) = listener.local_addr().unwrap() else { unreachable!() };
+        let cert = rcgen::generate_simple_self_signed(vec!["target.internal".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    async fn answer(mut s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) {
+                        let mut buf = [0u8; 1024];
+                        let n = s.read(&mut buf).await.unwrap_or(0);
+                        if buf[..n].starts_with(b"GET /health HTTP/1.1") {
+                            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+                            let _ = s.shutdown().await;
+                        }
+                    }
+                    if tls {
+                        if let Ok(t) = acceptor.accept(s).await {
+                            answer(t).await;
+                        }
+                    } else {
+                        answer(s).await;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn https_checks_speak_tls_without_checking_the_certificate() {
+        let (tls, plain) = (target(true).await, target(false).await);
+        assert_eq!(check(&group("HTTPS"), tls).await, Verdict::Pass);
+        assert_eq!(check(&group("HTTP"), plain).await, Verdict::Pass);
+        assert_eq!(check(&group("TCP"), tls).await, Verdict::Pass);
+        // The wrong protocol fails, both ways.
+        assert_eq!(check(&group("HTTPS"), plain).await, Verdict::Fail("Target.FailedHealthChecks"));
+        assert_ne!(check(&group("HTTP"), tls).await, Verdict::Pass);
+    }
+
     #[test]
     fn matchers() {
         assert!(super::matches("200-399", 302));
