@@ -133,6 +133,20 @@ pub struct Args {
     )]
     pub notification_url: Vec<String>,
 
+    /// Append a VPC Flow Logs (version 2) record for every flow through an
+    /// endpoint to this file: one per direction on the consumer's endpoint
+    /// ENI and on the NLB's ENI, REJECT for flows refused by security
+    /// groups or by an endpoint that is not available. The last 10,000
+    /// flows are also at GET /_emulator/flow-logs.
+    #[arg(long, env = "PRIVATELINK_FLOW_LOG_FILE")]
+    pub flow_log_file: Option<PathBuf>,
+
+    /// Append every DNS question and its answer to this file, one JSON
+    /// object a line in Route 53 Resolver's query log format. The last
+    /// 10,000 are also at GET /_emulator/query-logs.
+    #[arg(long, env = "PRIVATELINK_QUERY_LOG_FILE")]
+    pub query_log_file: Option<PathBuf>,
+
     /// Log filter (tracing syntax, e.g. `info` or `privatelink_emulator=debug`).
     #[arg(long, env = "PRIVATELINK_LOG", default_value = "info")]
     pub log: String,
@@ -159,6 +173,8 @@ pub struct FileConfig {
     pub attach: Vec<String>,
     pub seed: Option<PathBuf>,
     pub default_vpc: Option<bool>,
+    pub flow_log_file: Option<PathBuf>,
+    pub query_log_file: Option<PathBuf>,
     /// Topic ARN (`*` wildcards) -> URL, as `--notification-url`.
     #[serde(default)]
     pub notification_urls: std::collections::BTreeMap<String, String>,
@@ -192,6 +208,9 @@ pub struct Config {
     pub seed: Option<crate::seed::Seed>,
     /// Where connection notifications of each SNS topic are POSTed.
     pub notification_routes: Vec<crate::notify::Route>,
+    /// Where flow log and query log records are appended.
+    pub flow_log_file: Option<PathBuf>,
+    pub query_log_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -207,6 +226,8 @@ impl Default for Config {
             attachments: Vec::new(),
             seed: None,
             notification_routes: Vec::new(),
+            flow_log_file: None,
+            query_log_file: None,
         }
     }
 }
@@ -289,6 +310,8 @@ impl Config {
             c.model.attached.push(a.cidr);
             c.attachments.push(a);
         }
+        c.flow_log_file = args.flow_log_file.clone().or(file.flow_log_file);
+        c.query_log_file = args.query_log_file.clone().or(file.query_log_file);
         if let Some(path) = args.seed.clone().or(file.seed) {
             c.seed = Some(crate::seed::Seed::load(&path)?);
         }

@@ -119,6 +119,7 @@ impl Builder {
         let api_addr = api_listener.local_addr()?;
         let shared = crate::shared(&config).map_err(context("cannot restore the state directory".into()))?;
         shared.notifications.set_routes(config.notification_routes.clone());
+        shared.logs.write_files(config.flow_log_file.as_deref(), config.query_log_file.as_deref())?;
         if let Some(seed) = &config.seed {
             match seed.apply(&shared) {
                 Ok(0) => info!("seed not applied: the world already has VPCs"),

@@ -26,6 +26,8 @@
 //! - [`notify`]: connection notifications as SNS would deliver them: kept
 //!   for `/_emulator/notifications`, POSTed to configured URLs off the
 //!   write path.
+//! - [`flowlog`]: every flow and DNS question seen, as VPC Flow Logs and
+//!   Route 53 Resolver query log records (admin endpoints, files).
 //! - [`seed`]: the starting world from a TOML file (`--seed`).
 //! - [`config`]: command line, environment and config file settings.
 //! - [`embed`]: the one way the emulator starts, in the binary or inside
@@ -38,6 +40,7 @@ pub mod dataplane;
 pub mod dns;
 pub mod embed;
 pub mod engine;
+pub mod flowlog;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod model;

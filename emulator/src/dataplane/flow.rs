@@ -19,8 +19,10 @@ use tracing::debug;
 
 use super::plan::{flow_hash, Route};
 use super::proxy_protocol;
+use super::record::{Recorder, Segments};
 use super::stats::EndpointStats;
 use crate::addressing::VpcBlock;
+use crate::flowlog::{self, Ended, Logs};
 
 /// The copy buffer of a direction until it turns out to be bulk.
 const BUFFER: usize = 16 * 1024;
@@ -66,7 +68,8 @@ pub(super) fn source_vpc_addr(consumer: &VpcBlock, peer: SocketAddr) -> Option<s
 }
 
 /// Carries one accepted connection to a target, or resets it. With
-/// `tls` (a TLS listener) the node first ends the client's TLS.
+/// `tls` (a TLS listener) the node first ends the client's TLS. The flow
+/// is recorded in `logs` once it is over.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     client: TcpStream,
@@ -77,18 +80,23 @@ pub async fn serve(
     settings: FlowSettings,
     mut cancel: watch::Receiver<Stop>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    logs: Arc<Logs>,
 ) {
+    let start_ms = flowlog::now_ms();
     let source = source_vpc_addr(&route.consumer, peer);
-    if !route.admits(source) {
-        debug!("security groups refuse the flow");
-        stats.refused.fetch_add(1, Ordering::Relaxed);
-        reset(&client);
-        return;
-    }
     let SocketAddr::V4(peer4) = peer else {
         reset(&client);
         return;
     };
+    let source4 = SocketAddrV4::new(source.unwrap_or(*peer4.ip()), peer4.port());
+    let recorder = Recorder { logs: &logs, route: &route, source: source4, start_ms };
+    if !route.admits(source) {
+        debug!("security groups refuse the flow");
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        recorder.record(Segments::of(&client, None), None, (0, 0), Ended::SecurityGroup);
+        reset(&client);
+        return;
+    }
     let client = match tls {
         None => Side::Plain(client),
         Some(acceptor) => {
@@ -99,35 +107,41 @@ pub async fn serve(
                     // rustls has told the client why with an alert.
                     debug!(error = %e, "TLS handshake failed");
                     stats.refused.fetch_add(1, Ordering::Relaxed);
+                    recorder.record(Segments::default(), None, (0, 0), Ended::Reset);
                     return;
                 }
                 Err(_) => {
                     debug!("TLS handshake timed out");
                     stats.refused.fetch_add(1, Ordering::Relaxed);
+                    recorder.record(Segments::default(), None, (0, 0), Ended::Reset);
                     return;
                 }
             }
         }
     };
     let candidates = route.candidates();
-    let reachable: Vec<_> = candidates.iter().filter_map(|t| t.dial).collect();
+    let reachable: Vec<_> = candidates.iter().filter(|t| t.dial.is_some()).collect();
     if reachable.is_empty() {
         debug!("no target to send the flow to");
         stats.refused.fetch_add(1, Ordering::Relaxed);
+        recorder.record(Segments::of(client.tcp(), None), None, (0, 0), Ended::NoTarget);
         reset(client.tcp());
         return;
     }
-    let target = reachable[(flow_hash(peer4, local) % reachable.len() as u64) as usize];
+    let chosen = reachable[(flow_hash(peer4, local) % reachable.len() as u64) as usize];
+    let Some(target) = chosen.dial else { return };
     tracing::Span::current().record("target", tracing::field::display(target));
     let upstream = match connect_from(route.node_host, target, settings.connect_timeout).await {
         Ok(s) => s,
         Err(e) => {
             debug!(error = %e, "target unreachable");
             stats.refused.fetch_add(1, Ordering::Relaxed);
+            recorder.record(Segments::of(client.tcp(), None), None, (0, 0), Ended::TargetUnreachable);
             reset(client.tcp());
             return;
         }
     };
+    let leg = recorder.leg(&upstream, &chosen.id, target);
     stats.connections.fetch_add(1, Ordering::Relaxed);
     stats.active.fetch_add(1, Ordering::Relaxed);
     let _ = client.tcp().set_nodelay(true);
@@ -135,6 +149,7 @@ pub async fn serve(
     let outcome = match start_upstream(&route, &client, upstream, source, peer4, target).await {
         Err((e, upstream)) => {
             debug!(error = %e, "the flow could not start at the target");
+            recorder.record(Segments::of(client.tcp(), upstream.as_ref()), Some(leg.clone()), (0, 0), Ended::Reset);
             reset(client.tcp());
             if let Some(u) = &upstream {
                 reset(u);
@@ -151,6 +166,9 @@ pub async fn serve(
         }),
     };
     stats.active.fetch_sub(1, Ordering::Relaxed);
+    if let Some(ended) = &outcome {
+        recorder.record(ended.segments, Some(leg), ended.bytes, ended.outcome.ended());
+    }
     debug!(?outcome, "flow ended");
 }
 
@@ -236,6 +254,27 @@ enum Outcome {
     Cancelled(Stop),
 }
 
+impl Outcome {
+    fn ended(&self) -> Ended {
+        match self {
+            Outcome::Closed => Ended::Closed,
+            Outcome::Reset => Ended::Reset,
+            Outcome::Idle => Ended::IdleTimeout,
+            Outcome::Cancelled(Stop::Close) => Ended::Shutdown,
+            Outcome::Cancelled(_) => Ended::EndpointGone,
+        }
+    }
+}
+
+/// How a flow that reached its target ended, what it carried (payload
+/// from the consumer, and back) and the segments each socket counted.
+#[derive(Debug)]
+struct Finished {
+    outcome: Outcome,
+    bytes: (u64, u64),
+    segments: Segments,
+}
+
 /// Copies both ways until both directions have ended. A FIN on one side is
 /// passed on as a FIN (the other direction keeps going); a reset or error on
 /// either side resets both; so do the idle timeout and a [`Stop::Reset`].
@@ -246,17 +285,22 @@ async fn pipe(
     stats: &EndpointStats,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
-) -> Outcome {
+) -> Finished {
     let started = Instant::now();
     let last = AtomicU64::new(0);
+    // This flow's bytes: counters of its own, shared with no other flow.
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
     let outcome = {
         // Shared references, not owned halves: dropping them sends nothing,
         // so an abnormal end below becomes an RST rather than a FIN and an RST.
         let (c, u) = (&client, &upstream);
         // Both directions run to their own end; the first error stops both.
         let both = async {
-            tokio::try_join!(half(c, u, &stats.bytes_in, &last, started), half(u, c, &stats.bytes_out, &last, started))
-                .is_ok()
+            tokio::try_join!(
+                half(c, u, [&stats.bytes_in, &sent], &last, started),
+                half(u, c, [&stats.bytes_out, &received], &last, started)
+            )
+            .is_ok()
         };
         tokio::select! {
             clean = both => if clean { Outcome::Closed } else { Outcome::Reset },
@@ -264,8 +308,9 @@ async fn pipe(
             stop = wait_stopped(cancel) => Outcome::Cancelled(stop),
         }
     };
+    let segments = Segments::of(&client, Some(&upstream));
     end(&outcome, &client, &upstream);
-    outcome
+    Finished { outcome, bytes: (sent.into_inner(), received.into_inner()), segments }
 }
 
 /// [`pipe`] for flows where either side speaks TLS (a TLS listener, a TLS
@@ -276,11 +321,12 @@ async fn pipe_streams<A: Carrier, B: Carrier>(
     stats: &EndpointStats,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
-) -> Outcome {
+) -> Finished {
     let started = Instant::now();
     let last = AtomicU64::new(0);
-    let mut c = Counted { inner: client, counter: &stats.bytes_in, last: &last, started };
-    let mut u = Counted { inner: upstream, counter: &stats.bytes_out, last: &last, started };
+    let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
+    let mut c = Counted { inner: client, counters: [&stats.bytes_in, &sent], last: &last, started };
+    let mut u = Counted { inner: upstream, counters: [&stats.bytes_out, &received], last: &last, started };
     let outcome = {
         let both = tokio::io::copy_bidirectional(&mut c, &mut u);
         tokio::select! {
@@ -289,8 +335,9 @@ async fn pipe_streams<A: Carrier, B: Carrier>(
             stop = wait_stopped(cancel) => Outcome::Cancelled(stop),
         }
     };
+    let segments = Segments::of(c.inner.tcp(), Some(u.inner.tcp()));
     end(&outcome, c.inner.tcp(), u.inner.tcp());
-    outcome
+    Finished { outcome, bytes: (sent.into_inner(), received.into_inner()), segments }
 }
 
 /// Ends until the flow has been quiet for the listener's idle timeout,
@@ -359,7 +406,8 @@ impl Carrier for tokio_rustls::client::TlsStream<TcpStream> {
 /// such, as an NLB passes on a FIN.
 struct Counted<'a, S> {
     inner: S,
-    counter: &'a AtomicU64,
+    /// The endpoint's counter and the flow's.
+    counters: [&'a AtomicU64; 2],
     last: &'a AtomicU64,
     started: Instant,
 }
@@ -372,7 +420,9 @@ impl<S: Carrier> AsyncRead for Counted<'_, S> {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len() - before;
                 if n > 0 {
-                    this.counter.fetch_add(n as u64, Ordering::Relaxed);
+                    for c in this.counters {
+                        c.fetch_add(n as u64, Ordering::Relaxed);
+                    }
                     this.last.store(this.started.elapsed().as_millis() as u64, Ordering::Relaxed);
                 }
                 Poll::Ready(Ok(()))
@@ -416,12 +466,14 @@ pub(super) async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {
 async fn half(
     from: &TcpStream,
     to: &TcpStream,
-    counter: &AtomicU64,
+    counters: [&AtomicU64; 2],
     last: &AtomicU64,
     started: Instant,
 ) -> io::Result<()> {
     let count = |n: usize| {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        for c in counters {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
         last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     };
     let mut buf = vec![0u8; BUFFER];

@@ -10,6 +10,7 @@ mod flow;
 pub mod health;
 pub mod plan;
 pub mod proxy_protocol;
+mod record;
 mod service;
 pub(crate) mod socket;
 #[cfg(target_os = "linux")]
@@ -474,7 +475,8 @@ async fn accept_loop(
             },
         };
         let span = flow::span(&route.endpoint_id, key, peer);
-        let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone(), tls);
+        let flow =
+            flow::serve(stream, peer, key, route, stats, settings, cancelled.clone(), tls, dp.shared.logs.clone());
         tokio::spawn(
             async move {
                 flow.await;

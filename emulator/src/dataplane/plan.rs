@@ -50,6 +50,17 @@ pub struct Route {
     /// A TLS listener forwarding to a TLS target group: the node opens TLS
     /// to the target too.
     pub target_tls: bool,
+    /// Who owns what, for the flow log records.
+    pub names: Arc<FlowNames>,
+}
+
+/// The interfaces a flow crosses and their owners, as flow logs name them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowNames {
+    pub consumer_account: String,
+    pub endpoint_eni: String,
+    pub provider_account: String,
+    pub load_balancer_eni: String,
 }
 
 /// An interface endpoint of an AWS service (`com.amazonaws.REGION.ec2`):
@@ -293,6 +304,12 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
                         idle_timeout_seconds: listener.tcp_idle_timeout_seconds,
                         tls: tls.clone(),
                         target_tls,
+                        names: Arc::new(FlowNames {
+                            consumer_account: e.owner.clone(),
+                            endpoint_eni: eni.id.clone(),
+                            provider_account: lb.owner.clone(),
+                            load_balancer_eni: node.network_interface_id.clone(),
+                        }),
                     }),
                 ));
             }
@@ -451,6 +468,7 @@ mod tests {
             idle_timeout_seconds: 350,
             tls: None,
             target_tls: false,
+            names: Arc::default(),
         }
     }
 

@@ -28,6 +28,7 @@ use tracing::debug;
 
 use super::index::{Index, View};
 use super::names::RrSets;
+use crate::flowlog::query::{Answer, QueryRecord, Resolver};
 
 /// Largest UDP answer offered to EDNS clients (the DNS flag day size).
 const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -40,6 +41,16 @@ pub struct Handler {
     index: Arc<RwLock<Index>>,
     view: View,
     upstream: Option<SocketAddr>,
+    log: Option<QueryLog>,
+}
+
+/// Where a listener's questions are recorded, and what names its resolver.
+#[derive(Clone)]
+pub struct QueryLog {
+    pub logs: Arc<crate::flowlog::Logs>,
+    pub resolver: Resolver,
+    /// The VPC's block, so a client inside it is logged at its VPC address.
+    pub block: Option<crate::addressing::VpcBlock>,
 }
 
 /// Which of a name's record sets answer the question.
@@ -66,7 +77,38 @@ enum Reply {
 
 impl Handler {
     pub fn new(index: Arc<RwLock<Index>>, view: View, upstream: Option<SocketAddr>) -> Self {
-        Handler { index, view, upstream }
+        Handler { index, view, upstream, log: None }
+    }
+
+    /// Records every question answered in the query log.
+    pub fn logging(mut self, log: QueryLog) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// Records a question and its answer, when this listener logs.
+    fn note<'a>(&self, request: &Request, code: ResponseCode, answers: impl Iterator<Item = &'a Record>) {
+        let Some(log) = &self.log else { return };
+        let Some(query) = request.queries.queries().first() else { return };
+        let mut source = request.src();
+        if let (SocketAddr::V4(v4), Some(block)) = (source, log.block.as_ref()) {
+            if let Some(ip) = block.vpc_addr(*v4.ip()) {
+                source = SocketAddr::new(ip.into(), v4.port());
+            }
+        }
+        log.logs.record_query(QueryRecord {
+            resolver: log.resolver.clone(),
+            at_ms: crate::flowlog::now_ms(),
+            name: query.name().to_string(),
+            qtype: query.query_type().to_string(),
+            qclass: query.query_class().to_string(),
+            rcode: rcode_name(code),
+            answers: answers
+                .map(|r| Answer { rdata: r.data.to_string(), rtype: r.record_type().to_string() })
+                .collect(),
+            source,
+            transport: if request.protocol().is_datagram() { "UDP" } else { "TCP" },
+        });
     }
 
     fn decide(&self, request: &Request) -> Reply {
@@ -152,6 +194,20 @@ impl Handler {
     }
 }
 
+/// A response code as dig and the query log spell it.
+fn rcode_name(code: ResponseCode) -> String {
+    match u16::from(code) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        16 => "BADVERS".into(),
+        n => n.to_string(),
+    }
+}
+
 fn records(rr: &RrSets, pick: Pick) -> impl Iterator<Item = &Record> + Send {
     let (a, txt): (&[Record], &[Record]) = match pick {
         Pick::A => (&rr.a, &[]),
@@ -203,11 +259,15 @@ impl RequestHandler for Handler {
             b
         };
         if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            self.note(request, ResponseCode::BADVERS, std::iter::empty());
             return send(&mut response, builder().error_msg(&request.metadata, ResponseCode::BADVERS)).await;
         }
         let mut metadata = Metadata::response_from_request(&request.metadata);
         match self.decide(request) {
-            Reply::Error(code) => send(&mut response, builder().error_msg(&request.metadata, code)).await,
+            Reply::Error(code) => {
+                self.note(request, code, std::iter::empty());
+                send(&mut response, builder().error_msg(&request.metadata, code)).await
+            }
             Reply::Records { code, authoritative, rrsets, owned, soa } => {
                 metadata.response_code = code;
                 metadata.authoritative = authoritative;
@@ -217,12 +277,16 @@ impl RequestHandler for Handler {
                     metadata.authoritative = false;
                     metadata.recursion_available = true;
                 }
-                let answers = rrsets.as_ref().map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter());
+                let answers =
+                    || rrsets.as_ref().map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter());
+                self.note(request, code, answers());
+                let answers = answers();
                 let reply = builder().build(metadata, answers, std::iter::empty(), soa.as_deref(), std::iter::empty());
                 send(&mut response, reply).await
             }
             Reply::Forward(upstream) => match ask_upstream(upstream, request.as_slice()).await {
                 Some(m) => {
+                    self.note(request, m.metadata.response_code, m.answers.iter());
                     metadata.response_code = m.metadata.response_code;
                     metadata.recursion_available = m.metadata.recursion_available;
                     let reply = builder().build(
@@ -234,7 +298,10 @@ impl RequestHandler for Handler {
                     );
                     send(&mut response, reply).await
                 }
-                None => send(&mut response, builder().error_msg(&request.metadata, ResponseCode::ServFail)).await,
+                None => {
+                    self.note(request, ResponseCode::ServFail, std::iter::empty());
+                    send(&mut response, builder().error_msg(&request.metadata, ResponseCode::ServFail)).await
+                }
             },
         }
     }

@@ -15,10 +15,11 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::handler::Handler;
+use super::handler::{Handler, QueryLog};
 use super::index::{Index, Pending, View, VpcKey};
 use super::{bind, Bound, DnsSettings};
 use crate::engine::Shared;
+use crate::flowlog::query::Resolver;
 use crate::model::Event;
 
 /// A TCP client that sends nothing for this long is disconnected.
@@ -65,7 +66,12 @@ impl DnsServer {
         let revision = shared.revision();
         let index = Arc::new(RwLock::new(Index::from_world(&shared.world())));
         let upstream = settings.upstream;
-        let public = serve(Handler::new(index.clone(), View::Public, upstream), public);
+        let public_log = QueryLog {
+            logs: shared.logs.clone(),
+            resolver: Resolver { region: String::new(), vpc: None },
+            block: None,
+        };
+        let public = serve(Handler::new(index.clone(), View::Public, upstream).logging(public_log), public);
         let (stop, stop_rx) = watch::channel(false);
         let follower = Follower {
             shared,
@@ -183,6 +189,20 @@ impl Follower {
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
+    /// How a VPC resolver's questions are logged: under the VPC's owner.
+    fn query_log(&self, key: &VpcKey) -> QueryLog {
+        let world = self.shared.world();
+        let vpc = world.region(&key.region).and_then(|r| r.vpcs.get(&key.vpc_id));
+        QueryLog {
+            logs: self.shared.logs.clone(),
+            resolver: Resolver {
+                region: key.region.clone(),
+                vpc: Some((key.vpc_id.clone(), vpc.map(|v| v.owner.clone()).unwrap_or_default())),
+            },
+            block: vpc.map(crate::addressing::VpcBlock::from),
+        }
+    }
+
     /// Opens a resolver for every new VPC and closes those of deleted ones.
     async fn reconcile(&mut self) {
         let wanted = self.index.read().unwrap_or_else(|e| e.into_inner()).vpcs().clone();
@@ -203,7 +223,8 @@ impl Follower {
             let addr = SocketAddr::new(info.resolver.into(), port);
             match bind(addr).await {
                 Ok(bound) => {
-                    let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream);
+                    let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream)
+                        .logging(self.query_log(&key));
                     self.resolvers.insert(key.clone(), serve(handler, bound));
                     info!(vpc = %key.vpc_id, region = %key.region, %addr, vpc_address = %info.vpc_resolver, "vpc resolver listening");
                 }

@@ -52,6 +52,8 @@ pub struct Shared {
     /// Messages for SNS topics (connection notifications), handed over as
     /// changes are published; delivered off the write path.
     pub notifications: Arc<crate::notify::Outbox>,
+    /// Flows and DNS questions seen, for the flow and query logs.
+    pub logs: Arc<crate::flowlog::Logs>,
 }
 
 /// What caused a change, as the journal names it.
@@ -97,6 +99,7 @@ impl Shared {
             status: Mutex::new(Vec::new()),
             tls_ca_pem: std::sync::OnceLock::new(),
             notifications: Arc::default(),
+            logs: Arc::default(),
             store: store.map(Mutex::new),
             syncer,
             limits,
