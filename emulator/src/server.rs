@@ -432,6 +432,11 @@ fn build(r: api::HttpResponse) -> Response<Full<Bytes>> {
     if let Ok(v) = hyper::header::HeaderValue::from_str(r.content_type) {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
+    for (name, value) in r.headers {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(hyper::header::HeaderName::from_static(name), v);
+        }
+    }
     resp
 }
 

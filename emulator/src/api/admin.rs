@@ -9,7 +9,7 @@ use crate::engine::Cause;
 use crate::model::{Error, World};
 
 fn json_response(status: u16, v: Value) -> HttpResponse {
-    HttpResponse { status, content_type: "application/json", body: v.to_string() }
+    HttpResponse { status, content_type: "application/json", body: v.to_string(), headers: Vec::new() }
 }
 
 fn error(e: &Error) -> HttpResponse {
@@ -27,7 +27,12 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
         ("GET", "/_emulator/health") => json_response(200, json!({"status": "ok"})),
         // The local CA of AWS-service endpoints: AWS_CA_BUNDLE / --ca-bundle.
         ("GET", "/_emulator/ca.pem") => match shared.tls_ca_pem.get() {
-            Some(pem) => HttpResponse { status: 200, content_type: "application/x-pem-file", body: pem.clone() },
+            Some(pem) => HttpResponse {
+                status: 200,
+                content_type: "application/x-pem-file",
+                body: pem.clone(),
+                headers: Vec::new(),
+            },
             None => json_response(404, json!({"error": "no data plane runs, so there is no local CA"})),
         },
         ("GET", "/_emulator/state") => {

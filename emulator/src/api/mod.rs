@@ -10,6 +10,7 @@ pub mod auth;
 pub mod ec2;
 pub mod elbv2;
 pub mod query;
+pub mod route53;
 pub mod sts;
 pub mod xml;
 
@@ -62,6 +63,10 @@ pub fn supported_actions_markdown() -> String {
     for name in sts::ACTIONS {
         out.push_str(&format!("| STS | `{name}` | reads |\n"));
     }
+    for r in route53::ROUTES {
+        let access = if r.access == Access::Read { "reads" } else { "writes" };
+        out.push_str(&format!("| Route 53 | `{}` | {access} |\n", r.name));
+    }
     out
 }
 
@@ -86,6 +91,8 @@ pub struct HttpResponse {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// Headers besides the content type (lowercase names).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +100,7 @@ pub enum Protocol {
     Ec2,
     Elbv2,
     Sts,
+    Route53,
 }
 
 impl Protocol {
@@ -101,6 +109,7 @@ impl Protocol {
             Protocol::Ec2 => "ec2",
             Protocol::Elbv2 => "elasticloadbalancing",
             Protocol::Sts => "sts",
+            Protocol::Route53 => "route53",
         }
     }
 
@@ -144,6 +153,13 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     if req.path.starts_with("/_emulator/") || req.path == "/_emulator" {
         return admin::handle(shared, req);
     }
+    let query_pairs: Vec<(String, String)> =
+        form_urlencoded::parse(req.query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let signature =
+        req.header("authorization").and_then(auth::parse_authorization).or_else(|| auth::parse_presigned(&query_pairs));
+    if route53::is_route53(req, signature.as_ref()) {
+        return route53::handle(shared, req, signature.as_ref());
+    }
     let request_id = ids::request_id();
     let mut params = Params::parse(req.query.as_bytes());
     params.extend(Params::parse(req.body));
@@ -151,10 +167,6 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     // says which (the action quoted and cut: it is the caller's input).
     let action = params.get("Action").map(|a| a.char_indices().nth(64).map_or(a, |(i, _)| &a[..i]));
     tracing::Span::current().record("request_id", tracing::field::display(&request_id)).record("action", action);
-    let query_pairs: Vec<(String, String)> =
-        form_urlencoded::parse(req.query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let signature =
-        req.header("authorization").and_then(auth::parse_authorization).or_else(|| auth::parse_presigned(&query_pairs));
     let protocol = signature
         .as_ref()
         .and_then(|s| Protocol::from_signing_name(&s.credential.service))
@@ -167,6 +179,7 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
             status: 200,
             content_type: "text/xml;charset=UTF-8",
             body: envelope(protocol, &action, body, &request_id),
+            headers: Vec::new(),
         },
         Err(e) => error_response(protocol, &e, &request_id),
     }
@@ -214,7 +227,7 @@ pub(crate) fn run(
     match protocol {
         Protocol::Ec2 => ec2::dispatch(action, &mut ctx),
         Protocol::Elbv2 => elbv2::dispatch(action, &mut ctx),
-        Protocol::Sts => Err(Error::new("InvalidAction", "STS changes nothing")),
+        Protocol::Sts | Protocol::Route53 => Err(Error::new("InvalidAction", "not a Query action")),
     }
 }
 
@@ -249,7 +262,7 @@ pub fn replay_legacy(world: &mut World, op: Op) -> Result<(), String> {
 
 /// The caller's account, principal and region, from the signature (or the
 /// defaults for an unsigned request in lenient mode).
-fn identify(
+pub(crate) fn identify(
     shared: &Shared,
     req: &HttpRequest<'_>,
     signature: Option<&auth::Signature>,
@@ -326,7 +339,7 @@ fn envelope(protocol: Protocol, action: &str, body: Xml, request_id: &str) -> St
             out.push_str(&body);
             out.push_str(&format!("</{action}Response>"));
         }
-        Protocol::Elbv2 | Protocol::Sts => {
+        Protocol::Route53 | Protocol::Elbv2 | Protocol::Sts => {
             let ns = if protocol == Protocol::Sts { xml::STS_NS } else { xml::ELBV2_NS };
             out.push_str(&format!("<{action}Response xmlns=\"{ns}\"><{action}Result>"));
             out.push_str(&body);
@@ -339,6 +352,9 @@ fn envelope(protocol: Protocol, action: &str, body: Xml, request_id: &str) -> St
 }
 
 pub fn error_response(protocol: Protocol, e: &Error, request_id: &str) -> HttpResponse {
+    if protocol == Protocol::Route53 {
+        return route53::error_response(e, request_id);
+    }
     let mut message = String::new();
     xml::escape(&e.message, &mut message);
     let body = match protocol {
@@ -346,7 +362,7 @@ pub fn error_response(protocol: Protocol, e: &Error, request_id: &str) -> HttpRe
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>",
             e.code
         ),
-        Protocol::Elbv2 | Protocol::Sts => {
+        Protocol::Elbv2 | Protocol::Sts | Protocol::Route53 => {
             let ns = if protocol == Protocol::Sts { xml::STS_NS } else { xml::ELBV2_NS };
             let kind = if e.status >= 500 { "Receiver" } else { "Sender" };
             format!(
@@ -355,7 +371,7 @@ pub fn error_response(protocol: Protocol, e: &Error, request_id: &str) -> HttpRe
             )
         }
     };
-    HttpResponse { status: e.status, content_type: "text/xml;charset=UTF-8", body }
+    HttpResponse { status: e.status, content_type: "text/xml;charset=UTF-8", body, headers: Vec::new() }
 }
 
 #[cfg(test)]

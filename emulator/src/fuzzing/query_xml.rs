@@ -170,6 +170,7 @@ fn seed() -> Seeded {
             Protocol::Ec2 => ec2::VERSION,
             Protocol::Elbv2 => elbv2::VERSION,
             Protocol::Sts => sts::VERSION,
+            Protocol::Route53 => crate::api::route53::VERSION,
         };
         let resp = call(&shared, protocol, &format!("{body}&Version={version}"));
         assert_eq!(resp.status, 200, "seeding {body}: {}", resp.body);
@@ -296,6 +297,7 @@ fn request(data: &[u8], seeded: &[String]) -> (Protocol, String, String) {
         Protocol::Ec2 => ec2::VERSION,
         Protocol::Elbv2 => elbv2::VERSION,
         Protocol::Sts => sts::VERSION,
+        Protocol::Route53 => crate::api::route53::VERSION,
     };
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("Action", &action).append_pair("Version", version);
@@ -464,6 +466,7 @@ pub(crate) fn check_answer(protocol: Protocol, action: &str, resp: &HttpResponse
         Protocol::Ec2 => EC2_NS,
         Protocol::Elbv2 => ELBV2_NS,
         Protocol::Sts => STS_NS,
+        Protocol::Route53 => crate::api::route53::NS,
     };
     let expected = format!("{action}Response");
     let shape_ok = match (protocol, resp.status) {
@@ -525,8 +528,12 @@ mod tests {
 
     #[test]
     fn the_checker_refuses_what_clients_cannot_parse() {
-        let ok =
-            |status, body: &str| HttpResponse { status, content_type: "text/xml;charset=UTF-8", body: body.into() };
+        let ok = |status, body: &str| HttpResponse {
+            status,
+            content_type: "text/xml;charset=UTF-8",
+            body: body.into(),
+            headers: Vec::new(),
+        };
         let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
         let ec2 = format!(
             "{decl}<DescribeVpcsResponse xmlns=\"{EC2_NS}\"><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>"

@@ -75,6 +75,11 @@ pub fn dns_suffix() -> String {
     random_from(ALNUM, 8)
 }
 
+/// Upper-case letters and digits, as Route 53 ids are made of.
+pub fn upper_alnum(len: usize) -> String {
+    random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", len)
+}
+
 pub fn alnum(len: usize) -> String {
     random_from(ALNUM, len)
 }

@@ -19,6 +19,7 @@ pub mod elb;
 pub mod endpoint;
 pub mod error;
 pub mod gateway_endpoint;
+pub mod hosted_zone;
 pub mod ids;
 pub mod listener;
 pub mod listener_certificates;
@@ -31,6 +32,7 @@ pub mod network_interface;
 pub mod notification;
 pub mod prefix_list;
 pub mod private_dns;
+pub mod record_set;
 pub mod region;
 pub mod route;
 pub mod route_table;
@@ -140,6 +142,8 @@ pub enum Resource {
     RouteTable(String),
     /// A name in the public zones providers publish TXT records in.
     PublicTxt(String),
+    /// A Route 53 hosted zone (its records, VPCs, or the zone itself).
+    HostedZone(String),
     /// Everything (the world was reset or imported): rebuild from scratch.
     All,
 }
@@ -268,6 +272,16 @@ pub struct World {
     transitional: Table<(String, Resource), ()>,
     /// TXT records of the public zones providers publish (name -> values).
     public_txt: Table<String, Vec<String>>,
+    /// Route 53 hosted zones by id (global, as Route 53 is). Absent from
+    /// worlds written before Route 53.
+    #[serde(default)]
+    hosted_zones: Table<String, hosted_zone::HostedZone>,
+    /// Their record sets, by (zone id, name, type, set identifier).
+    #[serde(default, with = "table::as_pairs")]
+    rrsets: Table<record_set::RecordKey, record_set::RecordSet>,
+    /// Route 53 changes by id (GetChange).
+    #[serde(default)]
+    route53_changes: Table<String, hosted_zone::ChangeInfo>,
     /// Counts changes (every event, every first look at a transitional
     /// state), so a caller can tell whether an operation changed anything.
     #[serde(skip)]
@@ -312,6 +326,9 @@ impl World {
         self.host_blocks.changes("", "host_blocks", &mut out);
         self.transitional.changes("", "transitional", &mut out);
         self.public_txt.changes("", "public_txt", &mut out);
+        self.hosted_zones.changes("", "hosted_zones", &mut out);
+        self.rrsets.changes("", "rrsets", &mut out);
+        self.route53_changes.changes("", "route53_changes", &mut out);
         for r in self.regions.values_mut() {
             let name = r.name.clone();
             for (table, t) in r.tables() {
@@ -327,6 +344,9 @@ impl World {
         self.host_blocks.undo();
         self.transitional.undo();
         self.public_txt.undo();
+        self.hosted_zones.undo();
+        self.rrsets.undo();
+        self.route53_changes.undo();
         for r in self.regions.values_mut() {
             let reindex = r.endpoints.is_touched();
             for (_, t) in r.tables() {
@@ -363,6 +383,9 @@ impl World {
         self.host_blocks.settle();
         self.transitional.settle();
         self.public_txt.settle();
+        self.hosted_zones.settle();
+        self.rrsets.settle();
+        self.route53_changes.settle();
         for r in self.regions.values_mut() {
             for (_, t) in r.tables() {
                 t.settle();
@@ -394,6 +417,9 @@ impl World {
                     "host_blocks" => &mut self.host_blocks,
                     "transitional" => &mut self.transitional,
                     "public_txt" => &mut self.public_txt,
+                    "hosted_zones" => &mut self.hosted_zones,
+                    "rrsets" => &mut self.rrsets,
+                    "route53_changes" => &mut self.route53_changes,
                     _ => return Err(unknown()),
                 };
                 t.apply(&e.key, e.value.as_ref())?;
@@ -505,6 +531,12 @@ impl World {
                     r.client_tokens.retain(|(owner, _, _), _| owner != a);
                     r.rebuild_index();
                 }
+                let gone: Vec<String> =
+                    kept.hosted_zones.values().filter(|z| z.owner == a).map(|z| z.id.clone()).collect();
+                for id in &gone {
+                    kept.hosted_zones.remove(id);
+                }
+                kept.rrsets.retain(|(zone, _, _, _), _| !gone.contains(zone));
                 let regions = &kept.regions;
                 kept.transitional.retain(|(region, res), _| {
                     let Some(r) = regions.get(region) else { return false };
