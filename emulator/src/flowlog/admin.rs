@@ -23,7 +23,7 @@ pub fn handles(path: &str) -> bool {
 }
 
 fn json_response(status: u16, v: Value) -> HttpResponse {
-    HttpResponse { status, content_type: "application/json", body: v.to_string() }
+    HttpResponse { status, content_type: "application/json", body: v.to_string(), headers: Vec::new() }
 }
 
 pub fn handle(logs: &Logs, method: &str, path: &str, query: &str) -> HttpResponse {
@@ -59,7 +59,7 @@ pub fn handle(logs: &Logs, method: &str, path: &str, query: &str) -> HttpRespons
                     }
                 }
             }
-            HttpResponse { status: 200, content_type: "text/plain; charset=utf-8", body }
+            HttpResponse { status: 200, content_type: "text/plain; charset=utf-8", body, headers: Vec::new() }
         }
         ("GET", "/_emulator/query-logs") => {
             let vpc = wanted("vpc-id");
