@@ -65,7 +65,7 @@ class Stack:
     with private DNS. The rest is made with boto3, which starts faster."""
 
     def __init__(self, emu, aws, client, p, c):
-        self.emu, self.p = emu, p
+        self.emu, self.p, self.client = emu, p, client
         self.provider = aws(PROVIDER)
         self.port, self.target_port = free_port(), free_port()
         ec2, elb = client("ec2", PROVIDER), client("elbv2", PROVIDER)
@@ -196,14 +196,8 @@ def test_curl_verifies_the_endpoint_names_and_reaches_nginx_through_tls(stack, c
     # The private DNS name, resolved by the consumer VPC's resolver.
     code, out, err = s.https(PRIVATE_NAME, "--cacert", ca_file, server=s.resolver)
     assert (code, out) == (0, BODY), err
-    # The NLB's own name is on the certificate too (reached here through
-    # the endpoint's address: the emulator serves NLBs through endpoints).
-    addr = s.resolve(names[0])
-    code, out, err = curl(f"https://{s.lb_dns}:{s.port}/", "--cacert", ca_file,
-                          resolve=f"{s.lb_dns}:{s.port}:{addr}", source=s.client_host)
-    assert (code, out) == (0, BODY), err
     seen = s.nginx.clients()
-    assert len(seen) == 5
+    assert len(seen) == 4
     assert set(seen) <= s.nlb_hosts(), (seen, s.nlb_hosts())
     assert s.client_host not in seen
 
@@ -212,14 +206,15 @@ def test_curl_verifies_the_endpoint_names_and_reaches_nginx_through_tls(stack, c
     code, _, err = s.https(names[0])
     assert code == 60, err
     # Nor does a name the certificate does not carry.
+    addr = s.resolve(names[0])
     code, _, err = curl(f"https://other.example:{s.port}/", "--cacert", ca_file,
                         resolve=f"other.example:{s.port}:{addr}", source=s.client_host)
     assert code == 60, err
-    assert len(s.nginx.clients()) == 5
+    assert len(s.nginx.clients()) == 4
     # Plain HTTP to a TLS listener is no request at all.
     code, _, _ = curl(f"http://{addr}:{s.port}/", source=s.client_host)
     assert code != 0
-    assert len(s.nginx.clients()) == 5
+    assert len(s.nginx.clients()) == 4
 
 
 def test_security_policy_alpn_and_protocol_follow_modify_listener(stack, ca_file):
@@ -266,3 +261,49 @@ def test_security_policy_alpn_and_protocol_follow_modify_listener(stack, ca_file
     s.wait_listener(lambda e: (e["tls"] or {}).get("certificate_arn") == other, "TLS listener")
     assert s.https(name, "--cacert", ca_file)[:2] == (0, BODY)
     assert curl(f"http://{name}:{s.port}/", resolve=f"{name}:{s.port}:{addr}", source=s.client_host)[0] != 0
+
+
+def test_a_client_in_the_provider_vpc_reaches_the_nlb_by_its_name(stack, ca_file):
+    s = stack(75, 76)
+    # A host in the provider's VPC (10.75.5.9), without any endpoint.
+    host = f"127.{s.pblock}.5.9"
+    nodes = s.nlb_hosts()
+    assert sorted(s.dig.a(s.lb_dns)) == sorted(nodes), "the NLB's name answers its nodes"
+    for node in sorted(nodes):
+        code, out, err = curl(f"https://{s.lb_dns}:{s.port}/", "--cacert", ca_file,
+                              resolve=f"{s.lb_dns}:{s.port}:{node}", source=host)
+        assert (code, out) == (0, BODY), err
+    seen = s.nginx.clients()
+    assert len(seen) == 2 and set(seen) <= nodes and host not in seen, seen
+    # The same checks as through an endpoint: the CA, the policy.
+    code, _, err = curl(f"https://{s.lb_dns}:{s.port}/", resolve=f"{s.lb_dns}:{s.port}:{min(nodes)}", source=host)
+    assert code == 60, err
+    s.provider("elbv2", "modify-listener", "--listener-arn", s.listener_arn,
+               "--ssl-policy", "ELBSecurityPolicy-TLS13-1-3-2021-06")
+    wait_for(lambda: all((e["tls"] or {}).get("ssl_policy") == "ELBSecurityPolicy-TLS13-1-3-2021-06"
+                         for e in nlb_listeners(s)), "policy applied at the nodes")
+    code, _, err = curl(f"https://{s.lb_dns}:{s.port}/", "--cacert", ca_file, "--tls-max", "1.2",
+                        resolve=f"{s.lb_dns}:{s.port}:{min(nodes)}", source=host)
+    assert code == 35, err
+    assert len(s.nginx.clients()) == 2
+    # Gone with the load balancer: no listener, no name.
+    s.client("ec2", CONSUMER).delete_vpc_endpoints(VpcEndpointIds=[s.endpoint_id])
+    provider_ec2 = s.client("ec2", PROVIDER)
+    wait_for(lambda: provider_ec2.delete_vpc_endpoint_service_configurations(ServiceIds=[s.service_id])[
+        "Unsuccessful"] == [], "the service deleted once its endpoint is")
+
+    def delete_nlb():
+        try:
+            s.elb.delete_load_balancer(LoadBalancerArn=s.lb_arn)
+            return True
+        except s.elb.exceptions.ResourceInUseException:
+            return False
+
+    wait_for(delete_nlb, "the NLB deleted once its service is")
+    wait_for(lambda: not nlb_listeners(s), "the nodes' listeners closed")
+    wait_for(lambda: s.dig.a(s.lb_dns) == [], "the NLB's name gone")
+
+
+def nlb_listeners(s):
+    return [e for e in status(s.emu.url)["dataplane"]["load_balancer_listeners"]
+            if e["load_balancer_arn"] == s.lb_arn]

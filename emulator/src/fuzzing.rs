@@ -158,7 +158,7 @@ pub fn proxy_v2(data: &[u8]) {
     let dst =
         SocketAddrV4::new(Ipv4Addr::new(data[4], data[5], data[6], data[7]), u16::from_be_bytes([data[10], data[11]]));
     let id = String::from_utf8_lossy(&data[12..]);
-    let h = proxy_protocol::header(src, dst, &id);
+    let h = proxy_protocol::header(src, dst, Some(&id));
     assert_eq!(&h[..12], b"\r\n\r\n\0\r\nQUIT\n");
     assert_eq!((h[12], h[13]), (0x21, 0x11));
     let len = u16::from_be_bytes([h[14], h[15]]) as usize;

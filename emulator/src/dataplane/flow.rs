@@ -218,7 +218,7 @@ async fn start_upstream(
     if route.proxy_protocol_v2 {
         let src = SocketAddrV4::new(source.unwrap_or(*peer4.ip()), peer4.port());
         let dst = SocketAddrV4::new(route.eni_addr, route.port);
-        if let Err(e) = upstream.write_all(&proxy_protocol::header(src, dst, &route.endpoint_id)).await {
+        if let Err(e) = upstream.write_all(&proxy_protocol::header(src, dst, route.proxy_endpoint())).await {
             return Err((e, Some(upstream)));
         }
     }

@@ -281,30 +281,32 @@ impl DataPlane {
 
     pub fn status(&self) -> Value {
         let plan = self.plan();
-        let mut listeners: Vec<Value> = plan
-            .listeners
-            .iter()
-            .map(|(k, r)| {
-                json!({
-                    "host_address": k.to_string(),
-                    "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
-                    "vpc_endpoint_id": r.endpoint_id,
-                    "nlb_node": {"vpc_address": r.node_addr.to_string(), "host_address": r.node_host.to_string()},
-                    "idle_timeout_seconds": self.idle_timeout(r).as_secs(),
-                    "tls": r.tls.as_ref().map(|t| json!({
-                        "certificate_arn": t.certificate_arn,
-                        "certificate_names": t.certificate_names(&t.certificate_arn),
-                        "ssl_policy": t.ssl_policy,
-                        "alpn_policy": t.alpn_policy,
-                        "to_targets": r.target_tls,
-                    })),
-                    "targets": r.targets.iter().map(|t| json!({
-                        "id": t.id, "port": t.port, "health": t.health.as_str(),
-                        "dial": t.dial.map(|d| d.to_string()),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+        let route_json = |k: &SocketAddrV4, r: &plan::Route| {
+            let mut v = json!({
+                "host_address": k.to_string(),
+                "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
+                "nlb_node": {"vpc_address": r.node_addr.to_string(), "host_address": r.node_host.to_string()},
+                "idle_timeout_seconds": self.idle_timeout(r).as_secs(),
+                "tls": r.tls.as_ref().map(|t| json!({
+                    "certificate_arn": t.certificate_arn,
+                    "certificate_names": t.certificate_names(&t.certificate_arn),
+                    "ssl_policy": t.ssl_policy,
+                    "alpn_policy": t.alpn_policy,
+                    "to_targets": r.target_tls,
+                })),
+                "targets": r.targets.iter().map(|t| json!({
+                    "id": t.id, "port": t.port, "health": t.health.as_str(),
+                    "dial": t.dial.map(|d| d.to_string()),
+                })).collect::<Vec<_>>(),
+            });
+            let owner = if r.direct { "load_balancer_arn" } else { "vpc_endpoint_id" };
+            v[owner] = json!(r.endpoint_id);
+            v
+        };
+        let (direct, through): (Vec<_>, Vec<_>) = plan.listeners.iter().partition(|(_, r)| r.direct);
+        let mut listeners: Vec<Value> = through.into_iter().map(|(k, r)| route_json(k, r)).collect();
+        let mut nlb_listeners: Vec<Value> = direct.into_iter().map(|(k, r)| route_json(k, r)).collect();
+        nlb_listeners.sort_by_key(|v| v["host_address"].as_str().unwrap_or("").to_string());
         listeners.extend(plan.services.iter().map(|(k, r)| {
             json!({
                 "host_address": k.to_string(),
@@ -319,6 +321,7 @@ impl DataPlane {
         json!({
             "port_offset": self.settings.port_offset,
             "listeners": listeners,
+            "load_balancer_listeners": nlb_listeners,
             "bind_failures": failed,
             "endpoints": self.stats.to_json(),
             "max_flows": self.settings.max_flows,

@@ -27,6 +27,8 @@ pub struct TargetRoute {
 /// Everything a listener needs to carry one flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The endpoint the flow comes through; for a client of the NLB itself
+    /// (see `direct`), the NLB's ARN.
     pub endpoint_id: String,
     pub region: String,
     /// The endpoint ENI's VPC address and the NLB listener port it serves.
@@ -50,6 +52,11 @@ pub struct Route {
     /// A TLS listener forwarding to a TLS target group: the node opens TLS
     /// to the target too.
     pub target_tls: bool,
+    /// A listener at the NLB node's own address, for clients that reach
+    /// the NLB directly (in its VPC, by its DNS name) rather than through
+    /// an endpoint: `eni_addr` is the node's address, `consumer` the NLB's
+    /// VPC, `ingress` the NLB's security groups (none: anyone).
+    pub direct: bool,
     /// Who owns what, for the flow log records.
     pub names: Arc<FlowNames>,
 }
@@ -170,8 +177,71 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
             }
         }
         health_groups(region, &mut plan.health);
+        direct_listeners(region, port_offset, &mut plan.listeners);
     }
     plan
+}
+
+/// Listeners at the node addresses of the region's active load balancers,
+/// for clients of the NLB itself. Endpoints' listeners are at their ENIs'
+/// addresses, so the two never share an address.
+fn direct_listeners(region: &Region, port_offset: u16, out: &mut HashMap<SocketAddrV4, Arc<Route>>) {
+    for lb in region.load_balancers.values().filter(|lb| lb.state == "active") {
+        let Some(vpc) = block(region, &lb.vpc_id) else { continue };
+        let ingress = if lb.security_groups.is_empty() {
+            vec![IpPermission {
+                protocol: "-1".into(),
+                from_port: None,
+                to_port: None,
+                ranges: crate::model::net::Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0)
+                    .map(|c| (c, None))
+                    .into_iter()
+                    .collect(),
+                groups: vec![],
+            }]
+        } else {
+            ingress_of(region, &lb.security_groups)
+        };
+        for listener in region.listeners.values().filter(|l| l.load_balancer_arn == lb.arn) {
+            let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
+            let Some(host_port) = listener.port.checked_add(port_offset) else { continue };
+            let targets = target_routes(region, tg);
+            let tls = Termination::of(region, lb, listener).map(Arc::new);
+            for node in &lb.nodes {
+                let Some(node_host) = vpc.host_addr(node.private_ip) else { continue };
+                out.insert(
+                    SocketAddrV4::new(node_host, host_port),
+                    Arc::new(Route {
+                        endpoint_id: lb.arn.clone(),
+                        region: region.name.clone(),
+                        eni_addr: node.private_ip,
+                        port: listener.port,
+                        zone: node.availability_zone.clone(),
+                        consumer: vpc,
+                        ingress: ingress.clone(),
+                        node_addr: node.private_ip,
+                        node_host,
+                        target_group_arn: tg.arn.clone(),
+                        targets: targets.clone(),
+                        cross_zone: lb.cross_zone(),
+                        proxy_protocol_v2: tg.proxy_protocol_v2(),
+                        idle_timeout_seconds: listener.tcp_idle_timeout_seconds,
+                        target_tls: tls.is_some() && tg.protocol == "TLS",
+                        tls: tls.clone(),
+                        direct: true,
+                        // The client and the target both meet the NLB's
+                        // ENI: both of its records are on it.
+                        names: Arc::new(FlowNames {
+                            consumer_account: lb.owner.clone(),
+                            endpoint_eni: node.network_interface_id.clone(),
+                            provider_account: lb.owner.clone(),
+                            load_balancer_eni: node.network_interface_id.clone(),
+                        }),
+                    }),
+                );
+            }
+        }
+    }
 }
 
 /// The target groups that listeners of this region's active load balancers
@@ -304,6 +374,7 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
                         idle_timeout_seconds: listener.tcp_idle_timeout_seconds,
                         tls: tls.clone(),
                         target_tls,
+                        direct: false,
                         names: Arc::new(FlowNames {
                             consumer_account: e.owner.clone(),
                             endpoint_eni: eni.id.clone(),
@@ -396,6 +467,12 @@ fn admits(ingress: &[IpPermission], port: u16, consumer: &VpcBlock, source: Opti
 }
 
 impl Route {
+    /// The endpoint PROXY v2 names (AWS's TLV 0xEA): none for a client of
+    /// the NLB itself.
+    pub fn proxy_endpoint(&self) -> Option<&str> {
+        (!self.direct).then_some(self.endpoint_id.as_str())
+    }
+
     /// Security groups: does any ingress rule of the ENI admit this TCP
     /// source? A client on the host outside every VPC block counts as an
     /// unnamed host inside the endpoint's VPC.
@@ -468,6 +545,7 @@ mod tests {
             idle_timeout_seconds: 350,
             tls: None,
             target_tls: false,
+            direct: false,
             names: Arc::default(),
         }
     }

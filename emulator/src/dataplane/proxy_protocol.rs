@@ -1,6 +1,7 @@
 //! PROXY protocol v2 headers as an NLB sends them for PrivateLink traffic:
 //! the consumer's address and port, the endpoint ENI's address and listener
 //! port, AWS's TLV 0xEA (subtype 0x01: the endpoint id), and a CRC32C TLV.
+//! Clients of the NLB itself come through no endpoint: no 0xEA TLV.
 
 use std::net::SocketAddrV4;
 
@@ -9,11 +10,12 @@ const PP2_TYPE_CRC32C: u8 = 0x03;
 const PP2_TYPE_AWS: u8 = 0xEA;
 const PP2_SUBTYPE_AWS_VPCE_ID: u8 = 0x01;
 
-/// A PROXY v2 header for a TCP-over-IPv4 connection.
-pub fn header(source: SocketAddrV4, destination: SocketAddrV4, endpoint_id: &str) -> Vec<u8> {
-    let id = endpoint_id.as_bytes();
-    let aws_len = 1 + id.len();
-    let body_len = 12 + (3 + 4) + (3 + aws_len);
+/// A PROXY v2 header for a TCP-over-IPv4 connection, through an endpoint
+/// when `endpoint_id` is given.
+pub fn header(source: SocketAddrV4, destination: SocketAddrV4, endpoint_id: Option<&str>) -> Vec<u8> {
+    let id = endpoint_id.map(str::as_bytes);
+    let aws_len = 1 + id.map_or(0, <[u8]>::len);
+    let body_len = 12 + (3 + 4) + id.map_or(0, |_| 3 + aws_len);
     let mut h = Vec::with_capacity(16 + body_len);
     h.extend_from_slice(&SIGNATURE);
     h.push(0x21); // version 2, PROXY command
@@ -28,10 +30,12 @@ pub fn header(source: SocketAddrV4, destination: SocketAddrV4, endpoint_id: &str
     h.extend_from_slice(&4u16.to_be_bytes());
     let crc_at = h.len();
     h.extend_from_slice(&[0; 4]);
-    h.push(PP2_TYPE_AWS);
-    h.extend_from_slice(&(aws_len as u16).to_be_bytes());
-    h.push(PP2_SUBTYPE_AWS_VPCE_ID);
-    h.extend_from_slice(id);
+    if let Some(id) = id {
+        h.push(PP2_TYPE_AWS);
+        h.extend_from_slice(&(aws_len as u16).to_be_bytes());
+        h.push(PP2_SUBTYPE_AWS_VPCE_ID);
+        h.extend_from_slice(id);
+    }
     let crc = crc32c(&h);
     h[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
     h
@@ -60,8 +64,11 @@ mod tests {
 
     #[test]
     fn layout_matches_aws() {
-        let h =
-            header("10.24.20.251:40000".parse().unwrap(), "10.24.20.69:80".parse().unwrap(), "vpce-08d2bf15fac5001c9");
+        let h = header(
+            "10.24.20.251:40000".parse().unwrap(),
+            "10.24.20.69:80".parse().unwrap(),
+            Some("vpce-08d2bf15fac5001c9"),
+        );
         assert_eq!(&h[..12], &SIGNATURE);
         assert_eq!((h[12], h[13]), (0x21, 0x11));
         let len = u16::from_be_bytes([h[14], h[15]]) as usize;
@@ -74,6 +81,16 @@ mod tests {
         assert_eq!(&h[28..31], &[0x03, 0x00, 0x04]);
         assert_eq!(&h[35..39], &[0xEA, 0x00, 0x17, 0x01]);
         assert_eq!(&h[39..], b"vpce-08d2bf15fac5001c9");
+        let mut zeroed = h.clone();
+        zeroed[31..35].copy_from_slice(&[0; 4]);
+        assert_eq!(crc32c(&zeroed).to_be_bytes(), h[31..35]);
+    }
+
+    #[test]
+    fn without_an_endpoint_no_aws_tlv() {
+        let h = header("10.0.5.9:40000".parse().unwrap(), "10.0.0.6:80".parse().unwrap(), None);
+        let len = u16::from_be_bytes([h[14], h[15]]) as usize;
+        assert_eq!((len, h.len()), (12 + 7, 16 + 12 + 7));
         let mut zeroed = h.clone();
         zeroed[31..35].copy_from_slice(&[0; 4]);
         assert_eq!(crc32c(&zeroed).to_be_bytes(), h[31..35]);

@@ -73,7 +73,7 @@ impl Recorder<'_> {
             super::proxy_protocol::header(
                 self.source,
                 SocketAddrV4::new(self.route.eni_addr, self.route.port),
-                &self.route.endpoint_id,
+                self.route.proxy_endpoint(),
             )
             .len() as u64
         } else {

@@ -77,8 +77,12 @@ fn following_endpoint_changes_ends_where_a_rebuild_does() {
     let mut f = Follower { plan: plan::build(&w, 0), world: w, incremental: 0, now: 1_000_000 };
     f.step();
     // The active load balancer's listener checks its targets before any
-    // endpoint exists.
-    assert!(f.plan.listeners.is_empty());
+    // endpoint exists, and listens at each node for the NLB's own clients.
+    let nodes = f.world.region("ap-northeast-1").unwrap().load_balancers[&s.lb_arn].nodes.len();
+    assert!(nodes > 0);
+    assert_eq!(f.plan.listeners.len(), nodes);
+    assert!(f.plan.listeners.values().all(|r| r.direct && r.endpoint_id == s.lb_arn));
+    let through = |f: &Follower| f.plan.listeners.values().filter(|r| !r.direct).count();
     assert_eq!(f.plan.health.len(), 1);
 
     let (c1, c2) = (s.consumer_subnets[0].clone(), s.consumer_subnets[1].clone());
@@ -100,7 +104,7 @@ fn following_endpoint_changes_ends_where_a_rebuild_does() {
     f.world.accept_connections(&p, 0, &s.service_id, &[a.clone(), b.clone(), d.clone()], false).unwrap();
     f.step();
     f.settle();
-    assert_eq!(f.plan.listeners.len(), 4, "two ENIs of a, one of b, one of d: port 80 each");
+    assert_eq!(through(&f), 4, "two ENIs of a, one of b, one of d: port 80 each");
     assert_eq!(f.plan.health.len(), 1);
 
     // Endpoint changes: subnets moved, security groups swapped, one rejected, one deleted.
@@ -120,7 +124,7 @@ fn following_endpoint_changes_ends_where_a_rebuild_does() {
     f.world.delete_endpoints(&c, 0, std::slice::from_ref(&a));
     f.step();
     f.settle();
-    assert_eq!(f.plan.listeners.len(), 1, "only b is left, in one subnet");
+    assert_eq!(through(&f), 1, "only b is left, in one subnet");
     assert!(f.incremental >= before + 5, "endpoint changes were followed endpoint by endpoint");
 
     // A rule added to the endpoint's group reaches its route (a rebuild).
@@ -133,18 +137,19 @@ fn following_endpoint_changes_ends_where_a_rebuild_does() {
     };
     f.world.authorize_ingress(&c, &sg.id, vec![rule]).unwrap();
     f.step();
-    assert!(f.plan.listeners.values().all(|r| r.ingress.iter().any(|i| i.from_port == Some(80))));
+    assert!(f.plan.listeners.values().filter(|r| !r.direct).all(|r| r.ingress.iter().any(|i| i.from_port == Some(80))));
 
     // Health checks outlive the endpoints; they end with the listener.
     f.world.delete_endpoints(&c, 0, std::slice::from_ref(&b));
     f.step();
     f.settle();
-    assert!(f.plan.listeners.is_empty());
+    assert_eq!(through(&f), 0);
     assert_eq!(f.plan.health.len(), 1);
     let listener = f.world.describe_listeners(&p, Some(&s.lb_arn), &[]).unwrap()[0].arn.clone();
     f.world.delete_listener(&p, &listener).unwrap();
     f.step();
     assert!(f.plan.health.is_empty());
+    assert!(f.plan.listeners.is_empty(), "the NLB's own listeners go with the listener");
 }
 
 #[test]

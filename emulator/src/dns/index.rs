@@ -12,6 +12,10 @@
 //!   hosted zone AWS attaches to the VPC), so other names below it are
 //!   NXDOMAIN there rather than the public answer.
 //!
+//! - Public view: the DNS name of every active network load balancer,
+//!   answering its nodes' addresses (private ones: these NLBs are internal),
+//!   reached at the nodes' own listeners by clients in the NLB's VPC.
+//!
 //! Deleting (state `deleting`), rejecting or failing an endpoint removes its
 //! names at once; changing its subnets moves them.
 
@@ -77,7 +81,17 @@ pub(crate) type Summary = (BTreeMap<(String, String), Placement>, BTreeMap<VpcKe
 #[derive(Debug)]
 pub enum Update {
     Vpc(VpcKey, Option<VpcInfo>),
-    Endpoint { region: String, id: String, placement: Option<Placement> },
+    Endpoint {
+        region: String,
+        id: String,
+        placement: Option<Placement>,
+    },
+    /// A load balancer's DNS name and its nodes' addresses.
+    LoadBalancer {
+        region: String,
+        arn: String,
+        name: Option<(String, Vec<Ipv4Addr>)>,
+    },
     Txt(BTreeMap<String, Vec<String>>),
 }
 
@@ -87,6 +101,7 @@ pub enum Update {
 pub struct Pending {
     vpcs: BTreeSet<(String, String)>,
     endpoints: BTreeSet<(String, String)>,
+    load_balancers: BTreeSet<(String, String)>,
     txt: bool,
 }
 
@@ -96,6 +111,7 @@ impl Pending {
         let mut p = Pending { txt: true, ..Pending::default() };
         for region in world.regions() {
             p.vpcs.extend(region.vpcs.keys().map(|id| (region.name.clone(), id.clone())));
+            p.load_balancers.extend(region.load_balancers.keys().map(|arn| (region.name.clone(), arn.clone())));
         }
         p
     }
@@ -110,6 +126,9 @@ impl Pending {
             Resource::Vpc(id) => {
                 self.vpcs.insert((event.region.clone(), id.clone()));
             }
+            Resource::LoadBalancer(arn) => {
+                self.load_balancers.insert((event.region.clone(), arn.clone()));
+            }
             Resource::PublicTxt(_) => self.txt = true,
             Resource::All => return false,
             // Endpoints report their own changes of ENIs, subnets and names.
@@ -119,7 +138,7 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.vpcs.is_empty() && self.endpoints.is_empty() && !self.txt
+        self.vpcs.is_empty() && self.endpoints.is_empty() && self.load_balancers.is_empty() && !self.txt
     }
 
     /// Reads what is pending from `world`, VPCs first (each brings its
@@ -140,8 +159,14 @@ impl Pending {
             });
             if let Some(r) = world.region(&region) {
                 self.endpoints.extend(r.endpoints_in_vpc(&id).map(|e| (region.clone(), e.id.clone())));
+                let nlbs = r.load_balancers.values().filter(|lb| lb.vpc_id == id);
+                self.load_balancers.extend(nlbs.map(|lb| (region.clone(), lb.arn.clone())));
             }
             out.push(Update::Vpc(VpcKey { region, vpc_id: id }, info));
+        }
+        while let Some((region, arn)) = self.load_balancers.pop_first() {
+            let name = load_balancer_name(world, &region, &arn);
+            out.push(Update::LoadBalancer { region, arn, name });
         }
         for _ in 0..limit {
             let Some((region, id)) = self.endpoints.pop_first() else { break };
@@ -150,6 +175,20 @@ impl Pending {
         }
         out
     }
+}
+
+/// An active load balancer's DNS name and its nodes' (host) addresses.
+fn load_balancer_name(world: &World, region: &str, arn: &str) -> Option<(String, Vec<Ipv4Addr>)> {
+    let r = world.region(region)?;
+    let lb = r.load_balancers.get(arn).filter(|lb| lb.state == "active")?;
+    let vpc = r.vpcs.get(&lb.vpc_id)?;
+    let addrs: Vec<Ipv4Addr> = lb.nodes.iter().filter_map(|n| addressing::host_addr(vpc, n.private_ip)).collect();
+    (!addrs.is_empty()).then(|| (lb.dns_name.trim_end_matches('.').to_ascii_lowercase(), addrs))
+}
+
+/// The zone of a load balancer's name (`elb.REGION.amazonaws.com`).
+fn load_balancer_zone(name: &str) -> &str {
+    name.split_once('.').map(|(_, z)| z).unwrap_or(name)
 }
 
 /// Where `id`'s names point, if it has any.
@@ -195,6 +234,8 @@ pub struct Index {
     private: HashMap<VpcKey, Names>,
     vpcs: BTreeMap<VpcKey, VpcInfo>,
     placed: HashMap<(String, String), Placement>,
+    /// Load balancers' names and addresses, by region and ARN.
+    load_balancers: HashMap<(String, String), (String, Vec<Ipv4Addr>)>,
     /// The TXT records currently served, to apply the world's by difference.
     txt: BTreeMap<String, Vec<String>>,
 }
@@ -203,7 +244,14 @@ impl Default for Index {
     fn default() -> Self {
         let mut public = Names::default();
         public.add_zone(PUBLIC_ZONE);
-        Index { public, private: HashMap::new(), vpcs: BTreeMap::new(), placed: HashMap::new(), txt: BTreeMap::new() }
+        Index {
+            public,
+            private: HashMap::new(),
+            vpcs: BTreeMap::new(),
+            placed: HashMap::new(),
+            load_balancers: HashMap::new(),
+            txt: BTreeMap::new(),
+        }
     }
 }
 
@@ -238,6 +286,7 @@ impl Index {
                     self.private.remove(&key);
                 }
                 Update::Endpoint { region, id, placement } => self.place(region, id, placement),
+                Update::LoadBalancer { region, arn, name } => self.place_load_balancer(region, arn, name),
                 Update::Txt(records) => self.sync_txt(&records),
             }
         }
@@ -294,6 +343,19 @@ impl Index {
             names.set_a(&p.name, &source, p.addrs.clone());
         }
         self.placed.insert(slot, placement);
+    }
+
+    fn place_load_balancer(&mut self, region: String, arn: String, name: Option<(String, Vec<Ipv4Addr>)>) {
+        let source: Arc<str> = Arc::from(arn.as_str());
+        let slot = (region, arn);
+        if let Some((old, _)) = self.load_balancers.remove(&slot) {
+            self.public.set_a(&old, &source, Vec::new());
+            self.public.remove_zone(load_balancer_zone(&old));
+        }
+        let Some((name, addrs)) = name else { return };
+        self.public.add_zone(load_balancer_zone(&name));
+        self.public.set_a(&name, &source, addrs.clone());
+        self.load_balancers.insert(slot, (name, addrs));
     }
 
     fn take_back(&mut self, source: &Arc<str>, old: Placement) {

@@ -419,3 +419,30 @@ fn a_vpc_resolver_answers_as_a_recursive_resolver() {
     let m = ask(&rt, &Handler::new(index, View::Public, None), query(&regional, RecordType::A, true)).unwrap();
     assert!(m.metadata.authoritative && !m.metadata.recursion_available);
 }
+
+#[test]
+fn an_active_load_balancer_name_answers_its_nodes_until_it_goes() {
+    let mut f = Fixture::new();
+    let (svc, _) = custom_service(&mut f);
+    let (dns_name, arn, nodes) = {
+        let r = f.world.region(REGION).unwrap();
+        let lb = r.load_balancers.values().next().unwrap();
+        assert_eq!(lb.state, "active");
+        let vpc = &r.vpcs[&lb.vpc_id];
+        let nodes: Vec<Ipv4Addr> =
+            lb.nodes.iter().map(|n| crate::addressing::host_addr(vpc, n.private_ip).unwrap()).collect();
+        (lb.dns_name.clone(), lb.arn.clone(), nodes)
+    };
+    assert!(dns_name.ends_with(".elb.ap-northeast-1.amazonaws.com"), "{dns_name}");
+    assert_eq!(f.a(&View::Public, &dns_name), Some(nodes.clone()));
+    assert_eq!(f.a(&f.view(&f.vpc), &dns_name), Some(nodes), "VPC resolvers answer public names");
+    // Another name in the zone does not exist.
+    assert_eq!(f.a(&View::Public, &format!("x{dns_name}")), None);
+    let p = provider();
+    assert!(f.world.delete_services(&p, 20_000_000, std::slice::from_ref(&svc)).is_empty());
+    f.tick();
+    f.world.delete_load_balancer(&p, &arn).unwrap();
+    f.follow();
+    assert_eq!(f.a(&View::Public, &dns_name), None);
+    assert!(f.index.lookup(&View::Public, &dns_name).is_none(), "no NLB left: the zone is gone too");
+}

@@ -393,9 +393,17 @@ fn check_invariants(w: &World) -> Result<(), String> {
     for r in w.regions() {
         check_region(r)?;
     }
-    // The data plane listens for available endpoints only.
+    // The data plane listens for available endpoints only (and for the
+    // clients of active load balancers at their nodes).
     let plan = crate::dataplane::plan::build(w, 0);
-    let routed = plan.listeners.values().map(|r| &r.endpoint_id).chain(plan.services.values().map(|r| &r.endpoint_id));
+    let through = plan.listeners.values().filter(|r| !r.direct);
+    let routed = through.map(|r| &r.endpoint_id).chain(plan.services.values().map(|r| &r.endpoint_id));
+    for r in plan.listeners.values().filter(|r| r.direct) {
+        let active = w.regions().find_map(|g| g.load_balancers.get(&r.endpoint_id)).map(|lb| lb.state.as_str());
+        if active != Some("active") {
+            return Err(format!("the data plane listens for load balancer {} in state {active:?}", r.endpoint_id));
+        }
+    }
     for endpoint in routed {
         let state = w.regions().find_map(|r| r.endpoints.get(endpoint)).map(|e| e.state);
         if state != Some(EndpointState::Available) {
