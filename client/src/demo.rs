@@ -40,6 +40,20 @@ async fn host_address(url: &str, vpc_id: &str, ip: Ipv4Addr) -> Result<Ipv4Addr,
     Host::in_vpc(url, vpc_id, ip).await.map(|h| h.host_address).map_err(e)
 }
 
+/// `base`, or `base-2`, `base-3`... : the first name no load balancer of
+/// the provider has yet.
+async fn unused_name(provider: &Client, base: &str) -> Result<String, String> {
+    for n in 1..1000 {
+        let name = if n == 1 { base.to_string() } else { format!("{base}-{n}") };
+        match provider.elbv2("DescribeLoadBalancers", &[("Names.member.1", name.clone())]).await {
+            Err(err) if err.code() == Some("LoadBalancerNotFound") => return Ok(name),
+            Err(err) => return Err(err.to_string()),
+            Ok(_) => {}
+        }
+    }
+    Err(format!("every name from {base} to {base}-999 is taken"))
+}
+
 pub async fn run(url: &str, in_process: bool, port: u16) -> Result<(), String> {
     let emulator = if in_process { Some(Emulator::builder().start().await.map_err(e)?) } else { None };
     let url = emulator.as_ref().map(|em| em.api_url()).unwrap_or_else(|| url.to_string());
@@ -63,6 +77,9 @@ async fn walkthrough(url: &str, port: u16) -> Result<(), String> {
         "aws elbv2 create-load-balancer --type network --scheme internal --subnets <1a> <1c> ...",
     );
     let mut spec = ServiceSpec::walkthrough(CONSUMER);
+    // Run again against the same emulator, the walkthrough builds a second
+    // world beside the first: its NLB and target group need another name.
+    spec.name = unused_name(&provider, &spec.name).await?;
     spec.listener_port = port;
     spec.targets = vec![("10.0.128.142".into(), port, None)];
     let published = scenario::publish_service(&provider, &spec).await.map_err(e)?;

@@ -7,10 +7,12 @@
 //!   consumer VPC, connect an endpoint).
 //! - [`host`]: act as a host inside a VPC: resolve names as that VPC does,
 //!   connect from one of its addresses, GET over HTTP.
+//! - [`faults`]: inject faults through the admin API, list and clear them.
 //! - [`Emulator`]: the emulator itself, started in-process on free ports.
 
 pub mod api;
 pub mod dns;
+pub mod faults;
 pub mod host;
 pub mod resources;
 pub mod scenario;

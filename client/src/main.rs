@@ -2,7 +2,9 @@
 //!
 //! - `demo`: the provider/consumer walkthrough, step by step, narrated;
 //! - `dig NAME --vpc VPC`, `curl URL --vpc VPC`: as a host inside a VPC;
-//! - `status`: a readable tree of accounts, VPCs, services and endpoints.
+//! - `status`: a readable tree of accounts, VPCs, services and endpoints;
+//! - `fault ...`: take targets or zones down, slow or reset flows, make API
+//!   actions throttle or fail; list and clear faults.
 
 mod demo;
 
@@ -14,7 +16,7 @@ use privatelink_client::{host, Host};
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "privatelink", version, about = "Drive the PrivateLink emulator: demo, dig, curl, status")]
+#[command(name = "privatelink", version, about = "Drive the PrivateLink emulator: demo, dig, curl, status, faults")]
 struct Cli {
     /// The emulator's API (what `--endpoint-url` is for the AWS CLI).
     #[arg(long, env = "PRIVATELINK_ENDPOINT_URL", default_value = "http://127.0.0.1:4566", global = true)]
@@ -52,8 +54,97 @@ enum Command {
         #[arg(long)]
         from: Option<Ipv4Addr>,
     },
-    /// Accounts, VPCs, services and endpoints, with states, names and addresses.
+    /// Accounts, VPCs, services and endpoints, with states, names and
+    /// addresses, and the faults in force.
     Status,
+    /// Inject a fault, list the faults in force, or clear them.
+    Fault {
+        #[command(subcommand)]
+        fault: FaultCommand,
+    },
+}
+
+/// Where a flow fault applies: an endpoint, a target, or flows of both.
+#[derive(clap::Args)]
+struct Scope {
+    /// The endpoint (vpce-...) whose flows it affects.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The target (its registered id, with :PORT for one port only).
+    #[arg(long)]
+    target: Option<String>,
+    /// Seconds until the fault ends by itself.
+    #[arg(long = "for", value_name = "SECONDS")]
+    for_seconds: Option<f64>,
+}
+
+#[derive(Subcommand)]
+enum FaultCommand {
+    /// Take a target down: connections to it are refused (or, with
+    /// --blackhole, never answered) and its health checks fail.
+    TargetDown {
+        /// The target's registered id (an IP or instance id), with :PORT for one port only.
+        #[arg(long)]
+        target: String,
+        /// The host is gone: connections time out instead of being refused.
+        #[arg(long)]
+        blackhole: bool,
+        #[arg(long = "for", value_name = "SECONDS")]
+        for_seconds: Option<f64>,
+    },
+    /// Fail an availability zone: its NLB nodes and endpoint ENIs stop
+    /// answering, its targets are gone, regional names leave it out.
+    ZoneDown {
+        #[arg(long)]
+        zone: String,
+        #[arg(long = "for", value_name = "SECONDS")]
+        for_seconds: Option<f64>,
+    },
+    /// Delay every chunk of matching flows.
+    Latency {
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(long)]
+        ms: u64,
+    },
+    /// Limit each direction of matching flows to this many bytes a second.
+    Bandwidth {
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(long)]
+        bytes_per_second: u64,
+    },
+    /// Reset this share (0 to 1) of new matching flows.
+    Reset {
+        #[command(flatten)]
+        scope: Scope,
+        #[arg(long)]
+        rate: f64,
+    },
+    /// Make an API action (`*`: every action) answer throttling
+    /// (RequestLimitExceeded for EC2, Throttling for ELBv2) or a 5xx.
+    Api {
+        #[arg(long)]
+        action: String,
+        /// ec2 or elasticloadbalancing (default: either).
+        #[arg(long)]
+        service: Option<String>,
+        /// throttle, internal-error (500) or unavailable (503).
+        #[arg(long, default_value = "throttle")]
+        error: String,
+        /// Share (0 to 1) of the action's requests that fail.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Fail this many requests at most.
+        #[arg(long)]
+        count: Option<u64>,
+        #[arg(long = "for", value_name = "SECONDS")]
+        for_seconds: Option<f64>,
+    },
+    /// The faults in force, with how often each struck.
+    List,
+    /// Clear one fault by id, or all of them.
+    Clear { id: Option<String> },
 }
 
 #[tokio::main]
@@ -64,6 +155,7 @@ async fn main() -> ExitCode {
         Command::Dig { name, vpc, from } => dig(&cli.endpoint_url, &name, &vpc, from).await,
         Command::Curl { url, vpc, from } => curl(&cli.endpoint_url, &url, &vpc, from).await,
         Command::Status => status(&cli.endpoint_url).await,
+        Command::Fault { fault } => fault_command(&cli.endpoint_url, fault).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,6 +202,57 @@ async fn curl(url: &str, target: &str, vpc: &str, from: Option<Ipv4Addr>) -> Res
     if code >= 400 {
         return Err(format!("HTTP {code}"));
     }
+    Ok(())
+}
+
+async fn fault_command(url: &str, command: FaultCommand) -> Result<(), String> {
+    use privatelink_client::faults;
+    use serde_json::json;
+    let scoped = |kind: &str, scope: &Scope, mut spec: Value| {
+        spec["kind"] = json!(kind);
+        if let Some(e) = &scope.endpoint {
+            spec["endpoint"] = json!(e);
+        }
+        if let Some(t) = &scope.target {
+            spec["target"] = json!(t);
+        }
+        (spec, scope.for_seconds)
+    };
+    let (spec, for_seconds) = match command {
+        FaultCommand::List => {
+            for f in faults::list(url).await.map_err(|e| e.to_string())? {
+                println!("{}", faults::describe(&f));
+            }
+            return Ok(());
+        }
+        FaultCommand::Clear { id } => {
+            let n = faults::clear(url, id.as_deref()).await.map_err(|e| e.to_string())?;
+            println!("cleared {n} fault{}", if n == 1 { "" } else { "s" });
+            return Ok(());
+        }
+        FaultCommand::TargetDown { target, blackhole, for_seconds } => (
+            json!({"kind": "target-down", "target": target, "mode": if blackhole { "blackhole" } else { "refuse" }}),
+            for_seconds,
+        ),
+        FaultCommand::ZoneDown { zone, for_seconds } => (json!({"kind": "zone-down", "zone": zone}), for_seconds),
+        FaultCommand::Latency { scope, ms } => scoped("latency", &scope, json!({"ms": ms})),
+        FaultCommand::Bandwidth { scope, bytes_per_second } => {
+            scoped("bandwidth", &scope, json!({"bytes_per_second": bytes_per_second}))
+        }
+        FaultCommand::Reset { scope, rate } => scoped("reset", &scope, json!({"rate": rate})),
+        FaultCommand::Api { action, service, error, rate, count, for_seconds } => {
+            let mut spec = json!({"kind": "api", "action": action, "error": error, "rate": rate});
+            if let Some(s) = service {
+                spec["service"] = json!(s);
+            }
+            if let Some(c) = count {
+                spec["count"] = json!(c);
+            }
+            (spec, for_seconds)
+        }
+    };
+    let fault = faults::add(url, spec, for_seconds).await.map_err(|e| e.to_string())?;
+    println!("{}", faults::describe(&fault));
     Ok(())
 }
 
@@ -191,6 +334,13 @@ async fn status(url: &str) -> Result<(), String> {
                 }
                 println!("      addresses: {}", e["addresses"]);
             }
+        }
+    }
+    let faults = st["faults"].as_array().cloned().unwrap_or_default();
+    if !faults.is_empty() {
+        println!("faults in force:");
+        for f in &faults {
+            println!("  {}", privatelink_client::faults::describe(f));
         }
     }
     if let Some(dp) = st.get("dataplane") {

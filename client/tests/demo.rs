@@ -1,5 +1,6 @@
 //! The `privatelink demo` walkthrough runs start to finish against a fresh
-//! in-process emulator with a real HTTP backend, and says each step.
+//! in-process emulator with a real HTTP backend, and says each step; and
+//! again and again against the same emulator.
 
 use std::process::Command;
 
@@ -38,4 +39,22 @@ fn demo_runs_every_step() {
     assert!(stdout.contains(";; SERVER: 10.24.0.2#53"), "answered by the VPC resolver: {stdout}");
     // Two A records in the consumer's subnets.
     assert_eq!(stdout.lines().filter(|l| l.contains(". 60 IN A 10.24.")).count(), 2, "{stdout}");
+}
+
+#[test]
+fn demo_runs_again_against_the_same_emulator() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emulator = rt.block_on(privatelink_emulator::Emulator::builder().start()).expect("the emulator starts");
+    let url = emulator.api_url();
+    for run in 1..=2 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let out = Command::new(env!("CARGO_BIN_EXE_privatelink"))
+            .args(["--endpoint-url", &url, "demo", "--port", &port.to_string()])
+            .output()
+            .expect("the demo runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "run {run} failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("HTTP 200: AWS PrivateLink Connect Success."), "run {run}: {stdout}");
+    }
+    rt.block_on(emulator.shutdown()).expect("shutdown");
 }

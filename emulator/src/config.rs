@@ -136,7 +136,7 @@ pub struct Args {
     /// Append a VPC Flow Logs (version 2) record for every flow through an
     /// endpoint to this file: one per direction on the consumer's endpoint
     /// ENI and on the NLB's ENI, REJECT for flows refused by security
-    /// groups or by an endpoint that is not available. The last 10,000
+    /// groups. The last 10,000
     /// flows are also at GET /_emulator/flow-logs.
     #[arg(long, env = "PRIVATELINK_FLOW_LOG_FILE")]
     pub flow_log_file: Option<PathBuf>,

@@ -120,6 +120,8 @@ impl Builder {
         let shared = crate::shared(&config).map_err(context("cannot restore the state directory".into()))?;
         shared.notifications.set_routes(config.notification_routes.clone());
         shared.logs.write_files(config.flow_log_file.as_deref(), config.query_log_file.as_deref())?;
+        let faults = shared.faults.clone();
+        shared.add_status("faults", move || faults.to_json());
         if let Some(seed) = &config.seed {
             match seed.apply(&shared) {
                 Ok(0) => info!("seed not applied: the world already has VPCs"),

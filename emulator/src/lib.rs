@@ -26,6 +26,8 @@
 //! - [`notify`]: connection notifications as SNS would deliver them: kept
 //!   for `/_emulator/notifications`, POSTed to configured URLs off the
 //!   write path.
+//! - [`faults`]: injected faults (targets, zones, latency, bandwidth,
+//!   resets, API errors) that the data plane, DNS and the API obey.
 //! - [`flowlog`]: every flow and DNS question seen, as VPC Flow Logs and
 //!   Route 53 Resolver query log records (admin endpoints, files).
 //! - [`seed`]: the starting world from a TOML file (`--seed`).
@@ -40,6 +42,7 @@ pub mod dataplane;
 pub mod dns;
 pub mod embed;
 pub mod engine;
+pub mod faults;
 pub mod flowlog;
 #[doc(hidden)]
 pub mod fuzzing;

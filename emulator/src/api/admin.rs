@@ -20,6 +20,9 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     if !req.peer.ip().is_loopback() {
         return json_response(403, json!({"error": "the admin API answers loopback callers only"}));
     }
+    if crate::faults::admin::handles(req.path) {
+        return crate::faults::admin::handle(shared, req.method, req.query, req.body);
+    }
     if crate::flowlog::admin::handles(req.path) {
         return crate::flowlog::admin::handle(&shared.logs, req.method, req.path, req.query);
     }

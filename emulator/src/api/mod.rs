@@ -202,6 +202,9 @@ fn serve(
         return Err(Error::new("InvalidAction", "The action is not valid for this web service."));
     }
     params.check_characters(protocol)?;
+    if let Some(e) = shared.faults.api(protocol.name(), &action) {
+        return Err(e);
+    }
     if protocol == Protocol::Sts {
         return sts::dispatch(&action, &caller, &access_key).map(|x| (action, x));
     }

@@ -22,7 +22,8 @@ use super::proxy_protocol;
 use super::record::{Recorder, Segments};
 use super::stats::EndpointStats;
 use crate::addressing::VpcBlock;
-use crate::flowlog::{self, Ended, Logs};
+use crate::engine::Shared;
+use crate::flowlog::{self, Ended};
 
 /// The copy buffer of a direction until it turns out to be bulk.
 const BUFFER: usize = 16 * 1024;
@@ -69,7 +70,8 @@ pub(super) fn source_vpc_addr(consumer: &VpcBlock, peer: SocketAddr) -> Option<s
 
 /// Carries one accepted connection to a target, or resets it. With
 /// `tls` (a TLS listener) the node first ends the client's TLS. The flow
-/// is recorded in `logs` once it is over.
+/// is recorded in the flow log once it is over; injected faults (of its
+/// zone, endpoint or target) apply.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     client: TcpStream,
@@ -80,8 +82,9 @@ pub async fn serve(
     settings: FlowSettings,
     mut cancel: watch::Receiver<Stop>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    logs: Arc<Logs>,
+    shared: Arc<Shared>,
 ) {
+    let (logs, faults) = (&shared.logs, &shared.faults);
     let start_ms = flowlog::now_ms();
     let source = source_vpc_addr(&route.consumer, peer);
     let SocketAddr::V4(peer4) = peer else {
@@ -89,7 +92,14 @@ pub async fn serve(
         return;
     };
     let source4 = SocketAddrV4::new(source.unwrap_or(*peer4.ip()), peer4.port());
-    let recorder = Recorder { logs: &logs, route: &route, source: source4, start_ms };
+    let recorder = Recorder { logs, route: &route, source: source4, start_ms };
+    if faults.zone_down(&route.zone) {
+        debug!("the zone is down: nothing answers");
+        let limit = *settings.idle_timeout.borrow();
+        super::injected::hold(&client, &mut cancel, limit).await;
+        recorder.record(Segments::of(&client, None), None, (0, 0), Ended::ZoneDown);
+        return;
+    }
     if !route.admits(source) {
         debug!("security groups refuse the flow");
         stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -131,7 +141,16 @@ pub async fn serve(
     let chosen = reachable[(flow_hash(peer4, local) % reachable.len() as u64) as usize];
     let Some(target) = chosen.dial else { return };
     tracing::Span::current().record("target", tracing::field::display(target));
-    let upstream = match connect_from(route.node_host, target, settings.connect_timeout).await {
+    let chosen_key = Some((chosen.id.as_str(), chosen.port));
+    if faults.reset_now(&route.endpoint_id, chosen_key) {
+        debug!("reset by an injected fault");
+        recorder.record(Segments::of(client.tcp(), None), None, (0, 0), Ended::InjectedReset);
+        reset(client.tcp());
+        return;
+    }
+    let shaping = faults.shaping(&route.endpoint_id, chosen_key);
+    let connected = super::injected::connect(faults, chosen, route.node_host, target, settings.connect_timeout);
+    let upstream = match connected.await {
         Ok(s) => s,
         Err(e) => {
             debug!(error = %e, "target unreachable");
@@ -161,7 +180,7 @@ pub async fn serve(
             Side::Tls(c) => pipe_streams(*c, *tls, &stats, settings.idle_timeout, &mut cancel).await,
         }),
         Ok(Upstream::Plain(upstream)) => Some(match client {
-            Side::Plain(c) => pipe(c, upstream, &stats, settings.idle_timeout, &mut cancel).await,
+            Side::Plain(c) => pipe(c, upstream, &stats, settings.idle_timeout, &mut cancel, shaping).await,
             Side::Tls(c) => pipe_streams(*c, upstream, &stats, settings.idle_timeout, &mut cancel).await,
         }),
     };
@@ -238,7 +257,11 @@ async fn start_upstream(
     }
 }
 
-async fn connect_from(source: std::net::Ipv4Addr, target: SocketAddrV4, timeout: Duration) -> io::Result<TcpStream> {
+pub(super) async fn connect_from(
+    source: std::net::Ipv4Addr,
+    target: SocketAddrV4,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
     let socket = super::socket::bound_to(source)?;
     match tokio::time::timeout(timeout, socket.connect(SocketAddr::V4(target))).await {
         Ok(r) => r,
@@ -278,13 +301,15 @@ struct Finished {
 /// Copies both ways until both directions have ended. A FIN on one side is
 /// passed on as a FIN (the other direction keeps going); a reset or error on
 /// either side resets both; so do the idle timeout and a [`Stop::Reset`].
-/// A [`Stop::Close`] ends both sides with FIN.
+/// A [`Stop::Close`] ends both sides with FIN. Injected latency or a
+/// bandwidth limit (`shaping`) paces the copying.
 async fn pipe(
     client: TcpStream,
     upstream: TcpStream,
     stats: &EndpointStats,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
+    shaping: crate::faults::Shaping,
 ) -> Finished {
     let started = Instant::now();
     let last = AtomicU64::new(0);
@@ -296,11 +321,20 @@ async fn pipe(
         let (c, u) = (&client, &upstream);
         // Both directions run to their own end; the first error stops both.
         let both = async {
-            tokio::try_join!(
-                half(c, u, [&stats.bytes_in, &sent], &last, started),
-                half(u, c, [&stats.bytes_out, &received], &last, started)
-            )
-            .is_ok()
+            if shaping.is_none() {
+                tokio::try_join!(
+                    half(c, u, [&stats.bytes_in, &sent], &last, started),
+                    half(u, c, [&stats.bytes_out, &received], &last, started)
+                )
+                .is_ok()
+            } else {
+                use super::injected::shaped_half;
+                tokio::try_join!(
+                    shaped_half(c, u, [&stats.bytes_in, &sent], &last, started, shaping),
+                    shaped_half(u, c, [&stats.bytes_out, &received], &last, started, shaping)
+                )
+                .is_ok()
+            }
         };
         tokio::select! {
             clean = both => if clean { Outcome::Closed } else { Outcome::Reset },
@@ -502,12 +536,12 @@ async fn half(
 }
 
 /// Passes an end of stream on as a FIN; the other direction keeps going.
-fn finish(to: &TcpStream) -> io::Result<()> {
+pub(super) fn finish(to: &TcpStream) -> io::Result<()> {
     let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
     Ok(())
 }
 
-async fn read(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) async fn read(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         from.readable().await?;
         match from.try_read(buf) {
@@ -517,7 +551,7 @@ async fn read(from: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-async fn write_all(to: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all(to: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         to.writable().await?;
         match to.try_write(buf) {

@@ -76,10 +76,17 @@ pub async fn run(dp: Arc<DataPlane>, mut stop: watch::Receiver<bool>) {
                 let port = group.port.unwrap_or(t.port);
                 let dial = t.dial.map(|d| SocketAddrV4::new(*d.ip(), port));
                 let group = group.clone();
+                let down = dp.shared.faults.target_down(&t.id, t.port, t.dial, t.zone.as_deref());
                 running.spawn(async move {
-                    let verdict = match dial {
-                        Some(addr) => check(&group, addr).await,
-                        None => Verdict::Fail("Target.FailedHealthChecks"),
+                    let verdict = match (down, dial) {
+                        // A target that an injected fault has down fails as such a host does.
+                        (Some(crate::faults::DownMode::Refuse), _) => Verdict::Fail("Target.FailedHealthChecks"),
+                        (Some(crate::faults::DownMode::Blackhole), _) => {
+                            tokio::time::sleep(Duration::from_secs(group.timeout_seconds)).await;
+                            Verdict::Fail("Target.Timeout")
+                        }
+                        (None, Some(addr)) => check(&group, addr).await,
+                        (None, None) => Verdict::Fail("Target.FailedHealthChecks"),
                     };
                     (key, group.region.clone(), verdict)
                 });

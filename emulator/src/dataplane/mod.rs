@@ -8,6 +8,7 @@
 
 mod flow;
 pub mod health;
+mod injected;
 pub mod plan;
 pub mod proxy_protocol;
 mod record;
@@ -478,8 +479,7 @@ async fn accept_loop(
             },
         };
         let span = flow::span(&route.endpoint_id, key, peer);
-        let flow =
-            flow::serve(stream, peer, key, route, stats, settings, cancelled.clone(), tls, dp.shared.logs.clone());
+        let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone(), tls, dp.shared.clone());
         tokio::spawn(
             async move {
                 flow.await;

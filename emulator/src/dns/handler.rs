@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_server::proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
@@ -42,6 +42,7 @@ pub struct Handler {
     view: View,
     upstream: Option<SocketAddr>,
     log: Option<QueryLog>,
+    faults: Option<Arc<crate::faults::Faults>>,
 }
 
 /// Where a listener's questions are recorded, and what names its resolver.
@@ -77,12 +78,34 @@ enum Reply {
 
 impl Handler {
     pub fn new(index: Arc<RwLock<Index>>, view: View, upstream: Option<SocketAddr>) -> Self {
-        Handler { index, view, upstream, log: None }
+        Handler { index, view, upstream, log: None, faults: None }
     }
 
     /// Records every question answered in the query log.
     pub fn logging(mut self, log: QueryLog) -> Self {
         self.log = Some(log);
+        self
+    }
+
+    /// The answer without the addresses of zones an injected fault has
+    /// down, when it has some of those and others (as Route 53 leaves an
+    /// unhealthy zone's address out of a name's answers, unless every
+    /// address is unhealthy); `None` to answer as the index has it.
+    fn without_failed_zones(&self, rrsets: Option<&(Arc<RrSets>, Pick)>, owned: &[Record]) -> Option<Vec<Record>> {
+        let hidden = self.faults.as_ref()?.hidden_addresses();
+        if hidden.is_empty() {
+            return None;
+        }
+        let all: Vec<&Record> =
+            rrsets.map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter()).collect();
+        let is_hidden = |r: &Record| matches!(&r.data, RData::A(a) if hidden.contains(&a.0));
+        let kept: Vec<Record> = all.iter().filter(|r| !is_hidden(r)).map(|r| (*r).clone()).collect();
+        (!kept.is_empty() && kept.len() < all.len()).then_some(kept)
+    }
+
+    /// Obeys the zone faults in `faults` (see [`crate::faults`]).
+    pub fn with_faults(mut self, faults: Arc<crate::faults::Faults>) -> Self {
+        self.faults = Some(faults);
         self
     }
 
@@ -268,7 +291,11 @@ impl RequestHandler for Handler {
                 self.note(request, code, std::iter::empty());
                 send(&mut response, builder().error_msg(&request.metadata, code)).await
             }
-            Reply::Records { code, authoritative, rrsets, owned, soa } => {
+            Reply::Records { code, authoritative, mut rrsets, mut owned, soa } => {
+                if let Some(kept) = self.without_failed_zones(rrsets.as_ref(), &owned) {
+                    rrsets = None;
+                    owned = kept;
+                }
                 metadata.response_code = code;
                 metadata.authoritative = authoritative;
                 if matches!(self.view, View::Vpc(_)) {

@@ -71,7 +71,10 @@ impl DnsServer {
             resolver: Resolver { region: String::new(), vpc: None },
             block: None,
         };
-        let public = serve(Handler::new(index.clone(), View::Public, upstream).logging(public_log), public);
+        let public = serve(
+            Handler::new(index.clone(), View::Public, upstream).logging(public_log).with_faults(shared.faults.clone()),
+            public,
+        );
         let (stop, stop_rx) = watch::channel(false);
         let follower = Follower {
             shared,
@@ -224,7 +227,8 @@ impl Follower {
             match bind(addr).await {
                 Ok(bound) => {
                     let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream)
-                        .logging(self.query_log(&key));
+                        .logging(self.query_log(&key))
+                        .with_faults(self.shared.faults.clone());
                     self.resolvers.insert(key.clone(), serve(handler, bound));
                     info!(vpc = %key.vpc_id, region = %key.region, %addr, vpc_address = %info.vpc_resolver, "vpc resolver listening");
                 }

@@ -54,6 +54,8 @@ pub struct Shared {
     pub notifications: Arc<crate::notify::Outbox>,
     /// Flows and DNS questions seen, for the flow and query logs.
     pub logs: Arc<crate::flowlog::Logs>,
+    /// Injected faults, obeyed by the data plane, DNS and the API.
+    pub faults: Arc<crate::faults::Faults>,
 }
 
 /// What caused a change, as the journal names it.
@@ -100,6 +102,7 @@ impl Shared {
             tls_ca_pem: std::sync::OnceLock::new(),
             notifications: Arc::default(),
             logs: Arc::default(),
+            faults: Arc::default(),
             store: store.map(Mutex::new),
             syncer,
             limits,

@@ -6,8 +6,8 @@
 //! NLB ENI in the node's zone (node -> target and back, the node's address
 //! being what the target sees). Each carries one record per direction, in
 //! the account owning the interface. A flow refused by the ENI's security
-//! groups, or reaching an endpoint that is not available, gets one REJECT
-//! record for its inbound direction, as AWS logs dropped traffic.
+//! groups gets one REJECT record for its inbound direction, as AWS logs
+//! dropped traffic.
 //!
 //! Packets are the TCP segments each socket counted (Linux's `TCP_INFO`,
 //! SYN, FIN and pure ACKs included; on loopback one segment can carry up to
@@ -42,15 +42,15 @@ pub enum Ended {
     Shutdown,
     /// The endpoint ENI's security groups do not admit the source and port.
     SecurityGroup,
-    /// The endpoint exists but is not available (pendingAcceptance,
-    /// pending, rejected): nothing answers behind its ENI.
-    EndpointUnavailable,
     /// No registered target may take the flow.
     NoTarget,
     /// The chosen target refused or did not answer.
     TargetUnreachable,
-    /// `--max-flows` flows were already open.
-    FlowLimit,
+    /// The zone of the ENI or NLB node is down (an injected fault): nothing
+    /// answered.
+    ZoneDown,
+    /// Reset by an injected fault.
+    InjectedReset,
 }
 
 /// What the endpoint ENI's security groups made of the flow.
