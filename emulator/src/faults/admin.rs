@@ -16,7 +16,7 @@ pub fn handles(path: &str) -> bool {
 }
 
 fn json_response(status: u16, v: Value) -> HttpResponse {
-    HttpResponse { status, content_type: "application/json", body: v.to_string() }
+    HttpResponse { status, content_type: "application/json", body: v.to_string(), headers: Vec::new() }
 }
 
 fn bad(message: impl Into<String>) -> HttpResponse {
