@@ -26,6 +26,8 @@
 //! - [`notify`]: connection notifications as SNS would deliver them: kept
 //!   for `/_emulator/notifications`, POSTed to configured URLs off the
 //!   write path.
+//! - [`console`]: the web console at `/_emulator/console`, live over
+//!   Server-Sent Events.
 //! - [`faults`]: injected faults (targets, zones, latency, bandwidth,
 //!   resets, API errors) that the data plane, DNS and the API obey.
 //! - [`flowlog`]: every flow and DNS question seen, as VPC Flow Logs and
@@ -38,6 +40,7 @@
 pub mod addressing;
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod dataplane;
 pub mod dns;
 pub mod embed;

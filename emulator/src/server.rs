@@ -151,15 +151,23 @@ where
     // Set when an answer closes the connection while the client may still
     // be sending (a refused or late body).
     let linger = Arc::new(AtomicBool::new(false));
+    // Turns true when the server stops: the console's event streams end.
+    let (closing_tx, closing) = watch::channel(false);
     let service = {
         let linger = linger.clone();
         service_fn(move |req| {
             let shared = shared.clone();
             let linger = linger.clone();
+            let closing = closing.clone();
             let span = tracing::info_span!("request", request_id = Empty, action = Empty);
             Box::pin(
                 async move {
-                    let resp = respond(&shared, req, peer).await;
+                    if req.method() == hyper::Method::GET && req.uri().path() == crate::console::EVENTS {
+                        if let Some(events) = crate::console::events_response(shared.clone(), peer, closing) {
+                            return Ok(events.map(http_body_util::Either::Right));
+                        }
+                    }
+                    let resp = respond(&shared, req, peer).await.map(http_body_util::Either::Left);
                     if resp.headers().get(CONNECTION).is_some_and(|v| v == "close") {
                         linger.store(true, Ordering::Relaxed);
                     }
@@ -179,6 +187,7 @@ where
     let ended = tokio::select! {
         r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => r,
         _ = &mut stop => {
+            let _ = closing_tx.send(true);
             Pin::new(&mut conn).graceful_shutdown();
             std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
         }

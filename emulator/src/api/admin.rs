@@ -20,6 +20,9 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
     if !req.peer.ip().is_loopback() {
         return json_response(403, json!({"error": "the admin API answers loopback callers only"}));
     }
+    if crate::console::handles(req.path) {
+        return crate::console::handle(shared, req.method, req.path);
+    }
     if crate::faults::admin::handles(req.path) {
         return crate::faults::admin::handle(shared, req.method, req.query, req.body);
     }

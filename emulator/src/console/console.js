@@ -1,0 +1,193 @@
+// The console's page: draws the topology, traffic, DNS questions and faults,
+// and follows them over the event stream. Buttons act through the EC2 API
+// as the owning account (the emulator takes the account from the access key)
+// and through the fault endpoints.
+"use strict";
+
+const state = { regions: [], flows: [], queries: [], faults: [], counters: {}, last: {} };
+const KEEP = 25;
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "onclick") e.addEventListener("click", v);
+    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) if (kid !== undefined && kid !== null) e.append(kid);
+  return e;
+}
+
+async function getJSON(path) {
+  const r = await fetch(path);
+  if (!r.ok) throw new Error(`${path}: ${r.status}`);
+  return r.json();
+}
+
+function report(err) {
+  const h = document.querySelector("header");
+  let e = document.getElementById("error");
+  if (!e) { e = el("span", { id: "error" }); h.append(e); }
+  e.textContent = String(err.message || err);
+}
+
+// An EC2 Query API call as `account` in `region`.
+async function ec2(account, region, params) {
+  const body = new URLSearchParams({ Version: "2016-11-15", ...params });
+  const auth = `AWS4-HMAC-SHA256 Credential=${account}/20240101/${region}/ec2/aws4_request, SignedHeaders=host, Signature=0`;
+  const r = await fetch("/", { method: "POST", headers: { Authorization: auth, "Content-Type": "application/x-www-form-urlencoded" }, body });
+  const text = await r.text();
+  if (!r.ok) throw new Error((text.match(/<Message>([^<]*)<\/Message>/) || [])[1] || `HTTP ${r.status}`);
+}
+
+async function addFault(spec) {
+  const r = await fetch("/_emulator/faults", { method: "POST", body: JSON.stringify(spec) });
+  if (!r.ok) throw new Error((await r.json()).error);
+}
+
+async function clearFault(id) {
+  const path = id ? `/_emulator/faults?id=${encodeURIComponent(id)}` : "/_emulator/faults";
+  const r = await fetch(path, { method: "DELETE" });
+  if (!r.ok) throw new Error((await r.json()).error);
+}
+
+function act(f) {
+  return (ev) => { ev.target.disabled = true; f().catch(report).finally(() => { ev.target.disabled = false; }); };
+}
+
+function badge(cls, value) {
+  return el("span", { class: cls, ["data-" + cls]: value }, value);
+}
+
+function faultOn(kind, match) {
+  return state.faults.find((f) => f.kind === kind && match(f));
+}
+
+function renderTopology() {
+  const root = document.getElementById("topology");
+  const services = new Map();
+  for (const r of state.regions) for (const s of r.services) services.set(s.id, { ...s, region: r.region });
+  const regions = state.regions.map((r) => {
+    const owners = [...new Set([...r.vpcs, ...r.load_balancers, ...r.services, ...r.endpoints].map((x) => x.owner))].sort();
+    const accounts = owners.map((owner) => {
+      const mine = (list) => list.filter((x) => x.owner === owner);
+      return el("div", { class: "account", id: `account-${owner}-${r.region}` },
+        el("h3", {}, `account ${owner}`),
+        mine(r.vpcs).map((v) => el("div", { class: "box vpc", id: `vpc-${v.id}` },
+          el("b", {}, "VPC "), v.id, " ", el("span", { class: "muted" }, v.cidr),
+          el("ul", {}, v.subnets.map((s) => el("li", {}, `${s.zone} ${s.cidr} `, el("span", { class: "id" }, s.id)))))),
+        mine(r.load_balancers).map((lb) => el("div", { class: "box nlb", id: `nlb-${lb.name}` },
+          el("b", {}, "NLB "), lb.name, " ", badge("state", lb.state),
+          el("ul", {}, lb.nodes.map((n) => {
+            const down = faultOn("zone-down", (f) => f.zone === n.zone);
+            return el("li", { class: "node" }, `node ${n.zone} ${n.address} `, el("span", { class: "id" }, n.eni),
+              down ? el("button", { onclick: act(() => clearFault(down.id)) }, "restore zone")
+                : el("button", { class: "danger", onclick: act(() => addFault({ kind: "zone-down", zone: n.zone })) }, "fail zone"));
+          })),
+          lb.listeners.map((l) => el("div", {}, `listener ${l.listener} → ${l.target_group || "?"}`,
+            el("ul", {}, l.targets.map((t) => {
+              const down = faultOn("target-down", (f) => f.target === t.id || f.target === `${t.id}:${t.port}`);
+              return el("li", { class: "target", id: `target-${t.id}-${t.port}`, "data-health": t.health },
+                `${t.id}:${t.port} `, badge("health", t.health), t.reason ? el("span", { class: "muted" }, ` ${t.reason}`) : null,
+                down ? el("button", { class: "target-up", onclick: act(() => clearFault(down.id)) }, "bring back")
+                  : el("button", { class: "danger target-down", onclick: act(() => addFault({ kind: "target-down", target: t.id })) }, "take down"));
+            })))))),
+        mine(r.services).map((s) => el("div", { class: "box service", id: `service-${s.id}` },
+          el("b", {}, "service "), s.name, " ", badge("state", s.state),
+          el("div", { class: "muted" }, `acceptance required: ${s.acceptance_required}; allowed: ${s.allowed_principals.join(", ") || "nobody"}`))),
+        mine(r.endpoints).map((e) => {
+          const svc = services.get(e.service_id);
+          const decide = (action) => act(() => ec2(svc.owner, svc.region, { Action: action, ServiceId: svc.id, "VpcEndpointId.1": e.id }));
+          const c = state.counters[e.id];
+          return el("div", { class: "box endpoint", id: `endpoint-${e.id}`, "data-state": e.state },
+            el("b", {}, "endpoint "), e.id, " ", badge("state", e.state),
+            svc && e.state === "pendingAcceptance" ? [
+              el("button", { class: "accept", onclick: decide("AcceptVpcEndpointConnections") }, "accept (as provider)"),
+              el("button", { class: "danger reject", onclick: decide("RejectVpcEndpointConnections") }, "reject")] : null,
+            el("div", { class: "muted" }, `in ${e.vpc_id} → ${e.service_name}`),
+            el("ul", {}, e.enis.map((n) => el("li", { class: "eni" }, `ENI ${n.zone} ${n.address} `, el("span", { class: "id" }, n.id)))),
+            c ? el("div", { class: "muted counters" }, `open ${c.active}, flows ${c.connections} (${c.rate.toFixed(1)}/s), refused ${c.refused}, bytes in ${c.bytes_in} / out ${c.bytes_out}`) : null);
+        }));
+    });
+    return el("div", { class: "region" }, el("h2", {}, r.region), el("div", { class: "accounts" }, accounts));
+  });
+  root.replaceChildren(...(regions.length ? regions : [el("p", { class: "muted" }, "Nothing yet: create a VPC.")]));
+}
+
+function renderFaults() {
+  const root = document.getElementById("faults");
+  if (!state.faults.length) { root.replaceChildren(el("p", { class: "muted" }, "None.")); return; }
+  root.replaceChildren(
+    el("ul", {}, state.faults.map((f) => {
+      const { id, kind, hits, created_ms, expires_ms, ...rest } = f;
+      const what = Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(" ");
+      const until = expires_ms ? ` until ${new Date(expires_ms).toLocaleTimeString()}` : "";
+      return el("li", { class: "fault", id: `fault-${id}` }, `${id} ${kind} ${what} (hits ${hits})${until}`,
+        el("button", { onclick: act(() => clearFault(id)) }, "clear"));
+    })),
+    el("button", { class: "danger", onclick: act(() => clearFault(null)) }, "clear all"));
+}
+
+function time(ms) { return new Date(ms).toLocaleTimeString(); }
+
+function renderFlows() {
+  const rows = state.flows.slice().reverse().map((f) => el("tr", { class: "flow" },
+    el("td", {}, time(f.end_ms)), el("td", {}, f.vpc_endpoint_id), el("td", {}, f.source),
+    el("td", {}, `${f.endpoint_eni} ${f.destination}`), el("td", { class: "node" }, f.nlb ? f.nlb.node : "-"),
+    el("td", {}, f.nlb ? f.nlb.target : "-"), el("td", {}, `${f.bytes_in} / ${f.bytes_out}`),
+    el("td", {}, `${f.end_ms - f.start_ms} ms`), el("td", {}, f.ended), el("td", { class: f.action }, f.action)));
+  document.querySelector("#flows tbody").replaceChildren(...rows);
+}
+
+function renderQueries() {
+  const rows = state.queries.slice().reverse().map((q) => el("tr", { class: "query" },
+    el("td", {}, q.query_timestamp), el("td", {}, q.vpc_id ? `${q.vpc_id} (${q.account_id})` : "public"),
+    el("td", {}, q.srcaddr), el("td", {}, q.query_name), el("td", {}, q.query_type), el("td", {}, q.rcode),
+    el("td", {}, q.answers.map((a) => a.Rdata).join(", "))));
+  document.querySelector("#queries tbody").replaceChildren(...rows);
+}
+
+async function loadTopology() {
+  const t = await getJSON("/_emulator/console/topology");
+  state.regions = t.regions;
+  document.getElementById("revision").textContent = `revision ${t.revision}`;
+  renderTopology();
+}
+
+async function loadCounters() {
+  const st = await getJSON("/_emulator/status");
+  const now = Date.now();
+  const rows = (st.dataplane && st.dataplane.endpoints) || {};
+  for (const [id, c] of Object.entries(rows)) {
+    const before = state.last[id];
+    c.rate = before ? Math.max(0, (c.connections - before.connections) * 1000 / Math.max(1, now - before.at)) : 0;
+    state.last[id] = { connections: c.connections, at: now };
+    state.counters[id] = c;
+  }
+  renderTopology();
+}
+
+let pending = null;
+function soon(f) {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; f().catch(report); }, 100);
+}
+
+async function start() {
+  const [flows, queries, faults] = await Promise.all([
+    getJSON(`/_emulator/flows?limit=${KEEP}`), getJSON(`/_emulator/query-logs?limit=${KEEP}`), getJSON("/_emulator/faults")]);
+  state.flows = flows.flows; state.queries = queries; state.faults = faults.faults;
+  await loadTopology();
+  renderFaults(); renderFlows(); renderQueries();
+  await loadCounters();
+  setInterval(() => loadCounters().catch(report), 2000);
+  const events = new EventSource("/_emulator/console/events");
+  const live = document.getElementById("live");
+  events.addEventListener("hello", () => { live.dataset.live = "yes"; live.textContent = "live"; });
+  events.onerror = () => { live.dataset.live = "no"; live.textContent = "reconnecting"; };
+  events.addEventListener("change", () => soon(loadTopology));
+  events.addEventListener("flow", (e) => { state.flows = state.flows.concat([JSON.parse(e.data)]).slice(-KEEP); renderFlows(); });
+  events.addEventListener("query", (e) => { state.queries = state.queries.concat([JSON.parse(e.data)]).slice(-KEEP); renderQueries(); });
+  events.addEventListener("faults", (e) => { state.faults = JSON.parse(e.data); renderFaults(); renderTopology(); });
+}
+
+start().catch(report);
