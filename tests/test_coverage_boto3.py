@@ -20,10 +20,11 @@ def test_vpc_family(client):
         CidrBlock="10.50.0.0/16",
         TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "coverage"}]}],
     )["Vpc"]
-    assert vpc["CidrBlock"] == "10.50.0.0/16" and vpc["State"] == "available"
+    # CreateVpc answers `pending`, as AWS does; DescribeVpcs then shows it available.
+    assert vpc["CidrBlock"] == "10.50.0.0/16" and vpc["State"] == "pending"
     assert vpc["Tags"] == [{"Key": "Name", "Value": "coverage"}]
     got = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["cover*"]}])["Vpcs"]
-    assert [v["VpcId"] for v in got] == [vpc["VpcId"]]
+    assert [(v["VpcId"], v["State"]) for v in got] == [(vpc["VpcId"], "available")]
     attr = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsSupport")
     assert attr["EnableDnsSupport"]["Value"] is True
     assert ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute="enableDnsHostnames")["EnableDnsHostnames"][
