@@ -17,10 +17,18 @@ const BODY: &str = "AWS PrivateLink Connect Success.\n";
 struct Steps {
     n: usize,
     started: Instant,
+    /// Wait for Enter before each step after the first, so a trainer can
+    /// talk over the console.
+    pause: bool,
 }
 
 impl Steps {
     fn step(&mut self, who: &str, title: &str, cli: &str) {
+        if self.pause && self.n > 0 {
+            println!("    (Enter for the next step)");
+            // The end of input goes on without waiting.
+            let _ = tokio::task::block_in_place(|| std::io::stdin().read_line(&mut String::new()));
+        }
         self.n += 1;
         println!("\n[{}] {who}: {title}", self.n);
         println!("    $ {cli}");
@@ -54,21 +62,22 @@ async fn unused_name(provider: &Client, base: &str) -> Result<String, String> {
     Err(format!("every name from {base} to {base}-999 is taken"))
 }
 
-pub async fn run(url: &str, in_process: bool, port: u16) -> Result<(), String> {
+pub async fn run(url: &str, in_process: bool, port: u16, pause: bool) -> Result<(), String> {
     let emulator = if in_process { Some(Emulator::builder().start().await.map_err(e)?) } else { None };
     let url = emulator.as_ref().map(|em| em.api_url()).unwrap_or_else(|| url.to_string());
-    let result = walkthrough(&url, port).await;
+    let result = walkthrough(&url, port, pause).await;
     if let Some(em) = emulator {
         em.shutdown().await.map_err(e)?;
     }
     result
 }
 
-async fn walkthrough(url: &str, port: u16) -> Result<(), String> {
+async fn walkthrough(url: &str, port: u16, pause: bool) -> Result<(), String> {
     let provider = Client::new(url, Credentials::account(PROVIDER), REGION).map_err(e)?;
     let consumer = Client::new(url, Credentials::account(CONSUMER), REGION).map_err(e)?;
-    let mut s = Steps { n: 0, started: Instant::now() };
+    let mut s = Steps { n: 0, started: Instant::now(), pause };
     println!("PrivateLink walkthrough against {url} (region {REGION})");
+    println!("watch it live: {}/_emulator/console", url.trim_end_matches('/'));
     println!("provider = account {PROVIDER}, consumer = account {CONSUMER}");
 
     s.step(

@@ -36,6 +36,9 @@ enum Command {
         /// Listener and backend port (80 as in the walkthrough; needs privileges).
         #[arg(long, default_value_t = 80)]
         port: u16,
+        /// Wait for Enter before each step (to talk over the web console).
+        #[arg(long)]
+        pause: bool,
     },
     /// Resolve a name as a host inside a VPC does.
     Dig {
@@ -151,7 +154,7 @@ enum FaultCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { in_process, port } => demo::run(&cli.endpoint_url, in_process, port).await,
+        Command::Demo { in_process, port, pause } => demo::run(&cli.endpoint_url, in_process, port, pause).await,
         Command::Dig { name, vpc, from } => dig(&cli.endpoint_url, &name, &vpc, from).await,
         Command::Curl { url, vpc, from } => curl(&cli.endpoint_url, &url, &vpc, from).await,
         Command::Status => status(&cli.endpoint_url).await,

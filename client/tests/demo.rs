@@ -58,3 +58,22 @@ fn demo_runs_again_against_the_same_emulator() {
     }
     rt.block_on(emulator.shutdown()).expect("shutdown");
 }
+
+#[test]
+fn demo_pauses_between_steps_and_names_the_console() {
+    use std::io::Write;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_privatelink"))
+        .args(["demo", "--in-process", "--pause", "--port", &port.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the demo runs");
+    child.stdin.take().expect("stdin").write_all(&b"\n".repeat(64)).expect("Enter");
+    let out = child.wait_with_output().expect("the demo ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let steps = stdout.lines().filter(|l| l.starts_with('[')).count();
+    assert_eq!(stdout.matches("(Enter for the next step)").count(), steps - 1, "{stdout}");
+    assert!(stdout.contains("/_emulator/console"), "{stdout}");
+}
