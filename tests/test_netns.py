@@ -175,6 +175,17 @@ def test_seed_flow_1_in_namespaces(vpcs):
         clients = wait_for(lambda: nginx.clients()[logged_before:], "access log lines")
         assert set(clients) <= node_ips, f"nginx saw {clients}, NLB nodes are {node_ips}"
         assert CONSUMER_HOST not in clients
+
+        # A host in the provider's VPC reaches the NLB itself by its name,
+        # which the VPC's resolver answers with the nodes' addresses.
+        lb_dns = provider("elbv2", "describe-load-balancers")["LoadBalancers"][0]["DNSName"]
+        dig = ns.run(prov, "dig", "@10.0.0.2", lb_dns).stdout
+        assert sorted(a[2] for a in dig_answers(dig)) == sorted(node_ips), dig
+        node = min(node_ips)
+        before = len(nginx.clients())
+        r = ns.run(prov, "curl", "-s", "--max-time", "5", "--resolve", f"{lb_dns}:80:{node}", f"http://{lb_dns}/")
+        assert r.stdout == BODY
+        assert wait_for(lambda: nginx.clients()[before:], "access log line") == [node], "the node it connected to"
         status = emu.get("/_emulator/status")["netplane"]
         assert {a["interface"] for a in status["attachments"]} == {"vpc-provider", "vpc-consumer"}
         assert status["failures"] == []
