@@ -444,3 +444,47 @@ def test_raw_requests_get_route53_errors(emulator):
     assert status == 400 and "<Code>InvalidInput</Code>" in body
     status, body = raw("GET", "/2013-04-01/hostedzone?maxitems=zero")
     assert status == 400 and "<Code>InvalidInput</Code>" in body
+
+
+def test_private_dns_name_verified_through_a_public_hosted_zone(client, aws):
+    """The provider proves it owns a service's private DNS name with the TXT
+    record of its public hosted zone, all with the AWS CLI."""
+    provider = build_provider(client, acceptance_required=False, name="verified", cidr_prefix="10.42",
+                              targets=("10.42.128.142",))
+    cli = aws(PROVIDER)
+    cli("ec2", "modify-vpc-endpoint-service-configuration", "--service-id", provider.service_id,
+        "--private-dns-name", "api.verify.example")
+    conf = cli("ec2", "describe-vpc-endpoint-service-configurations", "--service-ids", provider.service_id)
+    challenge = conf["ServiceConfigurations"][0]["PrivateDnsNameConfiguration"]
+    assert challenge["State"] == "pendingVerification" and challenge["Type"] == "TXT"
+
+    zid = cli("route53", "create-hosted-zone", "--name", "verify.example",
+              "--caller-reference", ref())["HostedZone"]["Id"].split("/")[-1]
+
+    def state():
+        cli("ec2", "start-vpc-endpoint-service-private-dns-verification", "--service-id", provider.service_id)
+        c = cli("ec2", "describe-vpc-endpoint-service-configurations", "--service-ids", provider.service_id)
+        return c["ServiceConfigurations"][0]["PrivateDnsNameConfiguration"]["State"]
+
+    # A record of another value, or at another name, proves nothing.
+    cli("route53", "change-resource-record-sets", "--hosted-zone-id", zid, "--change-batch", json.dumps({"Changes": [
+        change("CREATE", f"{challenge['Name']}.verify.example", "TXT", ['"vpce:not-the-value"']),
+        change("CREATE", f"{challenge['Name']}x.verify.example", "TXT", [f'"{challenge["Value"]}"'])]}))
+    assert state() == "failed"
+    cli("route53", "change-resource-record-sets", "--hosted-zone-id", zid, "--change-batch", json.dumps({"Changes": [
+        change("UPSERT", f"{challenge['Name']}.verify.example", "TXT", [f'"{challenge["Value"]}"'])]}))
+    assert state() == "verified"
+    # A private zone does not prove ownership.
+    other = build_provider(client, acceptance_required=False, name="unverified", cidr_prefix="10.43",
+                           targets=("10.43.128.142",))
+    cli("ec2", "modify-vpc-endpoint-service-configuration", "--service-id", other.service_id,
+        "--private-dns-name", "api.private-only.example")
+    c2 = cli("ec2", "describe-vpc-endpoint-service-configurations", "--service-ids", other.service_id)
+    ch2 = c2["ServiceConfigurations"][0]["PrivateDnsNameConfiguration"]
+    pz = cli("route53", "create-hosted-zone", "--name", "private-only.example", "--caller-reference", ref(),
+             "--vpc", f"VPCRegion={REGION},VPCId={other.vpc}")["HostedZone"]["Id"].split("/")[-1]
+    cli("route53", "change-resource-record-sets", "--hosted-zone-id", pz, "--change-batch", json.dumps({"Changes": [
+        change("CREATE", f"{ch2['Name']}.private-only.example", "TXT", [f'"{ch2["Value"]}"'])]}))
+    cli("ec2", "start-vpc-endpoint-service-private-dns-verification", "--service-id", other.service_id)
+    c2 = cli("ec2", "describe-vpc-endpoint-service-configurations", "--service-ids", other.service_id)
+    assert c2["ServiceConfigurations"][0]["PrivateDnsNameConfiguration"]["State"] == "failed"

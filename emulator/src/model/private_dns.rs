@@ -1,5 +1,7 @@
 //! Private DNS names of endpoint services and the TXT record that proves a
-//! provider owns the domain, checked against the emulator's public zones.
+//! provider owns the domain, checked against the emulator's public zones:
+//! the TXT records of public Route 53 hosted zones (any account's, as any
+//! public DNS would do) and those published through the admin API.
 
 use std::collections::BTreeMap;
 
@@ -85,9 +87,9 @@ impl World {
             return Err(Error::invalid_parameter(format!("The private DNS name of service {id} is already verified")));
         }
         super::dry_run(dry)?;
-        let verified = candidate_record_names(&p.name, &p.txt_name)
-            .iter()
-            .any(|n| self.txt_records(n).iter().any(|v| v == &p.txt_value));
+        let verified = candidate_record_names(&p.name, &p.txt_name).iter().any(|n| {
+            self.txt_records(n).iter().any(|v| v == &p.txt_value) || self.public_zone_txt(n).contains(&p.txt_value)
+        });
         let s = self.own_service_mut(caller, id)?;
         if let Some(pd) = s.private_dns.as_mut() {
             pd.state = if verified { VerificationState::Verified } else { VerificationState::Failed };
@@ -117,6 +119,19 @@ impl World {
             }
             self.emit("", Resource::PublicTxt(key), Change::Updated);
         }
+    }
+
+    /// The TXT values at `name` in the public hosted zones (each value's
+    /// character strings joined, as a resolver reads them).
+    pub fn public_zone_txt(&self, name: &str) -> Vec<String> {
+        let name = super::hosted_zone::normalise(name);
+        let mut out = Vec::new();
+        for z in self.hosted_zones().filter(|z| !z.private && super::hosted_zone::is_within(&name, &z.name)) {
+            for r in self.records_of(&z.id).filter(|r| r.name == name && r.rtype == "TXT") {
+                out.extend(r.values.iter().filter_map(|v| super::record_set::txt_strings(v)).map(|s| s.concat()));
+            }
+        }
+        out
     }
 
     pub fn txt_records(&self, name: &str) -> Vec<String> {
