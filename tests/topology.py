@@ -14,6 +14,8 @@ class Provider:
     tg_arn: str
     service_id: str
     service_name: str
+    # The NLB's security group, when it was made with one.
+    nlb_group: str = None
 
 
 @dataclass
@@ -26,8 +28,11 @@ class Consumer:
 
 def build_provider(
     client, acceptance_required=True, allow=(CONSUMER,), name="web", listener_port=80, target_port=80,
-    targets=("10.0.128.142",), health=None, cidr_prefix="10.0",
+    targets=("10.0.128.142",), health=None, cidr_prefix="10.0", nlb_ingress=None,
 ):
+    """`nlb_ingress` (IpPermissions): the NLB gets a security group of its
+    own with these inbound rules, as AWS only lets groups be set later on
+    an NLB created with some."""
     ec2 = client("ec2", PROVIDER)
     elb = client("elbv2", PROVIDER)
     vpc = ec2.create_vpc(CidrBlock=f"{cidr_prefix}.0.0/16")["Vpc"]["VpcId"]
@@ -37,7 +42,16 @@ def build_provider(
     s2 = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{cidr_prefix}.128.0/20", AvailabilityZone="ap-northeast-1c")[
         "Subnet"
     ]["SubnetId"]
-    lb = elb.create_load_balancer(Name=name, Subnets=[s1, s2], Scheme="internal", Type="network")["LoadBalancers"][0]
+    groups = {}
+    nlb_group = None
+    if nlb_ingress is not None:
+        nlb_group = ec2.create_security_group(GroupName=f"{name}-nlb", Description="the NLB's", VpcId=vpc)["GroupId"]
+        if nlb_ingress:
+            ec2.authorize_security_group_ingress(GroupId=nlb_group, IpPermissions=nlb_ingress)
+        groups = {"SecurityGroups": [nlb_group]}
+    lb = elb.create_load_balancer(Name=name, Subnets=[s1, s2], Scheme="internal", Type="network", **groups)[
+        "LoadBalancers"
+    ][0]
     tg = elb.create_target_group(
         Name=name, Protocol="TCP", Port=target_port, VpcId=vpc, TargetType="ip", **(health or {})
     )["TargetGroups"][0]
@@ -61,7 +75,9 @@ def build_provider(
         ec2.modify_vpc_endpoint_service_permissions(
             ServiceId=svc["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{a}:root" for a in allow]
         )
-    return Provider(vpc, [s1, s2], lb["LoadBalancerArn"], tg["TargetGroupArn"], svc["ServiceId"], svc["ServiceName"])
+    return Provider(
+        vpc, [s1, s2], lb["LoadBalancerArn"], tg["TargetGroupArn"], svc["ServiceId"], svc["ServiceName"], nlb_group
+    )
 
 
 def build_consumer(client, account=CONSUMER, cidr_prefix="10.24"):

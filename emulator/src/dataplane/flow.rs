@@ -107,6 +107,17 @@ pub async fn serve(
         reset(&client);
         return;
     }
+    // Past the endpoint, the NLB's own groups (when it enforces them on
+    // PrivateLink traffic) see the client's address; a refusal ends the
+    // flow as the endpoint's groups do.
+    if !route.load_balancer_admits(source) {
+        debug!("the load balancer's security groups refuse the flow");
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        stats.load_balancer_group_blocked.fetch_add(1, Ordering::Relaxed);
+        recorder.record(Segments::of(&client, None), None, (0, 0), Ended::LoadBalancerSecurityGroup);
+        reset(&client);
+        return;
+    }
     let client = match tls {
         None => Side::Plain(client),
         Some(acceptor) => {

@@ -9,6 +9,7 @@
 mod flow;
 pub mod health;
 mod injected;
+pub mod load_balancer_groups;
 pub mod plan;
 pub mod proxy_protocol;
 mod record;
@@ -81,16 +82,22 @@ enum Changed {
 }
 
 impl Changed {
-    fn note(&mut self, event: &crate::model::Event) {
+    /// Notes one event; `plan` is the plan the burst started from.
+    fn note(&mut self, event: &crate::model::Event, plan: &Plan) {
         use crate::model::Resource;
         let Changed::Endpoints(keys) = self else { return };
         match &event.resource {
             Resource::Endpoint(id) => {
                 keys.insert((event.region.clone(), id.clone()));
             }
-            // An interface changes with the endpoint (or load balancer) that
-            // owns it, whose own event says so; TXT records and route tables
-            // route nothing through the data plane.
+            // Where an NLB's rule admits the interfaces of a group, any
+            // interface may change who it admits.
+            Resource::NetworkInterface(_) if plan.interface_regions.contains(&event.region) => {
+                *self = Changed::Everything
+            }
+            // Otherwise an interface changes with the endpoint (or load
+            // balancer) that owns it, whose own event says so; TXT records
+            // and route tables route nothing through the data plane.
             Resource::NetworkInterface(_) | Resource::PublicTxt(_) | Resource::RouteTable(_) => {}
             _ => *self = Changed::Everything,
         }
@@ -288,6 +295,7 @@ impl DataPlane {
                 "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
                 "nlb_node": {"vpc_address": r.node_addr.to_string(), "host_address": r.node_host.to_string()},
                 "idle_timeout_seconds": self.idle_timeout(r).as_secs(),
+                "load_balancer_security_groups_enforced": r.load_balancer_ingress.is_some(),
                 "tls": r.tls.as_ref().map(|t| json!({
                     "certificate_arn": t.certificate_arn,
                     "certificate_names": t.certificate_names(&t.certificate_arn),
@@ -396,12 +404,13 @@ async fn follow(
                     tokio::time::sleep(RECONCILE_DEBOUNCE).await;
                     revision = dp.shared.revision();
                     let mut changed = Changed::Endpoints(BTreeSet::new());
+                    let plan = dp.plan();
                     let mut next = Ok(event);
                     loop {
                         match next {
                             Ok(e) => {
                                 log_vpc(&dp, &e);
-                                changed.note(&e);
+                                changed.note(&e, &plan);
                             }
                             Err(broadcast::error::TryRecvError::Lagged(_)) => changed = Changed::Everything,
                             Err(_) => break,

@@ -3,10 +3,11 @@
 //! the model whenever it changes, so a connection always sees fresh state
 //! (health, security groups, deregistration) without touching the model lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
+use super::load_balancer_groups::{self, InboundRule};
 use super::tls_listener::Termination;
 use crate::addressing::{is_host_loopback, VpcBlock};
 use crate::model::{IpPermission, Region, TargetHealthState, World};
@@ -38,6 +39,10 @@ pub struct Route {
     pub consumer: VpcBlock,
     /// Ingress rules of the ENI's security groups, merged.
     pub ingress: Vec<IpPermission>,
+    /// Inbound rules of the NLB's security groups for this consumer VPC;
+    /// `None` when the NLB checks no PrivateLink traffic (it has no groups,
+    /// or EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic is off).
+    pub load_balancer_ingress: Option<Vec<InboundRule>>,
     /// The NLB node in the ENI's zone: its VPC address and host address.
     pub node_addr: Ipv4Addr,
     pub node_host: Ipv4Addr,
@@ -121,6 +126,10 @@ pub struct Plan {
     /// What each endpoint put in, so that a change of a few endpoints
     /// redoes only their parts (see [`Plan::with_parts`]).
     parts: HashMap<EndpointKey, Arc<Part>>,
+    /// Regions where an NLB's inbound rule names a group of a consumer VPC:
+    /// there a change of network interfaces (their groups, new ones) changes
+    /// who the rule admits, so the follower rebuilds on it.
+    pub interface_regions: BTreeSet<String>,
 }
 
 /// What one available endpoint puts in the plan.
@@ -128,6 +137,17 @@ pub struct Plan {
 pub struct Part {
     listeners: Vec<(SocketAddrV4, Arc<Route>)>,
     services: Vec<(SocketAddrV4, Arc<ServiceRoute>)>,
+}
+
+impl Part {
+    /// Whether a route of this part admits by the groups of network
+    /// interfaces in its region (see [`Plan::interface_regions`]).
+    fn follows_interfaces(&self) -> Option<&str> {
+        self.listeners
+            .iter()
+            .find(|(_, r)| r.load_balancer_ingress.iter().flatten().any(|rule| !rule.groups.is_empty()))
+            .map(|(_, r)| r.region.as_str())
+    }
 }
 
 fn block(region: &Region, vpc_id: &str) -> Option<VpcBlock> {
@@ -179,6 +199,7 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
         health_groups(region, &mut plan.health);
         direct_listeners(region, port_offset, &mut plan.listeners);
     }
+    plan.note_interface_regions();
     plan
 }
 
@@ -219,6 +240,9 @@ fn direct_listeners(region: &Region, port_offset: u16, out: &mut HashMap<SocketA
                         zone: node.availability_zone.clone(),
                         consumer: vpc,
                         ingress: ingress.clone(),
+                        // Not PrivateLink traffic: `ingress` already holds
+                        // the NLB's groups, whatever the enforcement says.
+                        load_balancer_ingress: None,
                         node_addr: node.private_ip,
                         node_host,
                         target_group_arn: tg.arn.clone(),
@@ -332,6 +356,7 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
     for lb_arn in &service.network_load_balancer_arns {
         let Some(lb) = home.load_balancers.get(lb_arn) else { continue };
         let Some(provider) = block(home, &lb.vpc_id) else { continue };
+        let load_balancer_ingress = load_balancer_groups::inbound_rules(home, lb, &region.name, &e.vpc_id);
         for listener in home.listeners.values().filter(|l| &l.load_balancer_arn == lb_arn) {
             let Some(tg) = home.target_groups.get(&listener.target_group_arn) else { continue };
             let targets = target_routes(home, tg);
@@ -365,6 +390,7 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
                         zone: node.availability_zone.clone(),
                         consumer,
                         ingress: ingress_of(region, &eni.group_ids),
+                        load_balancer_ingress: load_balancer_ingress.clone(),
                         node_addr: node.private_ip,
                         node_host,
                         target_group_arn: tg.arn.clone(),
@@ -403,7 +429,12 @@ impl Plan {
                 plan.insert(key, Arc::new(part));
             }
         }
+        plan.note_interface_regions();
         plan
+    }
+
+    fn note_interface_regions(&mut self) {
+        self.interface_regions = self.parts.values().filter_map(|p| p.follows_interfaces()).map(String::from).collect();
     }
 
     /// Adds an endpoint's part. A listener address is one ENI's, so no two
@@ -480,6 +511,16 @@ impl Route {
         admits(&self.ingress, self.port, &self.consumer, source)
     }
 
+    /// The NLB's security groups, after the endpoint's have let the flow
+    /// in: do they admit this client (see [`load_balancer_groups`])? An NLB
+    /// that checks no PrivateLink traffic admits every flow.
+    pub fn load_balancer_admits(&self, source: Option<Ipv4Addr>) -> bool {
+        match &self.load_balancer_ingress {
+            None => true,
+            Some(rules) => load_balancer_groups::admits(rules, self.port, &self.consumer, source),
+        }
+    }
+
     /// The targets a new flow may go to: in the node's zone unless cross-zone
     /// is on, not draining, healthy ones first; when none is healthy the NLB
     /// fails open and uses them all.
@@ -536,6 +577,7 @@ mod tests {
             zone: "ap-northeast-1a".into(),
             consumer: VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2, attached: false },
             ingress,
+            load_balancer_ingress: None,
             node_addr: "10.0.0.6".parse().unwrap(),
             node_host: "127.1.0.6".parse().unwrap(),
             target_group_arn: "tg".into(),
@@ -581,6 +623,25 @@ mod tests {
         assert!(!wrong_port.admits(None));
         let elsewhere = route(vec![], false, vec![rule(80, "192.168.0.0/16")]);
         assert!(!elsewhere.admits(None));
+    }
+
+    #[test]
+    fn load_balancer_groups_check_only_when_enforced() {
+        use super::load_balancer_groups::InboundRule;
+        let client = Some("10.24.16.99".parse().unwrap());
+        let mut r = route(vec![], false, vec![rule(80, "10.24.0.0/16")]);
+        assert!(r.load_balancer_admits(client), "no groups, or enforcement off: nothing to check");
+        assert!(r.load_balancer_admits(None));
+        r.load_balancer_ingress = Some(vec![]);
+        assert!(!r.load_balancer_admits(client), "groups without a rule for the port let nothing in");
+        assert!(r.admits(client), "the endpoint's own groups are checked on their own");
+        let rule = |cidr| InboundRule { permission: rule(80, cidr), groups: vec![], members: vec![] };
+        r.load_balancer_ingress = Some(vec![rule("10.24.16.0/20")]);
+        assert!(r.load_balancer_admits(client));
+        assert!(!r.load_balancer_admits(Some("10.24.112.9".parse().unwrap())));
+        // The endpoint interface's address is not what the rules see.
+        r.load_balancer_ingress = Some(vec![rule("10.24.20.69/32")]);
+        assert!(!r.load_balancer_admits(client));
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub struct EndpointStats {
     pub active: AtomicU64,
     /// Flows reset: refused by security groups, or no reachable target.
     pub refused: AtomicU64,
+    /// Of those, flows the NLB's security groups refused (AWS's
+    /// SecurityGroupBlockedFlowCount_Inbound of the load balancer).
+    pub load_balancer_group_blocked: AtomicU64,
     /// Bytes from the consumer to the target, and back.
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
@@ -45,6 +48,7 @@ impl Stats {
                         "connections": s.connections.load(Ordering::Relaxed),
                         "active": s.active.load(Ordering::Relaxed),
                         "refused": s.refused.load(Ordering::Relaxed),
+                        "refused_by_load_balancer_security_groups": s.load_balancer_group_blocked.load(Ordering::Relaxed),
                         "bytes_in": s.bytes_in.load(Ordering::Relaxed),
                         "bytes_out": s.bytes_out.load(Ordering::Relaxed),
                     }),

@@ -33,7 +33,7 @@ impl Follower {
     fn step(&mut self) {
         let mut changed = Changed::Endpoints(BTreeSet::new());
         for e in self.world.drain_events() {
-            changed.note(&e);
+            changed.note(&e, &self.plan);
         }
         self.plan = match changed {
             Changed::Everything => plan::build(&self.world, 0),
@@ -186,4 +186,162 @@ fn health_checks_wait_for_the_load_balancer_to_be_active() {
     let plan = plan::build(&w, 0);
     let group = &plan.health[&(p.region.clone(), tg.arn.clone())];
     assert_eq!(group.targets.len(), 1);
+}
+
+/// A rule of `port` from `cidr`, as AuthorizeSecurityGroupIngress names it.
+fn tcp_from(port: i32, cidr: &str) -> IpPermission {
+    IpPermission {
+        protocol: "tcp".into(),
+        from_port: Some(port),
+        to_port: Some(port),
+        ranges: vec![(cidr.parse().unwrap(), None)],
+        groups: vec![],
+    }
+}
+
+/// A rule of `port` from the interfaces of `group`.
+fn tcp_from_group(port: i32, group: &str, owner: &str) -> IpPermission {
+    IpPermission {
+        protocol: "tcp".into(),
+        from_port: Some(port),
+        to_port: Some(port),
+        ranges: vec![],
+        groups: vec![(group.into(), owner.into(), None)],
+    }
+}
+
+#[test]
+fn load_balancer_security_groups_follow_rules_settings_and_interfaces() {
+    use crate::model::elb::CreateLoadBalancer;
+    use crate::model::network_interface::{InterfaceChange, InterfaceRequest};
+    use crate::model::service::ModifyService;
+
+    let (p, c) = (provider(), consumer());
+    let s = seed_with(Settings::default(), false);
+    let mut w = s.world;
+    let old = w.load_balancer(&p, &s.lb_arn).unwrap().clone();
+    let provider_vpc = old.vpc_id.clone();
+    // An NLB with a group letting port 80 in from the consumer's VPC takes
+    // the seed NLB's place behind the service.
+    let nlb_sg = w.create_security_group(&p, "nlb", "nlb", Some(&provider_vpc), Tags::new()).unwrap();
+    w.authorize_ingress(&p, &nlb_sg.id, vec![tcp_from(80, "10.24.0.0/16")]).unwrap();
+    let req = CreateLoadBalancer {
+        name: "guarded".into(),
+        subnets: old.nodes.iter().map(|n| (n.subnet_id.clone(), None)).collect(),
+        scheme: Some("internal".into()),
+        lb_type: Some("network".into()),
+        security_groups: vec![nlb_sg.id.clone()],
+        ..Default::default()
+    };
+    let lb = w.create_load_balancer(&p, 0, req).unwrap();
+    let tg = CreateTargetGroup {
+        name: "tg".into(),
+        protocol: Some("TCP".into()),
+        port: Some(80),
+        vpc_id: Some(provider_vpc.clone()),
+        target_type: Some("ip".into()),
+        ..Default::default()
+    };
+    let tg = w.create_target_group(&p, 0, tg).unwrap();
+    w.register_targets(&p, &tg.arn, &[("10.0.128.142".into(), None, None)]).unwrap();
+    w.create_listener(&p, &lb.arn, Some("TCP"), Some(80), Some(&tg.arn), Tags::new()).unwrap();
+    let swap = ModifyService {
+        add_network_load_balancer_arns: vec![lb.arn.clone()],
+        remove_network_load_balancer_arns: vec![s.lb_arn.clone()],
+        ..Default::default()
+    };
+    w.modify_service(&p, &s.service_id, swap, false).unwrap();
+    let req = CreateEndpoint {
+        vpc_id: s.consumer_vpc.clone(),
+        service_name: s.service_name.clone(),
+        endpoint_type: Some("Interface".into()),
+        subnet_ids: s.consumer_subnets.clone(),
+        ..Default::default()
+    };
+    let endpoint = w.create_endpoint(&c, 0, req, false).unwrap();
+    let mut f = Follower { plan: plan::build(&w, 0), world: w, incremental: 0, now: 1_000_000 };
+    f.settle();
+    let routes = |f: &Follower| -> Vec<Route> {
+        f.plan.listeners.values().filter(|r| r.endpoint_id == endpoint.id).map(|r| (**r).clone()).collect()
+    };
+    let client: std::net::Ipv4Addr = "10.24.16.99".parse().unwrap();
+    let admitted = |f: &Follower, source| routes(f).iter().all(|r| r.load_balancer_admits(source));
+    assert_eq!(routes(&f).len(), 2, "one ENI per consumer subnet");
+    assert!(routes(&f).iter().all(|r| r.load_balancer_ingress.is_some()), "enforced by default");
+    assert!(admitted(&f, Some(client)));
+    assert!(!admitted(&f, Some("10.25.0.1".parse().unwrap())), "outside the consumer's VPC");
+
+    // Revoked: refused; authorized again: admitted.
+    let revoke = vec![tcp_from(80, "10.24.0.0/16").to_permission()];
+    f.world.revoke_rules(&p, &nlb_sg.id, false, revoke, &[]).unwrap();
+    f.step();
+    assert!(routes(&f).iter().all(|r| !r.load_balancer_admits(Some(client)) && !r.load_balancer_admits(None)));
+    // The endpoint's own group is never the source of PrivateLink traffic.
+    let endpoint_group = endpoint.group_ids[0].clone();
+    f.world.authorize_ingress(&p, &nlb_sg.id, vec![tcp_from_group(80, &endpoint_group, &c.account)]).unwrap();
+    f.step();
+    let eni_addrs: Vec<_> = routes(&f).iter().map(|r| r.eni_addr).collect();
+    assert!(!admitted(&f, Some(client)));
+    assert!(eni_addrs.iter().all(|a| !admitted(&f, Some(*a))), "not even from the endpoint's own address");
+    assert!(f.plan.interface_regions.is_empty(), "a group of another VPC needs no interfaces followed");
+
+    // Enforcement off: the NLB's groups check nothing; on again: they do.
+    f.world.set_load_balancer_security_groups(&p, &lb.arn, std::slice::from_ref(&nlb_sg.id), Some(false)).unwrap();
+    f.step();
+    assert!(routes(&f).iter().all(|r| r.load_balancer_ingress.is_none()));
+    assert!(admitted(&f, Some(client)));
+    f.world.set_load_balancer_security_groups(&p, &lb.arn, std::slice::from_ref(&nlb_sg.id), Some(true)).unwrap();
+    f.step();
+    assert!(!admitted(&f, Some(client)));
+
+    // A group that allows the port takes the other's place.
+    let open = f.world.create_security_group(&p, "open", "open", Some(&provider_vpc), Tags::new()).unwrap();
+    f.world.authorize_ingress(&p, &open.id, vec![tcp_from(80, "10.24.16.0/20")]).unwrap();
+    f.world.set_load_balancer_security_groups(&p, &lb.arn, std::slice::from_ref(&open.id), None).unwrap();
+    f.step();
+    assert!(admitted(&f, Some(client)));
+    assert!(!admitted(&f, Some("10.24.112.9".parse().unwrap())), "another subnet of the consumer");
+
+    // An endpoint in the NLB's own VPC: a rule naming a group of that VPC
+    // admits the interfaces holding it, and follows their groups.
+    let clients = f.world.create_security_group(&p, "clients", "clients", Some(&provider_vpc), Tags::new()).unwrap();
+    f.world.authorize_ingress(&p, &open.id, vec![tcp_from_group(80, &clients.id, &p.account)]).unwrap();
+    let provider_subnets: Vec<String> = old.nodes.iter().map(|n| n.subnet_id.clone()).collect();
+    let req = CreateEndpoint {
+        vpc_id: provider_vpc.clone(),
+        service_name: s.service_name.clone(),
+        endpoint_type: Some("Interface".into()),
+        subnet_ids: provider_subnets.clone(),
+        ..Default::default()
+    };
+    let own = f.world.create_endpoint(&p, f.now, req, false).unwrap();
+    f.step();
+    f.settle();
+    let own_routes = |f: &Follower| -> Vec<Route> {
+        f.plan.listeners.values().filter(|r| r.endpoint_id == own.id).map(|r| (**r).clone()).collect()
+    };
+    assert_eq!(own_routes(&f).len(), 2);
+    assert!(f.plan.interface_regions.contains(&p.region));
+    let host = InterfaceRequest {
+        subnet_id: provider_subnets[0].clone(),
+        ip: Some("10.0.0.50".parse().unwrap()),
+        group_ids: vec![clients.id.clone()],
+        ..Default::default()
+    };
+    let host = f.world.create_user_network_interface(&p, host).unwrap();
+    f.step();
+    let member: std::net::Ipv4Addr = "10.0.0.50".parse().unwrap();
+    assert!(own_routes(&f).iter().all(|r| r.load_balancer_admits(Some(member))));
+    assert!(own_routes(&f).iter().all(|r| !r.load_balancer_admits(Some("10.0.0.51".parse().unwrap()))));
+    assert!(own_routes(&f).iter().all(|r| !r.load_balancer_admits(None)), "an unnamed host holds no group");
+    // The interface leaves the group: the follower rebuilds on its event.
+    let default_group = f.world.create_security_group(&p, "other", "other", Some(&provider_vpc), Tags::new()).unwrap();
+    f.step();
+    f.world
+        .modify_network_interface_attribute(&p, &host.id, InterfaceChange::Groups(vec![default_group.id.clone()]))
+        .unwrap();
+    f.step();
+    assert!(own_routes(&f).iter().all(|r| !r.load_balancer_admits(Some(member))));
+    // Health checks come from the NLB's nodes whatever its groups say.
+    assert_eq!(f.plan.health.len(), 1);
 }

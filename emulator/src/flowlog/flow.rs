@@ -42,6 +42,10 @@ pub enum Ended {
     Shutdown,
     /// The endpoint ENI's security groups do not admit the source and port.
     SecurityGroup,
+    /// The NLB's security groups, enforced on PrivateLink traffic, do not
+    /// admit the client and port. Logged as a REJECT of the inbound
+    /// direction on the endpoint ENI, like [`Ended::SecurityGroup`].
+    LoadBalancerSecurityGroup,
     /// No registered target may take the flow.
     NoTarget,
     /// The chosen target refused or did not answer.
