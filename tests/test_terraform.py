@@ -1,9 +1,10 @@
 """Terraform, end to end: the real `terraform` CLI with the hashicorp/aws
 provider applies a whole PrivateLink stack written as a user would
-(tests/terraform/stack: two accounts as two aliased providers), a second
-plan shows no change, changes apply in place, traffic goes through the
-endpoint Terraform made to nginx (which sees the NLB's address) and
-`terraform destroy` leaves nothing behind.
+(tests/terraform/stack: two accounts as two aliased providers, with a
+private Route 53 zone giving the endpoint a friendly name and shared with
+the other account's VPC), a second plan shows no change, changes apply in
+place, traffic goes through the endpoint Terraform made to nginx (which
+sees the NLB's address) and `terraform destroy` leaves nothing behind.
 
 No registry is reachable from these machines: the provider comes from a
 local filesystem mirror (the folder holding `registry.terraform.io/...`),
@@ -144,8 +145,36 @@ def everything(client):
             "network_interfaces": [n["NetworkInterfaceId"] for n in ec2.describe_network_interfaces()["NetworkInterfaces"]],
             "load_balancers": [lb["LoadBalancerArn"] for lb in elb.describe_load_balancers()["LoadBalancers"]],
             "target_groups": [t["TargetGroupArn"] for t in elb.describe_target_groups()["TargetGroups"]],
+            "hosted_zones": [z["Id"] for z in client("route53", account).list_hosted_zones()["HostedZones"]],
         }
     return held
+
+
+def check_friendly_name(c, out):
+    """The Route 53 side of the stack through the API: the consumer's private
+    zone answers in its VPC and the provider's, the alias names the endpoint's
+    regional name, the provider's VPC joined through an authorization."""
+    zone_id = out["zone_id"]
+    consumer, provider = c("route53", CONSUMER), c("route53", PROVIDER)
+    zone = consumer.get_hosted_zone(Id=zone_id)
+    assert zone["HostedZone"]["Name"] == "internal.example.com."
+    assert zone["HostedZone"]["Config"] == {
+        "Comment": "friendly names of the consumer's endpoints", "PrivateZone": True,
+    }
+    assert sorted(v["VPCId"] for v in zone["VPCs"]) == sorted([out["consumer_vpc_id"], out["provider_vpc_id"]])
+    tags = consumer.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"]["Tags"]
+    assert tags == [{"Key": "Team", "Value": "web"}]
+    api = consumer.list_resource_record_sets(
+        HostedZoneId=zone_id, StartRecordName="api.internal.example.com", StartRecordType="A", MaxItems="1"
+    )["ResourceRecordSets"][0]
+    assert api["Name"] == "api.internal.example.com." and out["friendly_name"] == "api.internal.example.com"
+    assert api["AliasTarget"]["DNSName"] == out["endpoint_dns_name"].lower() + "."
+    auths = consumer.list_vpc_association_authorizations(HostedZoneId=zone_id)["VPCs"]
+    assert auths == [{"VPCRegion": REGION, "VPCId": out["provider_vpc_id"]}]
+    shared = provider.list_hosted_zones_by_vpc(VPCId=out["provider_vpc_id"], VPCRegion=REGION)
+    assert shared["HostedZoneSummaries"] == [
+        {"HostedZoneId": zone_id, "Name": "internal.example.com.", "Owner": {"OwningAccount": CONSUMER}}
+    ]
 
 
 def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_destroys(tf_emulator, tmp_path):
@@ -181,6 +210,7 @@ def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_dest
 
         # A second plan finds nothing to do.
         tf.run("plan (no change)", "plan", "-detailed-exitcode")
+        check_friendly_name(c, out)
 
         ec2c, ec2p, elb = c("ec2", CONSUMER), c("ec2", PROVIDER), c("elbv2", PROVIDER)
         ep = ec2c.describe_vpc_endpoints(VpcEndpointIds=[out["endpoint_id"]])["VpcEndpoints"][0]
@@ -235,13 +265,15 @@ def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_dest
             nginx.stop()
 
         # Changes apply in place: a subnet added to the endpoint, the health
-        # check interval, the listener's port and idle timeout, acceptance.
+        # check interval, the listener's port and idle timeout, acceptance,
+        # the hosted zone's comment.
         tf.vars.update(
             consumer_zones='["a","c"]',
             health_interval=20,
             listener_port=new_listener_port,
             idle_timeout=120,
             acceptance_required="false",
+            zone_comment="friendly names, reviewed",
         )
         actions = tf.planned_actions("plan (changes)")
         assert actions == {
@@ -249,6 +281,7 @@ def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_dest
             "aws_lb_target_group.web": ["update"],
             "aws_lb_listener.web": ["update"],
             "aws_vpc_endpoint_service.web": ["update"],
+            "aws_route53_zone.internal": ["update"],
         }, actions
         tf.run("apply (changes)", "apply", "-auto-approve", "tfplan")
         tf.run("plan (no change after update)", "plan", "-detailed-exitcode")
@@ -262,6 +295,8 @@ def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_dest
         assert {"Key": "tcp.idle_timeout.seconds", "Value": "120"} in attrs
         svc = ec2p.describe_vpc_endpoint_service_configurations(ServiceIds=[out["service_id"]])["ServiceConfigurations"]
         assert svc[0]["AcceptanceRequired"] is False
+        zone = c("route53", CONSUMER).get_hosted_zone(Id=out["zone_id"])["HostedZone"]
+        assert zone["Config"]["Comment"] == "friendly names, reviewed"
     finally:
         tf.run("destroy", "destroy", "-auto-approve", "-parallelism=20")
         print("terraform stage times (s):", json.dumps(tf.times))

@@ -25,29 +25,31 @@ locals {
 }
 
 provider "aws" {
-  alias                       = "provider"
-  region                      = var.region
-  access_key                  = local.provider_account
-  secret_key                  = "emulator"
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
+  alias                   = "provider"
+  region                  = var.region
+  access_key              = local.provider_account
+  secret_key              = "emulator"
+  skip_metadata_api_check = true
+  skip_region_validation  = true
   endpoints {
-    ec2   = var.endpoint
-    elbv2 = var.endpoint
-    sts   = var.endpoint
+    ec2     = var.endpoint
+    elbv2   = var.endpoint
+    sts     = var.endpoint
+    route53 = var.endpoint
   }
 }
 
 provider "aws" {
-  alias                       = "consumer"
-  region                      = var.region
-  access_key                  = local.consumer_account
-  secret_key                  = "emulator"
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
+  alias                   = "consumer"
+  region                  = var.region
+  access_key              = local.consumer_account
+  secret_key              = "emulator"
+  skip_metadata_api_check = true
+  skip_region_validation  = true
   endpoints {
-    ec2   = var.endpoint
-    elbv2 = var.endpoint
-    sts   = var.endpoint
+    ec2     = var.endpoint
+    elbv2   = var.endpoint
+    sts     = var.endpoint
+    route53 = var.endpoint
   }
 }
