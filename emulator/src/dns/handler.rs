@@ -1,6 +1,8 @@
 //! Answers one DNS request from one view of the index.
 //!
-//! - A name with the asked type: its records, TTL 60, AA set.
+//! - A name with the asked type: its records (TTL 60 for the emulator's
+//!   own names, the record set's for hosted zones), AA set; aliases and
+//!   CNAMEs as [`super::answer`] resolves them.
 //! - A name that exists without that type (AAAA of an IPv4 endpoint, an
 //!   empty non-terminal): NOERROR with no answer and the zone's SOA in the
 //!   authority section (NODATA).
@@ -21,11 +23,12 @@ use std::time::Duration;
 
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_server::proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_server::proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
+use super::answer::{records, Pick};
 use super::index::{Index, View};
 use super::names::RrSets;
 use crate::flowlog::query::{Answer, QueryRecord, Resolver};
@@ -54,14 +57,6 @@ pub struct QueryLog {
     pub block: Option<crate::addressing::VpcBlock>,
 }
 
-/// Which of a name's record sets answer the question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pick {
-    A,
-    Txt,
-    Both,
-}
-
 /// A response decided under the index's read lock, sent after it is released.
 enum Reply {
     Error(ResponseCode),
@@ -69,7 +64,7 @@ enum Reply {
     Records {
         code: ResponseCode,
         authoritative: bool,
-        rrsets: Option<(Arc<RrSets>, Pick)>,
+        shared: Vec<(Arc<RrSets>, Pick)>,
         owned: Vec<Record>,
         soa: Option<Arc<Record>>,
     },
@@ -91,13 +86,12 @@ impl Handler {
     /// down, when it has some of those and others (as Route 53 leaves an
     /// unhealthy zone's address out of a name's answers, unless every
     /// address is unhealthy); `None` to answer as the index has it.
-    fn without_failed_zones(&self, rrsets: Option<&(Arc<RrSets>, Pick)>, owned: &[Record]) -> Option<Vec<Record>> {
+    fn without_failed_zones(&self, shared: &[(Arc<RrSets>, Pick)], owned: &[Record]) -> Option<Vec<Record>> {
         let hidden = self.faults.as_ref()?.hidden_addresses();
         if hidden.is_empty() {
             return None;
         }
-        let all: Vec<&Record> =
-            rrsets.map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter()).collect();
+        let all: Vec<&Record> = shared.iter().flat_map(|(rr, p)| records(rr, *p)).chain(owned.iter()).collect();
         let is_hidden = |r: &Record| matches!(&r.data, RData::A(a) if hidden.contains(&a.0));
         let kept: Vec<Record> = all.iter().filter(|r| !is_hidden(r)).map(|r| (*r).clone()).collect();
         (!kept.is_empty() && kept.len() < all.len()).then_some(kept)
@@ -152,66 +146,23 @@ impl Handler {
         }
         let text = query.name().to_string();
         let name = text.strip_suffix('.').unwrap_or(&text);
-        let found = {
+        let answer = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            index.lookup(&self.view, name)
+            index.answer(&self.view, query.name(), name, qtype)
         };
-        let Some(found) = found else {
-            return match self.upstream {
+        match answer {
+            Some(a) => {
+                Reply::Records { code: a.code, authoritative: true, shared: a.shared, owned: a.owned, soa: a.soa }
+            }
+            None => match self.upstream {
                 Some(up) => Reply::Forward(up),
                 None => Reply::Records {
                     code: ResponseCode::NXDomain,
                     authoritative: false,
-                    rrsets: None,
+                    shared: Vec::new(),
                     owned: Vec::new(),
                     soa: None,
                 },
-            };
-        };
-        let pick = match qtype {
-            RecordType::A => Some(Pick::A),
-            RecordType::TXT => Some(Pick::Txt),
-            RecordType::ANY => Some(Pick::Both),
-            _ => None,
-        };
-        let has = |rr: &RrSets, p: Pick| match p {
-            Pick::A => !rr.a.is_empty(),
-            Pick::Txt => !rr.txt.is_empty(),
-            Pick::Both => !rr.a.is_empty() || !rr.txt.is_empty(),
-        };
-        let answer = match (&found.rrsets, pick) {
-            (Some(rr), Some(p)) if has(rr, p) => Some((rr.clone(), p)),
-            _ => None,
-        };
-        if qtype == RecordType::SOA && found.apex {
-            return Reply::Records {
-                code: ResponseCode::NoError,
-                authoritative: true,
-                rrsets: None,
-                owned: vec![found.soa.as_ref().clone()],
-                soa: None,
-            };
-        }
-        match answer {
-            Some((rr, p)) if found.wildcard => {
-                // Synthesised from the wildcard: owned by the asked name.
-                let owner = Name::from(query.name().clone());
-                let owned = records(&rr, p).map(|r| Record::from_rdata(owner.clone(), r.ttl, r.data.clone())).collect();
-                Reply::Records { code: ResponseCode::NoError, authoritative: true, rrsets: None, owned, soa: None }
-            }
-            Some(answer) => Reply::Records {
-                code: ResponseCode::NoError,
-                authoritative: true,
-                rrsets: Some(answer),
-                owned: Vec::new(),
-                soa: None,
-            },
-            None => Reply::Records {
-                code: if found.exists { ResponseCode::NoError } else { ResponseCode::NXDomain },
-                authoritative: true,
-                rrsets: None,
-                owned: Vec::new(),
-                soa: Some(found.soa),
             },
         }
     }
@@ -229,15 +180,6 @@ fn rcode_name(code: ResponseCode) -> String {
         16 => "BADVERS".into(),
         n => n.to_string(),
     }
-}
-
-fn records(rr: &RrSets, pick: Pick) -> impl Iterator<Item = &Record> + Send {
-    let (a, txt): (&[Record], &[Record]) = match pick {
-        Pick::A => (&rr.a, &[]),
-        Pick::Txt => (&[], &rr.txt),
-        Pick::Both => (&rr.a, &rr.txt),
-    };
-    a.iter().chain(txt.iter())
 }
 
 /// The EDNS of the response, when the request had one.
@@ -291,9 +233,9 @@ impl RequestHandler for Handler {
                 self.note(request, code, std::iter::empty());
                 send(&mut response, builder().error_msg(&request.metadata, code)).await
             }
-            Reply::Records { code, authoritative, mut rrsets, mut owned, soa } => {
-                if let Some(kept) = self.without_failed_zones(rrsets.as_ref(), &owned) {
-                    rrsets = None;
+            Reply::Records { code, authoritative, mut shared, mut owned, soa } => {
+                if let Some(kept) = self.without_failed_zones(&shared, &owned) {
+                    shared.clear();
                     owned = kept;
                 }
                 metadata.response_code = code;
@@ -304,8 +246,7 @@ impl RequestHandler for Handler {
                     metadata.authoritative = false;
                     metadata.recursion_available = true;
                 }
-                let answers =
-                    || rrsets.as_ref().map(|(rr, p)| records(rr, *p)).into_iter().flatten().chain(owned.iter());
+                let answers = || shared.iter().flat_map(|(rr, p)| records(rr, *p)).chain(owned.iter());
                 self.note(request, code, answers());
                 let answers = answers();
                 let reply = builder().build(metadata, answers, std::iter::empty(), soa.as_deref(), std::iter::empty());

@@ -15,6 +15,14 @@
 //! - Public view: the DNS name of every active network load balancer,
 //!   answering its nodes' addresses (private ones: these NLBs are internal),
 //!   reached at the nodes' own listeners by clients in the NLB's VPC.
+//! - Route 53 hosted zones (see [`super::zones`]): public ones in the public
+//!   view, private ones in the views of their VPCs. A VPC's resolver answers
+//!   from its private zones first: a name inside any of them is answered by
+//!   the closest one alone (NXDOMAIN when it has no such name), even where
+//!   the public view has the name. An endpoint's private DNS name is a zone
+//!   of its own there, as AWS attaches it; where a private hosted zone has
+//!   the same name, the endpoint's addresses answer A and the zone answers
+//!   its other types and names.
 //!
 //! Deleting (state `deleting`), rejecting or failing an endpoint removes its
 //! names at once; changing its subnets moves them.
@@ -26,7 +34,8 @@ use std::sync::Arc;
 use crate::addressing;
 use crate::model::{EndpointState, Event, Resource, World};
 
-use super::names::{Found, Names};
+use super::names::{Found, Names, Share, RANK_ENDPOINT};
+use super::zones::{self, ZoneCopy};
 
 /// The zone every public endpoint name is in.
 pub const PUBLIC_ZONE: &str = "vpce.amazonaws.com";
@@ -75,7 +84,8 @@ struct PrivateName {
 
 /// An index in a comparable form (tests).
 #[cfg(test)]
-pub(crate) type Summary = (BTreeMap<(String, String), Placement>, BTreeMap<VpcKey, VpcInfo>, Vec<usize>);
+pub(crate) type Summary =
+    (BTreeMap<(String, String), Placement>, BTreeMap<VpcKey, VpcInfo>, Vec<usize>, BTreeMap<String, ZoneCopy>);
 
 /// One change of the index, read from the world.
 #[derive(Debug)]
@@ -93,6 +103,11 @@ pub enum Update {
         name: Option<(String, Vec<Ipv4Addr>)>,
     },
     Txt(BTreeMap<String, Vec<String>>),
+    /// A hosted zone and its records; `None` once it is deleted.
+    Zone {
+        id: String,
+        copy: Option<ZoneCopy>,
+    },
 }
 
 /// What a batch of events asks to read again, each part once however many
@@ -102,6 +117,7 @@ pub struct Pending {
     vpcs: BTreeSet<(String, String)>,
     endpoints: BTreeSet<(String, String)>,
     load_balancers: BTreeSet<(String, String)>,
+    zones: BTreeSet<String>,
     txt: bool,
 }
 
@@ -113,6 +129,7 @@ impl Pending {
             p.vpcs.extend(region.vpcs.keys().map(|id| (region.name.clone(), id.clone())));
             p.load_balancers.extend(region.load_balancers.keys().map(|arn| (region.name.clone(), arn.clone())));
         }
+        p.zones.extend(world.hosted_zones().map(|z| z.id.clone()));
         p
     }
 
@@ -130,6 +147,9 @@ impl Pending {
                 self.load_balancers.insert((event.region.clone(), arn.clone()));
             }
             Resource::PublicTxt(_) => self.txt = true,
+            Resource::HostedZone(id) => {
+                self.zones.insert(id.clone());
+            }
             Resource::All => return false,
             // Endpoints report their own changes of ENIs, subnets and names.
             _ => {}
@@ -138,12 +158,17 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.vpcs.is_empty() && self.endpoints.is_empty() && self.load_balancers.is_empty() && !self.txt
+        self.vpcs.is_empty()
+            && self.endpoints.is_empty()
+            && self.load_balancers.is_empty()
+            && self.zones.is_empty()
+            && !self.txt
     }
 
     /// Reads what is pending from `world`, VPCs first (each brings its
-    /// endpoints along, as its DNS attributes decide their private names),
-    /// and at most `limit` endpoints; the rest stays pending. Only copies
+    /// endpoints and private zones along, as its DNS attributes decide
+    /// whether its resolver answers their private names), and at most
+    /// `limit` endpoints and zones; the rest stays pending. Only copies
     /// names and addresses, so the caller holds the world's lock briefly.
     pub fn read(&mut self, world: &World, limit: usize) -> Vec<Update> {
         let mut out = Vec::new();
@@ -162,6 +187,10 @@ impl Pending {
                 let nlbs = r.load_balancers.values().filter(|lb| lb.vpc_id == id);
                 self.load_balancers.extend(nlbs.map(|lb| (region.clone(), lb.arn.clone())));
             }
+            // A deleted VPC is still named by the zones associated with it.
+            let associated =
+                world.hosted_zones().filter(|z| z.vpcs.iter().any(|v| v.region == region && v.vpc_id == id));
+            self.zones.extend(associated.map(|z| z.id.clone()));
             out.push(Update::Vpc(VpcKey { region, vpc_id: id }, info));
         }
         while let Some((region, arn)) = self.load_balancers.pop_first() {
@@ -169,9 +198,15 @@ impl Pending {
             out.push(Update::LoadBalancer { region, arn, name });
         }
         for _ in 0..limit {
-            let Some((region, id)) = self.endpoints.pop_first() else { break };
-            let placement = placement(world, &region, &id);
-            out.push(Update::Endpoint { region, id, placement });
+            if let Some((region, id)) = self.endpoints.pop_first() {
+                let placement = placement(world, &region, &id);
+                out.push(Update::Endpoint { region, id, placement });
+            } else if let Some(id) = self.zones.pop_first() {
+                let copy = zones::read(world, &id);
+                out.push(Update::Zone { id, copy });
+            } else {
+                break;
+            }
         }
         out
     }
@@ -238,6 +273,8 @@ pub struct Index {
     load_balancers: HashMap<(String, String), (String, Vec<Ipv4Addr>)>,
     /// The TXT records currently served, to apply the world's by difference.
     txt: BTreeMap<String, Vec<String>>,
+    /// Hosted zones as installed, by id.
+    zones: HashMap<String, ZoneCopy>,
 }
 
 impl Default for Index {
@@ -251,6 +288,7 @@ impl Default for Index {
             placed: HashMap::new(),
             load_balancers: HashMap::new(),
             txt: BTreeMap::new(),
+            zones: HashMap::new(),
         }
     }
 }
@@ -288,6 +326,7 @@ impl Index {
                 Update::Endpoint { region, id, placement } => self.place(region, id, placement),
                 Update::LoadBalancer { region, arn, name } => self.place_load_balancer(region, arn, name),
                 Update::Txt(records) => self.sync_txt(&records),
+                Update::Zone { id, copy } => self.place_zone(id, copy),
             }
         }
     }
@@ -324,7 +363,8 @@ impl Index {
         let mut sizes = vec![self.public.len()];
         let private: BTreeMap<&VpcKey, usize> = self.private.iter().map(|(k, n)| (k, n.len())).collect();
         sizes.extend(private.values());
-        (placed, self.vpcs.clone(), sizes)
+        let zones = self.zones.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        (placed, self.vpcs.clone(), sizes, zones)
     }
 
     fn place(&mut self, region: String, id: String, placement: Option<Placement>) {
@@ -335,12 +375,13 @@ impl Index {
         }
         let Some(placement) = placement else { return };
         for (name, addrs) in &placement.public {
-            self.public.set_a(name, &source, addrs.clone());
+            self.public.set_a(PUBLIC_ZONE, name, &source, addrs, RANK_ENDPOINT);
         }
         if let Some(p) = &placement.private {
             let names = self.private.entry(p.vpc.clone()).or_default();
-            names.add_zone(private_zone(&p.name));
-            names.set_a(&p.name, &source, p.addrs.clone());
+            let zone = private_zone(&p.name);
+            names.add_zone(zone);
+            names.set_a(zone, &p.name, &source, &p.addrs, RANK_ENDPOINT);
         }
         self.placed.insert(slot, placement);
     }
@@ -349,22 +390,22 @@ impl Index {
         let source: Arc<str> = Arc::from(arn.as_str());
         let slot = (region, arn);
         if let Some((old, _)) = self.load_balancers.remove(&slot) {
-            self.public.set_a(&old, &source, Vec::new());
+            self.public.set_a(load_balancer_zone(&old), &old, &source, &[], RANK_ENDPOINT);
             self.public.remove_zone(load_balancer_zone(&old));
         }
         let Some((name, addrs)) = name else { return };
         self.public.add_zone(load_balancer_zone(&name));
-        self.public.set_a(&name, &source, addrs.clone());
+        self.public.set_a(load_balancer_zone(&name), &name, &source, &addrs, RANK_ENDPOINT);
         self.load_balancers.insert(slot, (name, addrs));
     }
 
     fn take_back(&mut self, source: &Arc<str>, old: Placement) {
         for (name, _) in &old.public {
-            self.public.set_a(name, source, Vec::new());
+            self.public.set_a(PUBLIC_ZONE, name, source, &[], RANK_ENDPOINT);
         }
         let Some(p) = old.private else { return };
         if let Some(names) = self.private.get_mut(&p.vpc) {
-            names.set_a(&p.name, source, Vec::new());
+            names.set_a(private_zone(&p.name), &p.name, source, &[], RANK_ENDPOINT);
             names.remove_zone(private_zone(&p.name));
             if names.is_empty() {
                 self.private.remove(&p.vpc);
@@ -374,8 +415,9 @@ impl Index {
 
     fn sync_txt(&mut self, now: &BTreeMap<String, Vec<String>>) {
         let gone: Vec<String> = self.txt.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
+        let source: Arc<str> = Arc::from("txt");
         for name in gone {
-            self.public.set_txt(&name, Vec::new());
+            self.public.set(txt_zone(&name), &name, &source, Share::default());
             self.public.remove_zone(txt_zone(&name));
             self.txt.remove(&name);
         }
@@ -385,8 +427,46 @@ impl Index {
                 Some(_) => {}
                 None => self.public.add_zone(txt_zone(name)),
             }
-            self.public.set_txt(name, values.clone());
+            self.public.set(txt_zone(name), name, &source, Share::txt(name, values));
             self.txt.insert(name.clone(), values.clone());
         }
+    }
+
+    fn place_zone(&mut self, id: String, copy: Option<ZoneCopy>) {
+        let source: Arc<str> = Arc::from(id.as_str());
+        if let Some(old) = self.zones.remove(&id) {
+            let names: Vec<String> = zones::names(&old).collect();
+            let take_back = |view: &mut Names| {
+                for name in &names {
+                    view.set(&old.apex, name, &source, Share::default());
+                }
+                view.remove_zone(&old.apex);
+            };
+            if old.public {
+                take_back(&mut self.public);
+            }
+            for (key, _) in &old.vpcs {
+                if let Some(view) = self.private.get_mut(key) {
+                    take_back(view);
+                    if view.is_empty() {
+                        self.private.remove(key);
+                    }
+                }
+            }
+        }
+        let Some(copy) = copy else { return };
+        let put = |view: &mut Names, shares: BTreeMap<String, Share>| {
+            view.add_zone(&copy.apex);
+            for (name, share) in shares {
+                view.set(&copy.apex, &name, &source, share);
+            }
+        };
+        if copy.public {
+            put(&mut self.public, zones::shares(&copy, None));
+        }
+        for (key, block) in &copy.vpcs {
+            put(self.private.entry(key.clone()).or_default(), zones::shares(&copy, Some(block)));
+        }
+        self.zones.insert(id, copy);
     }
 }

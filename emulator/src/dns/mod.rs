@@ -4,6 +4,10 @@
 //! - [`index`]: follows the model's events into an index of names with O(1)
 //!   lookups (which names exist, in which view, and why).
 //! - [`names`]: the names and zones of one view, answers prebuilt.
+//! - [`zones`]: Route 53 hosted zones in the views (public ones everywhere,
+//!   private ones at the resolvers of their VPCs).
+//! - [`answer`]: one question answered from a view: records, aliases
+//!   resolved to their targets' current records, CNAMEs chased.
 //! - [`handler`]: the hickory `RequestHandler` that answers from a view.
 //! - [`listeners`]: the public listener and the per-VPC resolvers (127.k.0.2
 //!   on the public listener's port), opened and closed as VPCs come and go.
@@ -11,11 +15,13 @@
 //! hickory stays behind this module: the rest of the emulator sees
 //! [`DnsSettings`], [`bind`] and [`DnsServer`].
 
+pub mod answer;
 pub mod handler;
 pub mod index;
 pub mod listeners;
 pub mod names;
 pub mod probe;
+pub mod zones;
 
 use std::io;
 use std::net::SocketAddr;
@@ -99,3 +105,5 @@ fn udp_socket(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zone_tests;

@@ -17,27 +17,27 @@ use crate::model::endpoint::CreateEndpoint;
 use crate::model::service::CreateService;
 use crate::model::{Caller, Settings, Tags, World};
 
-const REGION: &str = "ap-northeast-1";
+pub(super) const REGION: &str = "ap-northeast-1";
 
-fn provider() -> Caller {
+pub(super) fn provider() -> Caller {
     Caller::root("111111111111", REGION)
 }
 
-fn consumer() -> Caller {
+pub(super) fn consumer() -> Caller {
     Caller::root("222222222222", REGION)
 }
 
 /// A consumer VPC with DNS hostnames on and two subnets, and a second VPC.
-struct Fixture {
-    world: World,
-    index: Index,
-    vpc: String,
-    other_vpc: String,
-    subnets: Vec<String>,
+pub(super) struct Fixture {
+    pub(super) world: World,
+    pub(super) index: Index,
+    pub(super) vpc: String,
+    pub(super) other_vpc: String,
+    pub(super) subnets: Vec<String>,
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub(super) fn new() -> Fixture {
         let mut w = World::new(Settings::default());
         let c = consumer();
         let vpc = w.create_vpc(&c, 0, "10.24.0.0/16", None, Tags::new()).unwrap();
@@ -53,7 +53,7 @@ impl Fixture {
 
     /// What the DNS task does: note the events the model emitted, then read
     /// the world and install the records one endpoint at a time.
-    fn follow(&mut self) {
+    pub(super) fn follow(&mut self) {
         let mut pending = Pending::default();
         for e in self.world.drain_events() {
             assert!(pending.add(&e), "no test here replaces the world");
@@ -65,12 +65,12 @@ impl Fixture {
         assert_eq!(self.index.summary(), Index::from_world(&self.world).summary());
     }
 
-    fn view(&self, vpc: &str) -> View {
+    pub(super) fn view(&self, vpc: &str) -> View {
         View::Vpc(VpcKey { region: REGION.into(), vpc_id: vpc.into() })
     }
 
     /// Host addresses `name` has in `view`; `None` for NXDOMAIN or not ours.
-    fn a(&self, view: &View, name: &str) -> Option<Vec<Ipv4Addr>> {
+    pub(super) fn a(&self, view: &View, name: &str) -> Option<Vec<Ipv4Addr>> {
         let f = self.index.lookup(view, name)?;
         if !f.exists {
             return None;
@@ -78,7 +78,8 @@ impl Fixture {
         Some(
             f.rrsets
                 .map(|rr| {
-                    rr.a.iter()
+                    rr.a()
+                        .iter()
                         .filter_map(|r| match &r.data {
                             RData::A(a) => Some(a.0),
                             _ => None,
@@ -89,7 +90,7 @@ impl Fixture {
         )
     }
 
-    fn host_addrs(&self, endpoint: &str) -> Vec<Ipv4Addr> {
+    pub(super) fn host_addrs(&self, endpoint: &str) -> Vec<Ipv4Addr> {
         let r = self.world.region(REGION).unwrap();
         let e = &r.endpoints[endpoint];
         let vpc = &r.vpcs[&e.vpc_id];
@@ -102,7 +103,7 @@ impl Fixture {
         v
     }
 
-    fn ec2_endpoint(&mut self, subnets: &[String]) -> crate::model::VpcEndpoint {
+    pub(super) fn ec2_endpoint(&mut self, subnets: &[String]) -> crate::model::VpcEndpoint {
         let e = self
             .world
             .create_endpoint(
@@ -122,7 +123,7 @@ impl Fixture {
         e
     }
 
-    fn tick(&mut self) {
+    pub(super) fn tick(&mut self) {
         self.world.tick(10_000_000);
         self.follow();
     }
@@ -205,7 +206,7 @@ fn subnet_changes_move_the_zonal_names() {
 }
 
 /// A custom service with acceptance required, allowed for the consumer.
-fn custom_service(f: &mut Fixture) -> (String, String) {
+pub(super) fn custom_service(f: &mut Fixture) -> (String, String) {
     let p = provider();
     let w = &mut f.world;
     let vpc = w.create_vpc(&p, 0, "10.0.0.0/16", None, Tags::new()).unwrap();
@@ -274,25 +275,25 @@ fn published_txt_records_are_served_and_withdrawn() {
     f.world.publish_txt("_abc.Example.com.", "vpce:123");
     f.follow();
     let found = f.index.lookup(&View::Public, "_abc.example.com").unwrap();
-    assert_eq!(found.rrsets.unwrap().txt.len(), 1);
+    assert_eq!(found.rrsets.unwrap().txt().len(), 1);
     assert!(!f.index.lookup(&View::Public, "other.example.com").unwrap().exists);
     f.world.unpublish_txt("_abc.example.com", None);
     f.follow();
     assert!(f.index.lookup(&View::Public, "_abc.example.com").is_none());
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(super) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 /// Runs one packet through the handler as the server would; `None` when the
 /// packet does not decode (the server answers those itself).
-fn ask(rt: &tokio::runtime::Runtime, handler: &Handler, packet: Vec<u8>) -> Option<Message> {
+pub(super) fn ask(rt: &tokio::runtime::Runtime, handler: &Handler, packet: Vec<u8>) -> Option<Message> {
     let bytes = super::probe::answer(rt, handler, packet)?;
     Some(Message::from_vec(&bytes).expect("responses decode"))
 }
 
-fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {
+pub(super) fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {
     let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
     if edns {
