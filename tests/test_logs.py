@@ -12,9 +12,9 @@ import urllib.request
 
 import pytest
 
-from backends import BODY, require
+from backends import BODY, free_port, require
 from conftest import CONSUMER, PROVIDER, REGION, start_emulator, stop_emulator, wait_for
-from test_dataplane import curl, to_host
+from test_dataplane import World, curl, listeners_of, to_host
 from test_limits import served_world
 
 
@@ -224,3 +224,72 @@ def test_dns_questions_in_the_query_log(logged):
         return [json.loads(l) for l in lines] if len(lines) >= 3 else None
 
     assert wait_for(file_records, "the query log file") == records
+
+
+def test_an_endpoint_not_yet_available_refuses_with_a_reject_record(client, emulator):
+    """Before acceptance the endpoint's interfaces exist but carry nothing:
+    AWS drops the flow and logs a REJECT on the endpoint ENI. The emulator
+    holds the interface's address and resets the connection at once (so
+    curl fails fast instead of timing out), logging the same REJECT; once
+    accepted, the same client gets through with ACCEPT records."""
+    w = World(client, emulator)
+    try:
+        w.start_nginx()
+        ep = w.endpoint()["VpcEndpointId"]
+        consumer = client("ec2", CONSUMER)
+        assert consumer.describe_vpc_endpoints(VpcEndpointIds=[ep])["VpcEndpoints"][0]["State"] == "pendingAcceptance"
+        enis = {e["NetworkInterfaceId"]: e["PrivateIpAddress"] for e in consumer.describe_network_interfaces(
+            NetworkInterfaceIds=w.ep["NetworkInterfaceIds"])["NetworkInterfaces"]}
+
+        def refusing():
+            entries = [e for e in admin_json(emulator, "/_emulator/status")["dataplane"]["refusing_listeners"]
+                       if e["vpc_endpoint_id"] == ep]
+            return entries if len(entries) == len(enis) else None
+
+        # Ready once the data plane has applied the endpoint (its listeners bound).
+        with urllib.request.urlopen(f"{emulator}/_emulator/ready", timeout=15) as r:
+            assert r.status == 200
+        entries = refusing()
+        assert entries, "the pending endpoint's interfaces are not held"
+        assert {(e["network_interface_id"], e["endpoint_state"]) for e in entries} == {
+            (eni, "pendingAcceptance") for eni in enis}
+        assert listeners_of(emulator, ep) == [], "a pending endpoint serves nothing"
+        eni, eni_ip = entries[0]["network_interface_id"], entries[0]["vpc_address"].split(":")[0]
+        assert enis[eni] == eni_ip
+        host = to_host(w.cblock, eni_ip, f"10.{w.c}")
+        # curl forgets its port when the connection fails: it is given one.
+        port = free_port()
+        r = subprocess.run(["curl", "-s", "-S", "--max-time", "5", "--interface", w.client_host, "--local-port",
+                            str(port), "-o", "/dev/null", "-w", "%{http_code}", f"http://{host}:{w.port}/"],
+                           capture_output=True, text=True)
+        # Reset at once: curl sees it while connecting (7), or after (52, 55, 56).
+        assert r.returncode in (7, 52, 55, 56) and r.stdout == "000", ("a pending endpoint answered", r)
+
+        flow = wait_for(lambda: next((f for f in admin_json(emulator, f"/_emulator/flows?endpoint={ep}")["flows"]
+                                      if f["source"] == f"{w.client_vpc_ip}:{port}"), None), "the refused flow")
+        assert (flow["action"], flow["ended"], flow["nlb"]) == ("REJECT", "endpoint-not-available", None)
+        assert (flow["bytes_in"], flow["bytes_out"], flow["endpoint_eni"]) == (0, 0, eni)
+        records = [r for r in v2_records(admin_text(emulator, f"/_emulator/flow-logs?interface-id={eni}"))
+                   if port in (r["sport"], r["dport"])]
+        assert len(records) == 1, records
+        r = records[0]
+        assert (r["action"], r["account"], r["eni"]) == ("REJECT", CONSUMER, eni)
+        assert (r["src"], r["sport"], r["dst"], r["dport"]) == (w.client_vpc_ip, port, eni_ip, w.port)
+        assert r["packets"] >= 1 and r["bytes"] == 40 * r["packets"], r
+        assert r["start"] <= r["end"]
+
+        # Accepted: the same address now carries the flow, logged ACCEPT.
+        w.accept()
+        w.wait_listeners()
+        assert not [e for e in admin_json(emulator, "/_emulator/status")["dataplane"]["refusing_listeners"]
+                    if e["vpc_endpoint_id"] == ep]
+        port, sent, got, code = curl_measured(f"http://{host}:{w.port}/", w.client_host)
+        assert code == "200"
+        def accepted():
+            text = admin_text(emulator, f"/_emulator/flow-logs?interface-id={eni}")
+            return [r for r in v2_records(text) if port in (r["sport"], r["dport"])] or None
+
+        accepted = wait_for(accepted, "the accepted flow's records")
+        assert {(r["action"], r["src"]) for r in accepted} == {("ACCEPT", w.client_vpc_ip), ("ACCEPT", eni_ip)}
+    finally:
+        w.close()

@@ -93,6 +93,13 @@ pub async fn serve(
     };
     let source4 = SocketAddrV4::new(source.unwrap_or(*peer4.ip()), peer4.port());
     let recorder = Recorder { logs, route: &route, source: source4, start_ms };
+    if let Some(state) = route.unavailable {
+        debug!(state, "the endpoint is not available: the flow is refused");
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        recorder.record(Segments::of(&client, None), None, (0, 0), Ended::EndpointNotAvailable);
+        reset(&client);
+        return;
+    }
     if faults.zone_down(&route.zone) {
         debug!("the zone is down: nothing answers");
         let limit = *settings.idle_timeout.borrow();

@@ -3,8 +3,12 @@
 //!
 //! It follows the model: on every change it rebuilds a [`plan::Plan`] and
 //! reconciles listeners, one per (ENI host address, listener port) of every
-//! `available` endpoint. Endpoints that stop being available lose their
-//! listeners, and their open flows are reset.
+//! endpoint with interfaces. Those of an endpoint that is not available yet
+//! (pendingAcceptance, pending) refuse every flow: AWS drops such traffic,
+//! the emulator resets it at once so a client fails fast rather than wait
+//! out its connect timeout, and both log a REJECT on the interface.
+//! Endpoints that stop being available lose their listeners, and their
+//! open flows are reset.
 
 mod flow;
 pub mod health;
@@ -106,6 +110,9 @@ impl Changed {
 
 struct Running {
     endpoint_id: String,
+    /// Whether it carried flows when it started: one that must refuse
+    /// them from now on is restarted, so its open flows are reset.
+    serving: bool,
     accept: JoinHandle<()>,
     /// Tells every flow of this listener to stop.
     cancel: watch::Sender<Stop>,
@@ -222,7 +229,10 @@ impl DataPlane {
         let mut running = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let stale: Vec<SocketAddrV4> = running
             .iter()
-            .filter(|(k, r)| plan.endpoint_at(k) != Some(r.endpoint_id.as_str()))
+            .filter(|(k, r)| {
+                plan.endpoint_at(k) != Some(r.endpoint_id.as_str())
+                    || (r.serving && plan.listeners.get(k).is_some_and(|route| route.unavailable.is_some()))
+            })
             .map(|(k, _)| *k)
             .collect();
         for key in stale {
@@ -252,19 +262,21 @@ impl DataPlane {
             .listeners
             .iter()
             .map(|(k, r)| {
-                (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), false, self.idle_timeout(r))
+                let vpc_address = SocketAddrV4::new(r.eni_addr, r.port);
+                (k, r.endpoint_id.as_str(), vpc_address, false, self.idle_timeout(r), r.unavailable.is_none())
             })
             .chain(plan.services.iter().map(|(k, r)| {
-                (k, r.endpoint_id.as_str(), SocketAddrV4::new(r.eni_addr, r.port), true, self.settings.idle_timeout)
+                let vpc_address = SocketAddrV4::new(r.eni_addr, r.port);
+                (k, r.endpoint_id.as_str(), vpc_address, true, self.settings.idle_timeout, true)
             }));
-        for (key, endpoint_id, vpc_address, aws_service, idle_timeout) in wanted {
+        for (key, endpoint_id, vpc_address, aws_service, idle_timeout, serving) in wanted {
             if running.contains_key(key) {
                 continue;
             }
             match bind(*key) {
                 Ok(listener) => {
                     failed.remove(key);
-                    info!(listener = %key, endpoint = %endpoint_id, %vpc_address, tls = aws_service, "listening");
+                    info!(listener = %key, endpoint = %endpoint_id, %vpc_address, tls = aws_service, refusing = !serving, "listening");
                     let (cancel, cancelled) = watch::channel(Stop::Run);
                     let (idle_timeout, idle) = watch::channel(idle_timeout);
                     let span = tracing::info_span!("endpoint", id = %endpoint_id, listener = %key);
@@ -274,7 +286,7 @@ impl DataPlane {
                         tokio::spawn(accept_loop(self.clone(), listener, *key, cancelled, idle).instrument(span))
                     };
                     let endpoint_id = endpoint_id.to_string();
-                    running.insert(*key, Running { endpoint_id, accept, cancel, idle_timeout });
+                    running.insert(*key, Running { endpoint_id, serving, accept, cancel, idle_timeout });
                 }
                 Err(e) => {
                     let why = bind_advice(*key, &e, self.settings.port_offset);
@@ -313,7 +325,21 @@ impl DataPlane {
             v
         };
         let (direct, through): (Vec<_>, Vec<_>) = plan.listeners.iter().partition(|(_, r)| r.direct);
+        let (refusing, through): (Vec<_>, Vec<_>) = through.into_iter().partition(|(_, r)| r.unavailable.is_some());
         let mut listeners: Vec<Value> = through.into_iter().map(|(k, r)| route_json(k, r)).collect();
+        let mut refusing: Vec<Value> = refusing
+            .into_iter()
+            .map(|(k, r)| {
+                json!({
+                    "host_address": k.to_string(),
+                    "vpc_address": SocketAddrV4::new(r.eni_addr, r.port).to_string(),
+                    "vpc_endpoint_id": r.endpoint_id,
+                    "network_interface_id": r.names.endpoint_eni,
+                    "endpoint_state": r.unavailable,
+                })
+            })
+            .collect();
+        refusing.sort_by_key(|v| v["host_address"].as_str().unwrap_or("").to_string());
         let mut nlb_listeners: Vec<Value> = direct.into_iter().map(|(k, r)| route_json(k, r)).collect();
         nlb_listeners.sort_by_key(|v| v["host_address"].as_str().unwrap_or("").to_string());
         listeners.extend(plan.services.iter().map(|(k, r)| {
@@ -331,6 +357,7 @@ impl DataPlane {
             "port_offset": self.settings.port_offset,
             "listeners": listeners,
             "load_balancer_listeners": nlb_listeners,
+            "refusing_listeners": refusing,
             "bind_failures": failed,
             "endpoints": self.stats.to_json(),
             "max_flows": self.settings.max_flows,

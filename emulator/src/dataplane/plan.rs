@@ -7,9 +7,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
+mod direct;
+
 use super::load_balancer_groups::{self, InboundRule};
 use super::tls_listener::Termination;
 use crate::addressing::{is_host_loopback, VpcBlock};
+use crate::model::endpoint::EndpointState;
 use crate::model::{IpPermission, Region, TargetHealthState, World};
 
 /// How a registered target is reached and whether it may take new flows.
@@ -64,6 +67,11 @@ pub struct Route {
     pub direct: bool,
     /// Who owns what, for the flow log records.
     pub names: Arc<FlowNames>,
+    /// The endpoint's state while it has its interfaces but is not
+    /// available (pendingAcceptance, pending): the listener holds the
+    /// interface's address and refuses every flow, each logged as a REJECT
+    /// on the interface.
+    pub unavailable: Option<&'static str>,
 }
 
 /// The interfaces a flow crosses and their owners, as flow logs name them.
@@ -197,75 +205,10 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
             }
         }
         health_groups(region, &mut plan.health);
-        direct_listeners(region, port_offset, &mut plan.listeners);
+        direct::listeners(region, port_offset, &mut plan.listeners);
     }
     plan.note_interface_regions();
     plan
-}
-
-/// Listeners at the node addresses of the region's active load balancers,
-/// for clients of the NLB itself. Endpoints' listeners are at their ENIs'
-/// addresses, so the two never share an address.
-fn direct_listeners(region: &Region, port_offset: u16, out: &mut HashMap<SocketAddrV4, Arc<Route>>) {
-    for lb in region.load_balancers.values().filter(|lb| lb.state == "active") {
-        let Some(vpc) = block(region, &lb.vpc_id) else { continue };
-        let ingress = if lb.security_groups.is_empty() {
-            vec![IpPermission {
-                protocol: "-1".into(),
-                from_port: None,
-                to_port: None,
-                ranges: crate::model::net::Ipv4Cidr::new(Ipv4Addr::UNSPECIFIED, 0)
-                    .map(|c| (c, None))
-                    .into_iter()
-                    .collect(),
-                groups: vec![],
-            }]
-        } else {
-            ingress_of(region, &lb.security_groups)
-        };
-        for listener in region.listeners.values().filter(|l| l.load_balancer_arn == lb.arn) {
-            let Some(tg) = region.target_groups.get(&listener.target_group_arn) else { continue };
-            let Some(host_port) = listener.port.checked_add(port_offset) else { continue };
-            let targets = target_routes(region, tg);
-            let tls = Termination::of(region, lb, listener).map(Arc::new);
-            for node in &lb.nodes {
-                let Some(node_host) = vpc.host_addr(node.private_ip) else { continue };
-                out.insert(
-                    SocketAddrV4::new(node_host, host_port),
-                    Arc::new(Route {
-                        endpoint_id: lb.arn.clone(),
-                        region: region.name.clone(),
-                        eni_addr: node.private_ip,
-                        port: listener.port,
-                        zone: node.availability_zone.clone(),
-                        consumer: vpc,
-                        ingress: ingress.clone(),
-                        // Not PrivateLink traffic: `ingress` already holds
-                        // the NLB's groups, whatever the enforcement says.
-                        load_balancer_ingress: None,
-                        node_addr: node.private_ip,
-                        node_host,
-                        target_group_arn: tg.arn.clone(),
-                        targets: targets.clone(),
-                        cross_zone: lb.cross_zone(),
-                        proxy_protocol_v2: tg.proxy_protocol_v2(),
-                        idle_timeout_seconds: listener.tcp_idle_timeout_seconds,
-                        target_tls: tls.is_some() && tg.protocol == "TLS",
-                        tls: tls.clone(),
-                        direct: true,
-                        // The client and the target both meet the NLB's
-                        // ENI: both of its records are on it.
-                        names: Arc::new(FlowNames {
-                            consumer_account: lb.owner.clone(),
-                            endpoint_eni: node.network_interface_id.clone(),
-                            provider_account: lb.owner.clone(),
-                            load_balancer_eni: node.network_interface_id.clone(),
-                        }),
-                    }),
-                );
-            }
-        }
-    }
 }
 
 /// The target groups that listeners of this region's active load balancers
@@ -325,12 +268,19 @@ pub fn read_parts<'a>(
 /// The service, its NLBs and targets are the provider's, in the service's
 /// region: another one for a cross-region endpoint.
 fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offset: u16) -> Option<Part> {
-    if !e.is_available() {
-        return None;
-    }
+    // Until an endpoint is available its interfaces exist but carry
+    // nothing; once it is deleting, its listeners go, as its interfaces will.
+    let unavailable = match e.state {
+        EndpointState::Available => None,
+        EndpointState::Deleting | EndpointState::Deleted => return None,
+        other => Some(other.as_str()),
+    };
     let mut part = Part::default();
     let enis = || e.network_interface_ids.iter().filter_map(|n| region.network_interfaces.get(n));
     if let Some(aws) = &e.aws_service {
+        if unavailable.is_some() {
+            return None;
+        }
         let host_port = AWS_SERVICE_PORT.checked_add(port_offset)?;
         for eni in enis() {
             let Some(consumer) = block(region, &eni.vpc_id) else { continue };
@@ -407,6 +357,7 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
                             provider_account: lb.owner.clone(),
                             load_balancer_eni: node.network_interface_id.clone(),
                         }),
+                        unavailable,
                     }),
                 ));
             }
@@ -564,122 +515,4 @@ pub fn flow_hash(src: SocketAddrV4, dst: SocketAddrV4) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::net::Ipv4Cidr;
-
-    fn route(targets: Vec<TargetRoute>, cross_zone: bool, ingress: Vec<IpPermission>) -> Route {
-        Route {
-            endpoint_id: "vpce-0123456789abcdef0".into(),
-            region: "ap-northeast-1".into(),
-            eni_addr: "10.24.20.69".parse().unwrap(),
-            port: 80,
-            zone: "ap-northeast-1a".into(),
-            consumer: VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2, attached: false },
-            ingress,
-            load_balancer_ingress: None,
-            node_addr: "10.0.0.6".parse().unwrap(),
-            node_host: "127.1.0.6".parse().unwrap(),
-            target_group_arn: "tg".into(),
-            targets,
-            cross_zone,
-            proxy_protocol_v2: false,
-            idle_timeout_seconds: 350,
-            tls: None,
-            target_tls: false,
-            direct: false,
-            names: Arc::default(),
-        }
-    }
-
-    fn target(id: &str, zone: Option<&str>, health: TargetHealthState) -> TargetRoute {
-        TargetRoute {
-            id: id.into(),
-            port: 80,
-            dial: Some(SocketAddrV4::new("127.1.0.9".parse().unwrap(), 80)),
-            zone: zone.map(str::to_string),
-            health,
-        }
-    }
-
-    fn rule(port: i32, cidr: &str) -> IpPermission {
-        IpPermission {
-            protocol: "tcp".into(),
-            from_port: Some(port),
-            to_port: Some(port),
-            ranges: vec![(cidr.parse::<Ipv4Cidr>().unwrap(), None)],
-            groups: vec![],
-        }
-    }
-
-    #[test]
-    fn security_groups_check_port_and_source() {
-        let r = route(vec![], false, vec![rule(80, "10.24.16.0/20")]);
-        assert!(r.admits(Some("10.24.16.99".parse().unwrap())));
-        assert!(!r.admits(Some("10.24.200.1".parse().unwrap())));
-        assert!(r.admits(None), "a host client counts as inside the VPC");
-        let wrong_port = route(vec![], false, vec![rule(443, "10.24.0.0/16")]);
-        assert!(!wrong_port.admits(Some("10.24.16.99".parse().unwrap())));
-        assert!(!wrong_port.admits(None));
-        let elsewhere = route(vec![], false, vec![rule(80, "192.168.0.0/16")]);
-        assert!(!elsewhere.admits(None));
-    }
-
-    #[test]
-    fn load_balancer_groups_check_only_when_enforced() {
-        use super::load_balancer_groups::InboundRule;
-        let client = Some("10.24.16.99".parse().unwrap());
-        let mut r = route(vec![], false, vec![rule(80, "10.24.0.0/16")]);
-        assert!(r.load_balancer_admits(client), "no groups, or enforcement off: nothing to check");
-        assert!(r.load_balancer_admits(None));
-        r.load_balancer_ingress = Some(vec![]);
-        assert!(!r.load_balancer_admits(client), "groups without a rule for the port let nothing in");
-        assert!(r.admits(client), "the endpoint's own groups are checked on their own");
-        let rule = |cidr| InboundRule { permission: rule(80, cidr), groups: vec![], members: vec![] };
-        r.load_balancer_ingress = Some(vec![rule("10.24.16.0/20")]);
-        assert!(r.load_balancer_admits(client));
-        assert!(!r.load_balancer_admits(Some("10.24.112.9".parse().unwrap())));
-        // The endpoint interface's address is not what the rules see.
-        r.load_balancer_ingress = Some(vec![rule("10.24.20.69/32")]);
-        assert!(!r.load_balancer_admits(client));
-    }
-
-    #[test]
-    fn targets_by_zone_health_and_fail_open() {
-        use TargetHealthState::*;
-        let ts = vec![
-            target("a", Some("ap-northeast-1a"), Healthy),
-            target("c", Some("ap-northeast-1c"), Healthy),
-            target("d", Some("ap-northeast-1a"), Draining),
-            target("all", None, Unhealthy),
-        ];
-        let ids = |r: &Route| r.candidates().iter().map(|t| t.id.clone()).collect::<Vec<_>>();
-        assert_eq!(ids(&route(ts.clone(), false, vec![])), vec!["a"]);
-        assert_eq!(ids(&route(ts.clone(), true, vec![])), vec!["a", "c"]);
-        let sick = vec![target("a", Some("ap-northeast-1a"), Unhealthy), target("b", None, Initial)];
-        assert_eq!(ids(&route(sick, false, vec![])), vec!["a", "b"], "no healthy target: fail open");
-        let draining = vec![target("d", Some("ap-northeast-1a"), Draining)];
-        assert!(route(draining, true, vec![]).candidates().is_empty());
-    }
-
-    #[test]
-    fn flow_hash_is_stable_per_tuple() {
-        let a: SocketAddrV4 = "127.2.16.99:40000".parse().unwrap();
-        let b: SocketAddrV4 = "127.2.20.69:80".parse().unwrap();
-        assert_eq!(flow_hash(a, b), flow_hash(a, b));
-        assert_ne!(flow_hash(a, b), flow_hash("127.2.16.99:40001".parse().unwrap(), b));
-    }
-
-    #[test]
-    fn flows_from_nearby_even_ports_spread_over_targets() {
-        let dst: SocketAddrV4 = "127.2.20.69:80".parse().unwrap();
-        for n in [2u64, 3, 4] {
-            let mut hits = vec![0; n as usize];
-            for port in (40000..40040).step_by(2) {
-                let src = SocketAddrV4::new("127.2.16.99".parse().unwrap(), port);
-                hits[(flow_hash(src, dst) % n) as usize] += 1;
-            }
-            assert!(hits.iter().all(|&h| h >= 2), "{n} targets: {hits:?}");
-        }
-    }
-}
+mod tests;

@@ -34,7 +34,7 @@ impl Recorder<'_> {
     /// Records the flow: `bytes` of payload from the consumer and back.
     pub fn record(&self, segs: Segments, leg: Option<NlbLeg>, bytes: (u64, u64), ended: Ended) {
         let action = match ended {
-            Ended::SecurityGroup | Ended::LoadBalancerSecurityGroup => Action::Reject,
+            Ended::SecurityGroup | Ended::LoadBalancerSecurityGroup | Ended::EndpointNotAvailable => Action::Reject,
             _ => Action::Accept,
         };
         let (consumer_out, consumer_in) =

@@ -46,6 +46,11 @@ pub enum Ended {
     /// admit the client and port. Logged as a REJECT of the inbound
     /// direction on the endpoint ENI, like [`Ended::SecurityGroup`].
     LoadBalancerSecurityGroup,
+    /// The endpoint has its interfaces but is not available (its
+    /// connection awaits acceptance, or is being set up): the flow is
+    /// refused, logged as a REJECT of the inbound direction on the
+    /// endpoint ENI.
+    EndpointNotAvailable,
     /// No registered target may take the flow.
     NoTarget,
     /// The chosen target refused or did not answer.
