@@ -343,3 +343,55 @@ def test_restart_after_sigkill_takes_over_the_interface_addresses(vpcs, tmp_path
         for e in (emu, emu2):
             if e is not None and e.proc.poll() is None:
                 e.stop()
+
+
+def test_private_hosted_zone_name_in_namespaces(vpcs):
+    """A private hosted zone associated with the consumer VPC: the host's
+    resolver (10.24.0.2) answers the zone's alias to the endpoint with the
+    ENI addresses, `curl http://api.internal.example.com/` reaches nginx
+    through the endpoint, and the alias empties when the endpoint goes."""
+    ns, emu_ns, prov, cons = vpcs
+    nginx = Nginx([(TARGET, 80)], prefix=ns.exec(prov))
+    emu = emulator_in(ns, emu_ns)
+    try:
+        provider = Aws(emu.url, PROVIDER, prefix=ns.exec(emu_ns))
+        consumer = Aws(emu.url, CONSUMER, prefix=ns.exec(emu_ns))
+        service, node_ips = provider_side(provider, CONSUMER)
+        ep, _ = consumer_side(consumer, service["ServiceName"])
+        eni_ips = sorted(e["PrivateIpAddress"] for e in accept(provider, consumer, service, ep))
+        vpc = ep["VpcId"]
+        consumer("ec2", "modify-vpc-attribute", "--vpc-id", vpc, "--enable-dns-hostnames", '{"Value":true}')
+        zone = consumer("route53", "create-hosted-zone", "--name", "internal.example.com", "--caller-reference",
+                        "netns-zone", "--vpc", f"VPCRegion=ap-northeast-1,VPCId={vpc}")["HostedZone"]["Id"]
+        entry = ep["DnsEntries"][0]
+        alias = {"Name": "api.internal.example.com", "Type": "A", "AliasTarget": {
+            "HostedZoneId": entry["HostedZoneId"], "DNSName": entry["DnsName"], "EvaluateTargetHealth": False}}
+        consumer("route53", "change-resource-record-sets", "--hosted-zone-id", zone, "--change-batch",
+                 json.dumps({"Changes": [{"Action": "CREATE", "ResourceRecordSet": alias}]}))
+
+        dig = wait_for(lambda: (r := ns.run(cons, "dig", "api.internal.example.com", check=False)).returncode == 0
+                       and "ANSWER SECTION" in r.stdout and r.stdout, "the zone's name answered")
+        assert ";; SERVER: 10.24.0.2#53(10.24.0.2)" in dig, dig
+        assert sorted(a[2] for a in dig_answers(dig)) == eni_ips, dig
+        assert {a[1] for a in dig_answers(dig)} == {60}
+        # Outside the zone's VPC (the provider's), the name does not exist.
+        assert "status: NXDOMAIN" in ns.run(prov, "dig", "@10.0.0.2", "api.internal.example.com").stdout
+
+        before = len(nginx.clients())
+        curl = wait_for(lambda: (r := ns.run(cons, "curl", "-s", "--max-time", "5", "http://api.internal.example.com/",
+                                             check=False)).returncode == 0 and r.stdout, "curl by the zone's name")
+        assert curl == BODY
+        clients = wait_for(lambda: nginx.clients()[before:], "access log lines")
+        assert set(clients) <= node_ips and CONSUMER_HOST not in clients
+
+        consumer("ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", ep["VpcEndpointId"])
+        empty = wait_for(lambda: (r := ns.run(cons, "dig", "api.internal.example.com", check=False).stdout)
+                         and "ANSWER SECTION" not in r and r, "the alias empties")
+        assert "status: NOERROR" in empty, empty
+    finally:
+        nginx.stop()
+        code = emu.stop()
+    log = emu.log_text()
+    os.unlink(emu.log.name)
+    assert code == 0, log[-3000:]
+    assert "panicked" not in log
