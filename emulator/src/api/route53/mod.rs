@@ -201,6 +201,7 @@ fn serve(
         )
         .with_status(404));
     };
+    check_zone_id(route, &path)?;
     let body =
         if req.body.iter().all(u8::is_ascii_whitespace) { Element::default() } else { Element::parse(req.body)? };
     let query: Vec<(String, String)> =
@@ -212,6 +213,24 @@ fn serve(
         (route.handler)(&mut ctx)
     })?;
     Ok((route.name, reply))
+}
+
+/// Longest hosted zone id Route 53 takes in a path.
+const ZONE_ID_MAX: usize = 32;
+
+/// A zone id longer than Route 53's is a malformed request, not a zone that
+/// is not there.
+fn check_zone_id(route: &Route, path: &[String]) -> Result<()> {
+    let id = match (route.path.starts_with("hostedzone/"), path.first()) {
+        (true, Some(id)) => id,
+        _ => return Ok(()),
+    };
+    if id.chars().count() > ZONE_ID_MAX {
+        return Err(invalid_input(format!(
+            "1 validation error detected: Value '{id}' at 'id' failed to satisfy constraint: Member must have length less than or equal to {ZONE_ID_MAX}"
+        )));
+    }
+    Ok(())
 }
 
 pub fn error_response(e: &Error, request_id: &str) -> HttpResponse {

@@ -5,19 +5,12 @@ use super::{invalid_input, Ctx, Element, Reply};
 use crate::api::xml::Xml;
 use crate::model::hosted_zone::{escaped, normalise, reversed};
 use crate::model::record_set::{Action, AliasTarget, RecordChange, RecordSet, TYPES};
-use crate::model::Result;
+use crate::model::{Error, Result};
 
 /// Routing policies the emulator does not model: refused rather than
 /// silently answered as simple records.
-const UNSUPPORTED: &[&str] = &[
-    "Region",
-    "GeoLocation",
-    "Failover",
-    "HealthCheckId",
-    "TrafficPolicyInstanceId",
-    "CidrRoutingConfig",
-    "GeoProximityLocation",
-];
+const UNSUPPORTED: &[&str] =
+    &["Region", "GeoLocation", "Failover", "TrafficPolicyInstanceId", "CidrRoutingConfig", "GeoProximityLocation"];
 
 fn number(e: &Element, name: &str) -> Result<Option<u64>> {
     match e.text_of(name) {
@@ -40,6 +33,12 @@ fn record_of(e: &Element) -> Result<RecordSet> {
         .ok_or_else(|| invalid_input("Invalid request: a ResourceRecordSet needs its Type"))?;
     if !TYPES.contains(&rtype) {
         return Err(invalid_input(format!("Invalid request: '{rtype}' is not a valid record type")));
+    }
+    // The emulator has no health checks, so every id names one that does
+    // not exist, as Route 53 says of an id it does not know.
+    if let Some(id) = e.text_of("HealthCheckId") {
+        return Err(Error::new("NoSuchHealthCheck", format!("No health check exists with the specified ID {id}"))
+            .with_status(404));
     }
     if let Some(field) = UNSUPPORTED.iter().find(|f| e.child(f).is_some()) {
         return Err(invalid_input(format!(

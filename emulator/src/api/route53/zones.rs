@@ -2,7 +2,9 @@
 
 use super::{invalid_input, Ctx, Element, Reply};
 use crate::api::xml::{timestamp, Xml};
-use crate::model::hosted_zone::{escaped, normalise, reversed, ChangeInfo, HostedZone, NewZone, ZoneVpc};
+use crate::model::hosted_zone::{
+    escaped, is_valid_name, normalise, reversed, ChangeInfo, HostedZone, NewZone, ZoneVpc,
+};
 use crate::model::{region, Error, Result};
 
 pub(super) fn render_change(x: &mut Xml, c: &ChangeInfo, status: &str) {
@@ -177,6 +179,11 @@ pub(super) fn list_hosted_zones_by_name(c: &mut Ctx) -> Result<Reply> {
     let zone_id = c.query("hostedzoneid").filter(|s| !s.is_empty());
     if zone_id.is_some() && dns_name.is_none() {
         return Err(invalid_input("Invalid request: hostedzoneid is only valid with dnsname"));
+    }
+    if let Some(n) = dns_name {
+        if !is_valid_name(&normalise(n)) {
+            return Err(Error::new("InvalidDomainName", format!("{n} is not a valid domain name.")));
+        }
     }
     let start = (dns_name.map(|n| reversed(&normalise(n))).unwrap_or_default(), zone_id.unwrap_or("").to_string());
     let mut zones: Vec<((String, String), &HostedZone)> = c
