@@ -312,3 +312,37 @@ fn a_cname_loop_ends() {
     let (_, lines, _) = answer(&f, &View::Public, "a.loop.example", RecordType::CNAME);
     assert_eq!(lines, vec!["a.loop.example. CNAME b.loop.example. 60"]);
 }
+
+#[test]
+fn an_alias_to_a_load_balancer_answers_its_nodes() {
+    let mut f = Fixture::new();
+    let (svc, _) = super::tests::custom_service(&mut f);
+    let (dns_name, nodes) = {
+        let r = f.world.region(REGION).unwrap();
+        let lb = r.load_balancers.values().next().unwrap();
+        (lb.dns_name.clone(), f.a(&View::Public, &lb.dns_name).unwrap())
+    };
+    let vpc = f.vpc.clone();
+    let view = f.view(&vpc);
+    let z = zone(&mut f, &consumer(), "internal.example.com", Some(&vpc));
+    let nlb_zone = crate::model::region::nlb_hosted_zone(REGION);
+    change(
+        &mut f,
+        &consumer(),
+        &z,
+        Action::Create,
+        alias("lb.internal.example.com", &nlb_zone, &format!("dualstack.{dns_name}")),
+    );
+    let mut want = nodes;
+    want.sort();
+    assert_eq!(addrs(&f, &view, "lb.internal.example.com"), want);
+    // The load balancer gone, the alias answers nothing.
+    let p = provider();
+    assert!(f.world.delete_services(&p, 20_000_000, std::slice::from_ref(&svc)).is_empty());
+    f.tick();
+    let arn = f.world.region(REGION).unwrap().load_balancers.keys().next().unwrap().clone();
+    f.world.delete_load_balancer(&p, &arn).unwrap();
+    f.follow();
+    let (code, lines, _) = answer(&f, &view, "lb.internal.example.com", RecordType::A);
+    assert_eq!((code, lines.len()), (ResponseCode::NoError, 0));
+}
