@@ -52,6 +52,16 @@ impl Credentials {
     }
 }
 
+/// Where a signed request goes and what it carries.
+struct Target<'a> {
+    service: &'a str,
+    region: &'a str,
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    content_type: &'a str,
+}
+
 /// One caller (credentials and region) of the emulator's API.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -102,6 +112,40 @@ impl Client {
             form.append_pair(k, v);
         }
         let body = form.finish();
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let to = Target { service, region: &self.region, method: "POST", path: "/", query: "", content_type };
+        self.signed(to, body).await
+    }
+
+    /// A Route 53 (REST-XML) call: `method` on `path` (under
+    /// `/2013-04-01/`) with query parameters and an XML body; Route 53 is
+    /// global and signed in us-east-1.
+    pub async fn route53(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<String>,
+    ) -> Result<Element> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query {
+            form.append_pair(k, v);
+        }
+        let query = form.finish();
+        let path = format!("/2013-04-01/{}", path.trim_start_matches('/'));
+        let to = Target {
+            service: "route53",
+            region: "us-east-1",
+            method,
+            path: &path,
+            query: &query,
+            content_type: "text/xml",
+        };
+        self.signed(to, body.unwrap_or_default()).await
+    }
+
+    async fn signed(&self, to: Target<'_>, body: String) -> Result<Element> {
+        let Target { service, region, method, path, query, content_type } = to;
         let now = time::OffsetDateTime::now_utc();
         let amz_date = format!(
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -113,7 +157,6 @@ impl Client {
             now.second()
         );
         let host = self.addr.to_string();
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
         let headers = vec![
             ("content-type".to_string(), content_type.to_string()),
             ("host".to_string(), host.clone()),
@@ -122,11 +165,11 @@ impl Client {
         let credential = auth::Credential {
             access_key_id: self.creds.access_key_id.clone(),
             date: amz_date[..8].to_string(),
-            region: self.region.clone(),
+            region: region.to_string(),
             service: service.to_string(),
         };
         let signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
-        let req = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: body.as_bytes() };
+        let req = SignedRequest { method, path, query, headers: &headers, body: body.as_bytes() };
         let signature = auth::signature(&credential, &signed, &req, &amz_date, &self.creds.secret_access_key);
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential={}/{}/{}/{}/aws4_request, SignedHeaders={}, Signature={signature}",
@@ -136,7 +179,10 @@ impl Client {
             credential.service,
             signed.join(";")
         );
-        let request = hyper::Request::post("/")
+        let target = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(target)
             .header("host", host)
             .header("content-type", content_type)
             .header("x-amz-date", amz_date)

@@ -250,7 +250,102 @@ async fn walkthrough(url: &str, port: u16, pause: bool) -> Result<(), String> {
             BODY.len()
         ));
     }
+    friendly_name(&mut s, &consumer, &cvpc.vpc.id, &ready, &me, &answers, &url_port).await?;
     println!("\nDone in {:.0} ms.", s.started.elapsed().as_secs_f64() * 1000.0);
+    Ok(())
+}
+
+/// The zone and name the walkthrough gives the endpoint.
+const FRIENDLY_ZONE: &str = "internal.example.com";
+const FRIENDLY_NAME: &str = "api.internal.example.com";
+
+/// The last steps: a private hosted zone of the consumer's VPC, an alias
+/// to the endpoint's regional name, then dig and curl by that name. A zone
+/// left by an earlier run against the same emulator is reused: the new VPC
+/// joins it and the alias moves to the new endpoint.
+async fn friendly_name(
+    s: &mut Steps,
+    consumer: &Client,
+    vpc_id: &str,
+    endpoint: &privatelink_client::resources::Endpoint,
+    me: &Host,
+    endpoint_answers: &[Ipv4Addr],
+    url_port: &str,
+) -> Result<(), String> {
+    let change_wait = Duration::from_secs(30);
+    s.step(
+        "Consumer",
+        &format!("a private hosted zone {FRIENDLY_ZONE} for the VPC"),
+        &format!(
+            "aws ec2 modify-vpc-attribute --vpc-id {vpc_id} --enable-dns-hostnames; \
+             aws route53 create-hosted-zone --name {FRIENDLY_ZONE} --vpc VPCRegion={REGION},VPCId={vpc_id} --caller-reference ..."
+        ),
+    );
+    // Route 53 answers private zones only in VPCs with DNS hostnames on.
+    consumer.enable_dns_hostnames(vpc_id).await.map_err(e)?;
+    let zone = match consumer.find_hosted_zone(FRIENDLY_ZONE, true).await.map_err(e)? {
+        Some(zone) => {
+            s.show(format!("{} already holds {FRIENDLY_ZONE} (from an earlier run): associating {vpc_id}", zone.id));
+            let change = consumer.associate_vpc_with_zone(&zone.id, vpc_id).await.map_err(e)?;
+            consumer.wait_for_change(&change, change_wait).await.map_err(e)?;
+            zone
+        }
+        None => {
+            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let reference = format!("privatelink-demo-{}", since.as_nanos());
+            let (zone, change) = consumer.create_private_zone(FRIENDLY_ZONE, vpc_id, &reference).await.map_err(e)?;
+            consumer.wait_for_change(&change, change_wait).await.map_err(e)?;
+            zone
+        }
+    };
+    let zone = consumer.get_hosted_zone(&zone.id).await.map_err(e)?;
+    s.show(format!("HostedZone /hostedzone/{}  Name {}  PrivateZone {}", zone.id, zone.name, zone.private));
+    for (region, vpc) in &zone.vpcs {
+        s.show(format!("VPC {vpc} ({region})"));
+    }
+
+    let regional = endpoint.dns_names.first().ok_or("the endpoint has no DNS name")?;
+    s.step(
+        "Consumer",
+        &format!("an alias {FRIENDLY_NAME} to the endpoint"),
+        &format!(
+            "aws route53 change-resource-record-sets --hosted-zone-id {} --change-batch \
+             '{{\"Changes\":[{{\"Action\":\"UPSERT\",\"ResourceRecordSet\":{{\"Name\":\"{FRIENDLY_NAME}\",\"Type\":\"A\",\"AliasTarget\":{{\"HostedZoneId\":\"{}\",\"DNSName\":\"{regional}\",\"EvaluateTargetHealth\":false}}}}}}]}}'",
+            zone.id, endpoint.hosted_zone_id
+        ),
+    );
+    let change = consumer.upsert_alias(&zone.id, FRIENDLY_NAME, &endpoint.hosted_zone_id, regional).await.map_err(e)?;
+    consumer.wait_for_change(&change, change_wait).await.map_err(e)?;
+    s.show(format!("{FRIENDLY_NAME}. A ALIAS {regional}. ({})  ChangeInfo INSYNC", endpoint.hosted_zone_id));
+
+    s.step("Consumer host 10.24.20.251", "resolve the friendly name", &format!("dig {FRIENDLY_NAME}"));
+    // The resolvers follow the change on their own; wait for the alias to
+    // answer the endpoint's addresses.
+    let mut want = endpoint_answers.to_vec();
+    want.sort();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answers = loop {
+        let mut got = me.resolve(FRIENDLY_NAME).await.map_err(e)?;
+        got.sort();
+        if got == want {
+            break got;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{FRIENDLY_NAME} answers {got:?} in the VPC, not the endpoint's {want:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for a in &answers {
+        let o = a.octets();
+        s.show(format!("{FRIENDLY_NAME}. 60 IN A 10.24.{}.{}   (on this host: {a})", o[2], o[3]));
+    }
+
+    s.step("Consumer host 10.24.20.251", "GET by the friendly name", &format!("curl http://{FRIENDLY_NAME}/"));
+    let (code, body) = me.http_get(&format!("http://{FRIENDLY_NAME}{url_port}/")).await.map_err(e)?;
+    s.show(format!("HTTP {code}: {}", body.trim_end()));
+    if body != BODY {
+        return Err(format!("unexpected answer by {FRIENDLY_NAME}"));
+    }
     Ok(())
 }
 

@@ -8,6 +8,8 @@
 //! - [`host`]: act as a host inside a VPC: resolve names as that VPC does,
 //!   connect from one of its addresses, GET over HTTP.
 //! - [`faults`]: inject faults through the admin API, list and clear them.
+//! - [`route53`]: private hosted zones and alias records (Route 53's
+//!   REST-XML API through [`Client::route53`]).
 //! - [`Emulator`]: the emulator itself, started in-process on free ports.
 
 pub mod api;
@@ -15,6 +17,7 @@ pub mod dns;
 pub mod faults;
 pub mod host;
 pub mod resources;
+pub mod route53;
 pub mod scenario;
 pub mod xml;
 

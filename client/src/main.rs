@@ -58,7 +58,8 @@ enum Command {
         from: Option<Ipv4Addr>,
     },
     /// Accounts, VPCs, services and endpoints, with states, names and
-    /// addresses, and the faults in force.
+    /// addresses, Route 53 hosted zones with their VPCs, and the faults in
+    /// force.
     Status,
     /// Inject a fault, list the faults in force, or clear them.
     Fault {
@@ -339,6 +340,7 @@ async fn status(url: &str) -> Result<(), String> {
             }
         }
     }
+    print_hosted_zones(&st);
     let faults = st["faults"].as_array().cloned().unwrap_or_default();
     if !faults.is_empty() {
         println!("faults in force:");
@@ -359,4 +361,28 @@ async fn status(url: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Route 53's zones (global, beside the regions): name, id, private or
+/// public, record count and owner; each private zone's VPCs.
+fn print_hosted_zones(st: &Value) {
+    let zones = st["hosted_zones"].as_array().cloned().unwrap_or_default();
+    if zones.is_empty() {
+        return;
+    }
+    println!("hosted zones:");
+    for z in &zones {
+        let records = z["record_count"].as_u64().unwrap_or(0);
+        println!(
+            "  {} /hostedzone/{} {}, {records} record{}, account {}",
+            z["name"].as_str().unwrap_or(""),
+            z["id"].as_str().unwrap_or(""),
+            if z["private"].as_bool().unwrap_or(false) { "private" } else { "public" },
+            if records == 1 { "" } else { "s" },
+            z["owner"].as_str().unwrap_or("")
+        );
+        for v in z["vpcs"].as_array().into_iter().flatten() {
+            println!("    vpc {} ({})", v["vpc_id"].as_str().unwrap_or(""), v["region"].as_str().unwrap_or(""));
+        }
+    }
 }

@@ -46,6 +46,8 @@ pub struct Endpoint {
     pub network_interface_ids: Vec<String>,
     /// Regional, zonal, then private DNS name, as AWS orders them.
     pub dns_names: Vec<String>,
+    /// The Route 53 zone of the regional name: what an alias to it names.
+    pub hosted_zone_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,7 @@ fn endpoint(e: &Element) -> Endpoint {
         subnet_ids: texts(e, "subnetIdSet"),
         network_interface_ids: texts(e, "networkInterfaceIdSet"),
         dns_names: e.list("dnsEntrySet").iter().map(|d| d.text_of("dnsName")).collect(),
+        hosted_zone_id: e.list("dnsEntrySet").first().map(|d| d.text_of("hostedZoneId")).unwrap_or_default(),
     }
 }
 

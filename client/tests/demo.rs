@@ -27,6 +27,13 @@ fn demo_runs_every_step() {
         "GET through the endpoint",
         "HTTP 200: AWS PrivateLink Connect Success.",
         "the access log: who connected?",
+        "a private hosted zone internal.example.com for the VPC",
+        "PrivateZone true",
+        "an alias api.internal.example.com to the endpoint",
+        "ChangeInfo INSYNC",
+        "resolve the friendly name",
+        "GET by the friendly name",
+        "HTTP 200: AWS PrivateLink Connect Success.",
     ];
     let mut at = 0;
     for step in steps {
@@ -37,8 +44,18 @@ fn demo_runs_every_step() {
     let log_line = stdout.lines().rev().find(|l| l.contains("\"GET / HTTP/1.1\" 200")).expect("access log line");
     assert!(log_line.trim_start().starts_with("10.0."), "{log_line}");
     assert!(stdout.contains(";; SERVER: 10.24.0.2#53"), "answered by the VPC resolver: {stdout}");
-    // Two A records in the consumer's subnets.
-    assert_eq!(stdout.lines().filter(|l| l.contains(". 60 IN A 10.24.")).count(), 2, "{stdout}");
+    // Two A records in the consumer's subnets, for the regional name and
+    // for the friendly name alike.
+    let answers = |name: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with(name) && l.contains(". 60 IN A 10.24."))
+            .map(|l| l.split(". 60 IN A ").nth(1).unwrap_or("").to_string())
+            .collect()
+    };
+    let regional = answers("vpce-");
+    assert_eq!(regional.len(), 2, "{stdout}");
+    assert_eq!(answers("api.internal.example.com"), regional, "{stdout}");
 }
 
 #[test]
@@ -54,8 +71,26 @@ fn demo_runs_again_against_the_same_emulator() {
             .expect("the demo runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "run {run} failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("HTTP 200: AWS PrivateLink Connect Success."), "run {run}: {stdout}");
+        assert_eq!(stdout.matches("HTTP 200: AWS PrivateLink Connect Success.").count(), 2, "run {run}: {stdout}");
+        // The second run reuses the first run's zone: its VPC joins it.
+        assert_eq!(stdout.contains("already holds internal.example.com (from an earlier run)"), run == 2, "{stdout}");
     }
+    // `privatelink status` lists the one zone (SOA, NS and the alias) with
+    // both runs' consumer VPCs.
+    let out = Command::new(env!("CARGO_BIN_EXE_privatelink"))
+        .args(["--endpoint-url", &url, "status"])
+        .output()
+        .expect("status runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let zones: Vec<&str> = stdout.lines().filter(|l| l.trim_start().starts_with("internal.example.com. ")).collect();
+    assert_eq!(zones.len(), 1, "{stdout}");
+    assert!(zones[0].contains("/hostedzone/Z"), "{stdout}");
+    assert!(zones[0].ends_with("private, 3 records, account 222222222222"), "{stdout}");
+    let at = stdout.find(zones[0]).unwrap_or(0) + zones[0].len();
+    let vpcs: Vec<&str> = stdout[at..].lines().skip(1).take_while(|l| l.starts_with("    vpc ")).collect();
+    assert_eq!(vpcs.len(), 2, "{stdout}");
+    assert!(vpcs.iter().all(|l| l.starts_with("    vpc vpc-") && l.ends_with("(ap-northeast-1)")), "{stdout}");
     rt.block_on(emulator.shutdown()).expect("shutdown");
 }
 

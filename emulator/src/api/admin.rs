@@ -180,7 +180,8 @@ pub async fn ready(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
 }
 
 /// A readable picture of the world: VPCs with their host blocks, services,
-/// endpoints with states, DNS names and addresses.
+/// endpoints with states, DNS names and addresses, hosted zones with their
+/// VPCs.
 fn status(w: &World, shared: &Shared) -> Value {
     let mut regions = Vec::new();
     let mut names: Vec<&str> = w.regions().map(|r| r.name.as_str()).collect();
@@ -240,10 +241,25 @@ fn status(w: &World, shared: &Shared) -> Value {
             "endpoint_services": services, "vpc_endpoints": endpoints,
         }));
     }
+    // Route 53 is global: its zones sit beside the regions, naming VPCs by
+    // region and id.
+    let mut zones: Vec<_> = w.hosted_zones().collect();
+    zones.sort_by(|a, b| (&a.owner, &a.name, &a.id).cmp(&(&b.owner, &b.name, &b.id)));
+    let hosted_zones: Vec<Value> = zones
+        .into_iter()
+        .map(|z| {
+            json!({
+                "id": z.id, "name": z.name, "owner": z.owner, "private": z.private,
+                "record_count": w.record_count(&z.id), "comment": z.comment,
+                "vpcs": z.vpcs.iter().map(|v| json!({"region": v.region, "vpc_id": v.vpc_id})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": shared.started.elapsed().as_secs_f64(),
         "strict_auth": shared.auth.strict,
         "regions": regions,
+        "hosted_zones": hosted_zones,
     })
 }
