@@ -14,6 +14,7 @@ import pytest
 
 from backends import BODY, Nginx, free_port, require
 from conftest import CONSUMER, PROVIDER, wait_for
+from test_logs import admin_text, v2_records
 from topology import build_consumer, build_provider, create_endpoint
 
 _prefixes = iter(range(140, 170))
@@ -38,10 +39,12 @@ def host_block(emulator, vpc_id):
     raise AssertionError(f"{vpc_id} not in status")
 
 
-def curl(url, source, timeout=5):
+def curl(url, source, timeout=5, local_port=None):
     require("curl", "curl")
+    port = ["--local-port", str(local_port)] if local_port else []
     return subprocess.run(
-        ["curl", "-s", "-S", "--interface", source, "--max-time", str(timeout), url], capture_output=True, text=True
+        ["curl", "-s", "-S", "--interface", source, *port, "--max-time", str(timeout), url], capture_output=True,
+        text=True,
     )
 
 
@@ -96,9 +99,9 @@ class Guarded:
     def describe_endpoint(self):
         return self.ec2.describe_vpc_endpoints(VpcEndpointIds=[self.ep_id])["VpcEndpoints"][0]
 
-    def get(self, source=None, timeout=5):
+    def get(self, source=None, timeout=5, local_port=None):
         """curl through the endpoint's first ENI, from `source` (the client host)."""
-        return curl(f"http://{self.eni_hosts[0]}:{self.port}/", source or self.client_host, timeout)
+        return curl(f"http://{self.eni_hosts[0]}:{self.port}/", source or self.client_host, timeout, local_port)
 
     def listeners(self):
         return sorted(
@@ -164,13 +167,36 @@ def test_nlb_group_rules_and_enforcement_decide_privatelink_flows(guarded):
           "--ip-permissions", tcp(g.port, cidr=g.consumer_cidr))
     assert g.nlb_rules() == []
     ready(g.emulator)
-    r = g.get(timeout=2)
+    client_port = free_port()
+    r = g.get(timeout=2, local_port=client_port)
     assert r.returncode != 0 and r.stdout == "", (r.returncode, r.stdout)
     assert g.blocked() == 1
     assert len(g.nginx.clients()) == served, "nothing reached the target"
     # The flow record says who refused it.
     flows = wait_for(lambda: [(f["action"], f["ended"]) for f in g.flows() if f["action"] == "REJECT"], "REJECT")
     assert flows == [("REJECT", "load-balancer-security-group")], flows
+    # Its flow log records, as AWS logs them: the endpoint ENI's group let
+    # the flow in (ACCEPT there); the NLB's groups dropped it at the NLB's
+    # ENI in the ENI's zone (REJECT there, from the client's private address,
+    # the source those rules see, to the node). Nothing came back.
+    enis = g.ec2.describe_network_interfaces(NetworkInterfaceIds=g.ep["NetworkInterfaceIds"])["NetworkInterfaces"]
+    eni = next(e for e in enis if g.eni_hosts[0].split(".")[2:] == e["PrivateIpAddress"].split(".")[2:])
+    zone = next(z for z in lb["AvailabilityZones"] if z["ZoneName"] == eni["AvailabilityZone"])
+    node_ip = zone["LoadBalancerAddresses"][0]["PrivateIPv4Address"]
+    node_eni = g.cli("ec2", "describe-network-interfaces", "--filters",
+                     f"Name=addresses.private-ip-address,Values={node_ip}")["NetworkInterfaces"]
+    assert len(node_eni) == 1 and node_eni[0]["Description"].startswith("ELB net/"), node_eni
+    client_ip = f"10.{g.c}.16.99"
+    records = wait_for(lambda: [r for r in v2_records(admin_text(g.emulator, "/_emulator/flow-logs"))
+                                if client_port in (r["sport"], r["dport"])], "the refused flow's records")
+    assert sorted((r["eni"], r["account"], r["src"], r["dst"], r["dport"], r["action"]) for r in records) == sorted([
+        (eni["NetworkInterfaceId"], CONSUMER, client_ip, eni["PrivateIpAddress"], g.port, "ACCEPT"),
+        (node_eni[0]["NetworkInterfaceId"], PROVIDER, client_ip, node_ip, g.port, "REJECT"),
+    ]), records
+    assert records[0]["packets"] == records[1]["packets"] >= 1
+    nlb_eni = node_eni[0]["NetworkInterfaceId"]
+    only_nlb = v2_records(admin_text(g.emulator, f"/_emulator/flow-logs?interface-id={nlb_eni}"))
+    assert [r["action"] for r in only_nlb if r["sport"] == client_port] == ["REJECT"]
     # Nothing else changed: the endpoint, its listeners and its own group.
     after = (g.listeners(), g.describe_endpoint()["State"], g.endpoint_rules(), g.load_balancer()["SecurityGroups"])
     assert after == before

@@ -5,7 +5,7 @@ use std::net::SocketAddrV4;
 use tokio::net::TcpStream;
 
 use super::plan::Route;
-use crate::flowlog::flow::{estimated_segments, segments, NlbLeg, Packets};
+use crate::flowlog::flow::{estimated_segments, segments, NlbLeg, NlbRefusal, Packets};
 use crate::flowlog::{self, Action, Ended, FlowRecord, Logs};
 
 /// Segments each socket of a flow sent and received, read before they close.
@@ -47,6 +47,11 @@ impl Recorder<'_> {
             packets.target_in = inn;
         }
         let names = &self.route.names;
+        let load_balancer_refusal = (ended == Ended::LoadBalancerSecurityGroup).then(|| NlbRefusal {
+            provider_account: names.provider_account.clone(),
+            load_balancer_eni: names.load_balancer_eni.clone(),
+            node: SocketAddrV4::new(self.route.node_addr, self.route.port),
+        });
         self.logs.record_flow(FlowRecord {
             id: self.logs.flow_id(),
             region: self.route.region.clone(),
@@ -56,6 +61,7 @@ impl Recorder<'_> {
             source: self.source,
             destination: SocketAddrV4::new(self.route.eni_addr, self.route.port),
             nlb: leg,
+            load_balancer_refusal,
             bytes_in: bytes.0,
             bytes_out: bytes.1,
             packets,

@@ -6,8 +6,17 @@
 //! NLB ENI in the node's zone (node -> target and back, the node's address
 //! being what the target sees). Each carries one record per direction, in
 //! the account owning the interface. A flow refused by the ENI's security
-//! groups gets one REJECT record for its inbound direction, as AWS logs
-//! dropped traffic.
+//! groups, or by an endpoint that is not available, gets one REJECT record
+//! for its inbound direction on the endpoint ENI, as AWS logs dropped
+//! traffic.
+//!
+//! A flow the NLB's security groups refuse passed the endpoint ENI's groups
+//! and was dropped at the NLB: an ACCEPT record of its inbound direction on
+//! the endpoint ENI, and a REJECT record on the NLB's ENI in the node's
+//! zone, from the client's private address (the source those rules see)
+//! to the node's address and the listener port. Nothing came back, so
+//! neither interface has an outbound record (the reset the emulator sends
+//! the client in place of AWS's silence is not logged).
 //!
 //! Packets are the TCP segments each socket counted (Linux's `TCP_INFO`,
 //! SYN, FIN and pure ACKs included; on loopback one segment can carry up to
@@ -43,8 +52,9 @@ pub enum Ended {
     /// The endpoint ENI's security groups do not admit the source and port.
     SecurityGroup,
     /// The NLB's security groups, enforced on PrivateLink traffic, do not
-    /// admit the client and port. Logged as a REJECT of the inbound
-    /// direction on the endpoint ENI, like [`Ended::SecurityGroup`].
+    /// admit the client and port. Logged as an ACCEPT of the inbound
+    /// direction on the endpoint ENI and a REJECT on the NLB's ENI (see
+    /// [`FlowRecord::load_balancer_refusal`]).
     LoadBalancerSecurityGroup,
     /// The endpoint has its interfaces but is not available (its
     /// connection awaits acceptance, or is being set up): the flow is
@@ -62,7 +72,8 @@ pub enum Ended {
     InjectedReset,
 }
 
-/// What the endpoint ENI's security groups made of the flow.
+/// Whether a flow was let through, or refused by a security group (the
+/// endpoint ENI's or the NLB's) or by an endpoint that is not available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Action {
@@ -104,6 +115,16 @@ pub struct NlbLeg {
     pub header_bytes: u64,
 }
 
+/// Where the NLB's security groups refused a flow: its ENI in the zone of
+/// the node the flow entered by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NlbRefusal {
+    pub provider_account: String,
+    pub load_balancer_eni: String,
+    /// The node's VPC address and the listener port.
+    pub node: SocketAddrV4,
+}
+
 /// One flow through an endpoint, from its first packet to its end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowRecord {
@@ -118,6 +139,9 @@ pub struct FlowRecord {
     /// The endpoint ENI's VPC address and the listener port.
     pub destination: SocketAddrV4,
     pub nlb: Option<NlbLeg>,
+    /// Set when the NLB's security groups refused the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer_refusal: Option<NlbRefusal>,
     /// TCP payload from the consumer to the target, and back.
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -169,7 +193,7 @@ impl FlowRecord {
     pub fn v2_records(&self) -> Vec<V2Record<'_>> {
         let (start, end) = (self.start_ms / 1000, self.end_ms.max(self.start_ms) / 1000);
         let p = &self.packets;
-        let record = |account, eni, src, dst, packets: u64, payload: u64| V2Record {
+        let record = |account, eni, src, dst, packets: u64, payload: u64, action| V2Record {
             account_id: account,
             interface_id: eni,
             src,
@@ -178,23 +202,39 @@ impl FlowRecord {
             bytes: payload + HEADER_BYTES * packets,
             start,
             end,
-            action: self.action,
+            action,
         };
         let (account, eni) = (self.consumer_account.as_str(), self.endpoint_eni.as_str());
-        let mut out = vec![record(account, eni, self.source, self.destination, p.consumer_in.max(1), self.bytes_in)];
+        let inbound = p.consumer_in.max(1);
+        if let Some(n) = &self.load_balancer_refusal {
+            return vec![
+                record(account, eni, self.source, self.destination, inbound, self.bytes_in, Action::Accept),
+                record(
+                    &n.provider_account,
+                    &n.load_balancer_eni,
+                    self.source,
+                    n.node,
+                    inbound,
+                    self.bytes_in,
+                    Action::Reject,
+                ),
+            ];
+        }
+        let mut out = vec![record(account, eni, self.source, self.destination, inbound, self.bytes_in, self.action)];
         if self.action == Action::Reject {
             return out;
         }
         if p.consumer_out > 0 {
-            out.push(record(account, eni, self.destination, self.source, p.consumer_out, self.bytes_out));
+            out.push(record(account, eni, self.destination, self.source, p.consumer_out, self.bytes_out, self.action));
         }
         if let Some(n) = &self.nlb {
             let (account, eni) = (n.provider_account.as_str(), n.load_balancer_eni.as_str());
             if p.target_out > 0 {
-                out.push(record(account, eni, n.node, n.target, p.target_out, self.bytes_in + n.header_bytes));
+                let bytes = self.bytes_in + n.header_bytes;
+                out.push(record(account, eni, n.node, n.target, p.target_out, bytes, self.action));
             }
             if p.target_in > 0 {
-                out.push(record(account, eni, n.target, n.node, p.target_in, self.bytes_out));
+                out.push(record(account, eni, n.target, n.node, p.target_in, self.bytes_out, self.action));
             }
         }
         out
@@ -206,7 +246,9 @@ impl FlowRecord {
 
     /// Whether any record of this flow is on `interface_id`.
     pub fn touches(&self, interface_id: &str) -> bool {
-        self.endpoint_eni == interface_id || self.nlb.as_ref().is_some_and(|n| n.load_balancer_eni == interface_id)
+        self.endpoint_eni == interface_id
+            || self.nlb.as_ref().is_some_and(|n| n.load_balancer_eni == interface_id)
+            || self.load_balancer_refusal.as_ref().is_some_and(|n| n.load_balancer_eni == interface_id)
     }
 }
 
@@ -272,6 +314,7 @@ mod tests {
                 target: "10.0.128.142:8080".parse().unwrap(),
                 header_bytes: 0,
             }),
+            load_balancer_refusal: None,
             bytes_in: 78,
             bytes_out: 850,
             packets: Packets { consumer_in: 6, consumer_out: 4, target_out: 5, target_in: 4 },
@@ -307,5 +350,26 @@ mod tests {
             r.v2_lines(),
             vec!["2 222222222222 eni-0aaaaaaaaaaaaaaaa 10.24.16.99 10.24.20.69 40000 80 6 2 80 1700000000 1700000001 REJECT OK"]
         );
+    }
+
+    #[test]
+    fn a_flow_the_load_balancer_refuses_is_accepted_by_the_endpoint_and_rejected_by_the_nlb() {
+        let mut r = record(Action::Reject);
+        r.ended = Ended::LoadBalancerSecurityGroup;
+        (r.bytes_in, r.bytes_out) = (0, 0);
+        r.packets = Packets { consumer_in: 2, ..Packets::default() };
+        r.load_balancer_refusal = Some(NlbRefusal {
+            provider_account: "111111111111".into(),
+            load_balancer_eni: "eni-0bbbbbbbbbbbbbbbb".into(),
+            node: "10.0.128.6:80".parse().unwrap(),
+        });
+        assert_eq!(
+            r.v2_lines(),
+            vec![
+                "2 222222222222 eni-0aaaaaaaaaaaaaaaa 10.24.16.99 10.24.20.69 40000 80 6 2 80 1700000000 1700000001 ACCEPT OK",
+                "2 111111111111 eni-0bbbbbbbbbbbbbbbb 10.24.16.99 10.0.128.6 40000 80 6 2 80 1700000000 1700000001 REJECT OK",
+            ]
+        );
+        assert!(r.touches("eni-0bbbbbbbbbbbbbbbb") && r.touches("eni-0aaaaaaaaaaaaaaaa"));
     }
 }
