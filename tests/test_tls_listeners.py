@@ -307,3 +307,43 @@ def test_a_client_in_the_provider_vpc_reaches_the_nlb_by_its_name(stack, ca_file
 def nlb_listeners(s):
     return [e for e in status(s.emu.url)["dataplane"]["load_balancer_listeners"]
             if e["load_balancer_arn"] == s.lb_arn]
+
+
+def test_latency_and_bandwidth_faults_slow_flows_of_a_tls_listener(stack, ca_file):
+    """Injected latency and a bandwidth limit pace a TLS listener's flows as
+    they pace plain ones: on the bytes in the clear, once the node has ended
+    the client's TLS. Lower bounds only: a behaviour, not a speed claim."""
+    from test_fault_injection import cli
+
+    s = stack(77, 78)
+    name, url = s.names()[0], s.emu.url
+    timing = ("-o", "/dev/null", "-w", "%{time_appconnect} %{time_total}")
+
+    def timed(*args):
+        code, out, err = s.https(name, "--cacert", ca_file, *timing, *args)
+        assert code == 0, err
+        appconnect, total = map(float, out.split())
+        return appconnect, total
+
+    timed()
+    cli(url, "fault", "latency", "--endpoint", s.endpoint_id, "--ms", "300")
+    try:
+        appconnect, total = timed()
+        # The request waits 300 ms on its way in, the answer 300 ms back.
+        assert total - appconnect >= 0.6, (appconnect, total)
+        assert len(s.nginx.clients()) == 2
+    finally:
+        cli(url, "fault", "clear")
+    appconnect, total = timed()
+    assert total - appconnect < 0.6, "the cleared fault still slows the flow"
+
+    # 10,000 bytes a second: 21 kB of request headers take two seconds to
+    # reach nginx, which answers only once it has them all.
+    cli(url, "fault", "bandwidth", "--endpoint", s.endpoint_id, "--bytes-per-second", "10000")
+    try:
+        headers = [a for i in range(3) for a in ("-H", f"X-Pad-{i}: {'p' * 7000}")]
+        appconnect, total = timed(*headers)
+        assert total - appconnect >= 1.5, (appconnect, total)
+    finally:
+        cli(url, "fault", "clear")
+    assert len(s.nginx.clients()) == 4

@@ -194,12 +194,12 @@ pub async fn serve(
             None
         }
         Ok(Upstream::Tls(tls)) => Some(match client {
-            Side::Plain(c) => pipe_streams(c, *tls, &stats, settings.idle_timeout, &mut cancel).await,
-            Side::Tls(c) => pipe_streams(*c, *tls, &stats, settings.idle_timeout, &mut cancel).await,
+            Side::Plain(c) => pipe_streams(c, *tls, &stats, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Tls(c) => pipe_streams(*c, *tls, &stats, settings.idle_timeout, &mut cancel, shaping).await,
         }),
         Ok(Upstream::Plain(upstream)) => Some(match client {
             Side::Plain(c) => pipe(c, upstream, &stats, settings.idle_timeout, &mut cancel, shaping).await,
-            Side::Tls(c) => pipe_streams(*c, upstream, &stats, settings.idle_timeout, &mut cancel).await,
+            Side::Tls(c) => pipe_streams(*c, upstream, &stats, settings.idle_timeout, &mut cancel, shaping).await,
         }),
     };
     stats.active.fetch_sub(1, Ordering::Relaxed);
@@ -367,12 +367,15 @@ async fn pipe(
 
 /// [`pipe`] for flows where either side speaks TLS (a TLS listener, a TLS
 /// target group): the same ends, through buffers instead of splice(2).
+/// Injected latency and bandwidth limits pace the bytes in the clear, as
+/// on a plain flow; the handshakes are not slowed.
 async fn pipe_streams<A: Carrier, B: Carrier>(
     client: A,
     upstream: B,
     stats: &EndpointStats,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
+    shaping: crate::faults::Shaping,
 ) -> Finished {
     let started = Instant::now();
     let last = AtomicU64::new(0);
@@ -380,9 +383,16 @@ async fn pipe_streams<A: Carrier, B: Carrier>(
     let mut c = Counted { inner: client, counters: [&stats.bytes_in, &sent], last: &last, started };
     let mut u = Counted { inner: upstream, counters: [&stats.bytes_out, &received], last: &last, started };
     let outcome = {
-        let both = tokio::io::copy_bidirectional(&mut c, &mut u);
+        let both = async {
+            if shaping.is_none() {
+                return tokio::io::copy_bidirectional(&mut c, &mut u).await.is_ok();
+            }
+            use super::injected::shaped_copy;
+            let ((c_read, c_write), (u_read, u_write)) = (tokio::io::split(&mut c), tokio::io::split(&mut u));
+            tokio::try_join!(shaped_copy(c_read, u_write, shaping), shaped_copy(u_read, c_write, shaping)).is_ok()
+        };
         tokio::select! {
-            r = both => if r.is_ok() { Outcome::Closed } else { Outcome::Reset },
+            clean = both => if clean { Outcome::Closed } else { Outcome::Reset },
             _ = idle(&last, started, &mut idle_timeout) => Outcome::Idle,
             stop = wait_stopped(cancel) => Outcome::Cancelled(stop),
         }

@@ -1,6 +1,7 @@
 //! What injected faults (see [`crate::faults`]) do to a flow: a zone that
 //! is down holds connections without a word, a target that is down refuses
-//! or never answers, and latency or a bandwidth limit slow a flow's copying.
+//! or never answers, and latency or a bandwidth limit slow a flow's copying
+//! (of plain TCP, or of the bytes in the clear where a side speaks TLS).
 //! Flows without faults never come here.
 
 use std::io;
@@ -8,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -66,31 +68,78 @@ pub async fn shaped_half(
     started: Instant,
     shaping: Shaping,
 ) -> io::Result<()> {
-    // Small chunks under a bandwidth limit, so the pace is even.
-    let size = match shaping.bytes_per_second {
-        Some(rate) => (rate / 10).clamp(1, 16 * 1024) as usize,
-        None => 16 * 1024,
-    };
-    let mut buf = vec![0u8; size];
-    let begun = Instant::now();
-    let mut moved: u64 = 0;
+    let mut pace = Pace::new(shaping);
+    let mut buf = vec![0u8; pace.chunk()];
     loop {
         let n = read(from, &mut buf).await?;
         if n == 0 {
             return finish(to);
         }
-        if !shaping.latency.is_zero() {
-            tokio::time::sleep(shaping.latency).await;
-        }
+        pace.before(n).await;
         write_all(to, &buf[..n]).await?;
-        moved += n as u64;
         for c in counters {
             c.fetch_add(n as u64, Ordering::Relaxed);
         }
         last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if let Some(rate) = shaping.bytes_per_second {
-            let due = Duration::from_secs_f64(moved as f64 / rate as f64);
-            if let Some(wait) = due.checked_sub(begun.elapsed()) {
+        pace.after().await;
+    }
+}
+
+/// [`shaped_half`] between sides that may speak TLS (whose reads count the
+/// flow's bytes themselves): on the end of `from`, `to` is shut down (a
+/// TLS close_notify, then a FIN).
+pub async fn shaped_copy<R, W>(mut from: R, mut to: W, shaping: Shaping) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut pace = Pace::new(shaping);
+    let mut buf = vec![0u8; pace.chunk()];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        pace.before(n).await;
+        to.write_all(&buf[..n]).await?;
+        to.flush().await?;
+        pace.after().await;
+    }
+}
+
+/// The pace of one shaped direction.
+struct Pace {
+    shaping: Shaping,
+    begun: Instant,
+    moved: u64,
+}
+
+impl Pace {
+    fn new(shaping: Shaping) -> Pace {
+        Pace { shaping, begun: Instant::now(), moved: 0 }
+    }
+
+    /// Small chunks under a bandwidth limit, so the pace is even.
+    fn chunk(&self) -> usize {
+        match self.shaping.bytes_per_second {
+            Some(rate) => (rate / 10).clamp(1, 16 * 1024) as usize,
+            None => 16 * 1024,
+        }
+    }
+
+    /// Before a chunk of `n` bytes is passed on: the latency.
+    async fn before(&mut self, n: usize) {
+        if !self.shaping.latency.is_zero() {
+            tokio::time::sleep(self.shaping.latency).await;
+        }
+        self.moved += n as u64;
+    }
+
+    /// After it: waits until the bytes so far keep under the limit.
+    async fn after(&self) {
+        if let Some(rate) = self.shaping.bytes_per_second {
+            let due = Duration::from_secs_f64(self.moved as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(self.begun.elapsed()) {
                 tokio::time::sleep(wait).await;
             }
         }
