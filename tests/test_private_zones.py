@@ -133,6 +133,8 @@ def test_alias_to_an_endpoint_follows_it_and_curl_by_name_reaches_nginx(emu, cli
         assert d.returncode == 0, d.stderr
         assert f"api.internal.example.com.\t60\tIN\tA\t{one[0]}" in d.stdout
         assert privatelink(emu.url, "dig", "api.internal.example.com", "--vpc", other).returncode != 0
+        d = privatelink(emu.url, "dig", "db.internal.example.com", "--vpc", c.vpc)
+        assert f"db.internal.example.com.\t300\tIN\tA\t127.{k}.20.69" in d.stdout, d.stdout + d.stderr
         got = privatelink(emu.url, "curl", url, "--vpc", c.vpc)
         assert got.returncode == 0 and got.stdout == BODY, got.stderr
 

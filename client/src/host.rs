@@ -95,15 +95,20 @@ impl Host {
     /// connect on this machine). An emulator without DNS is asked through
     /// its status document instead.
     pub async fn resolve(&self, name: &str) -> Result<Vec<Ipv4Addr>> {
+        Ok(self.resolve_with_ttls(name).await?.into_iter().map(|(ip, _)| ip).collect())
+    }
+
+    /// [`Host::resolve`] with each address's TTL (the record set's, for a
+    /// hosted zone's name; 60 for the emulator's own names).
+    pub async fn resolve_with_ttls(&self, name: &str) -> Result<Vec<(Ipv4Addr, u32)>> {
         let st = status(&self.endpoint_url).await?;
         if let Some(port) = st["dns"]["vpc_resolver_port"].as_u64() {
             let vpc = find_vpc(&st, &self.vpc_id).ok_or_else(|| Error::Parse(format!("no VPC {}", self.vpc_id)))?;
             let block = block_of(&vpc).ok_or_else(|| Error::Parse("status without host_block".into()))?;
             let resolver = SocketAddrV4::new(Ipv4Addr::new(127, block, 0, 2), port as u16);
-            let answer = crate::dns::query_a(resolver, self.host_address, name).await?;
-            return Ok(answer.records.into_iter().map(|(ip, _)| ip).collect());
+            return Ok(crate::dns::query_a(resolver, self.host_address, name).await?.records);
         }
-        Ok(resolve_from_status(&st, &self.vpc_id, name))
+        Ok(resolve_from_status(&st, &self.vpc_id, name).into_iter().map(|ip| (ip, 60)).collect())
     }
 
     /// A TCP connection from this host's address.

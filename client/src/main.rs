@@ -188,13 +188,13 @@ async fn host(url: &str, vpc: &str, from: Option<Ipv4Addr>) -> Result<Host, Stri
 
 async fn dig(url: &str, name: &str, vpc: &str, from: Option<Ipv4Addr>) -> Result<(), String> {
     let h = host(url, vpc, from).await?;
-    let answers = h.resolve(name).await.map_err(|e| e.to_string())?;
+    let answers = h.resolve_with_ttls(name).await.map_err(|e| e.to_string())?;
     if answers.is_empty() {
         return Err(format!("{name}: NXDOMAIN in {vpc}"));
     }
     println!(";; ANSWER SECTION (as seen from {} in {vpc}; host addresses):", h.address);
-    for a in answers {
-        println!("{name}.\t60\tIN\tA\t{a}");
+    for (a, ttl) in answers {
+        println!("{name}.\t{ttl}\tIN\tA\t{a}");
     }
     Ok(())
 }
