@@ -4,7 +4,9 @@ provider applies a whole PrivateLink stack written as a user would
 private Route 53 zone giving the endpoint a friendly name and shared with
 the other account's VPC), a second plan shows no change, changes apply in
 place, traffic goes through the endpoint Terraform made to nginx (which
-sees the NLB's address) and `terraform destroy` leaves nothing behind.
+sees the NLB's address), the zone's name resolves at both VPCs' resolvers
+and curl by it reaches nginx, and `terraform destroy` leaves nothing
+behind.
 
 No registry is reachable from these machines: the provider comes from a
 local filesystem mirror (the folder holding `registry.terraform.io/...`),
@@ -261,6 +263,18 @@ def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_dest
             seen = set(nginx.clients())
             assert seen and seen <= nodes, (seen, nodes)
             assert client_host not in seen
+
+            # The friendly name of the zone Terraform made: the consumer VPC's
+            # resolver answers the alias with the endpoint's ENI, and so does
+            # the provider VPC's, associated across accounts; curl by that
+            # name (resolved there) reaches nginx through the endpoint.
+            friendly = out["friendly_name"]
+            for block in (cblock, pblock):
+                assert wait_for(lambda: dig(emu.dns_port, friendly, server=f"127.{block}.0.2") == [eni_host],
+                                f"{friendly} at the resolver of 127.{block}.0.0/16")
+            assert dig(emu.dns_port, friendly) == [], "a private zone answers only in its VPCs"
+            r = curl_by_name(friendly, listener_port, eni_host, client_host)
+            assert r.stdout == BODY, r
         finally:
             nginx.stop()
 
@@ -308,13 +322,25 @@ def test_terraform_applies_plans_clean_updates_in_place_carries_traffic_and_dest
     assert dig(emu.dns_port, out["endpoint_dns_name"]) == []
 
 
-def dig(port, name):
+def dig(port, name, server="127.0.0.1"):
+    """A records of `name` at `server` (the public view by default, a VPC's
+    resolver at 127.K.0.2)."""
     require("dig", "bind9-dnsutils")
     r = subprocess.run(
-        ["dig", "+short", "+time=2", "+tries=1", "-p", str(port), "@127.0.0.1", name, "A"],
+        ["dig", "+short", "+time=2", "+tries=1", "-p", str(port), f"@{server}", name, "A"],
         capture_output=True, text=True, check=True,
     )
     return sorted(line for line in r.stdout.split() if line)
+
+
+def curl_by_name(name, port, address, source):
+    """curl http://NAME:PORT/ from `source`, NAME resolved to `address` (what
+    the VPC's resolver answered: curl asks no resolver on another port)."""
+    return subprocess.run(
+        ["curl", "-s", "-S", "--max-time", "5", "--interface", source, "--resolve", f"{name}:{port}:{address}",
+         f"http://{name}:{port}/"],
+        capture_output=True, text=True,
+    )
 
 
 def test_aws_endpoint_url_points_the_cli_and_terraform_at_the_emulator(tf_emulator, tmp_path):
