@@ -7,12 +7,15 @@ taking the target down from the console makes the next curl fail and the
 target turn unhealthy on the page; the page logs no errors. Screenshots of
 each step are kept in tests/artifacts/."""
 
+import json
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from backends import BODY
 from conftest import CONSUMER, PROVIDER, REGION, wait_for
 from test_dataplane import curl, world  # noqa: F401 - the fixture
 
@@ -100,12 +103,30 @@ def test_console_follows_the_walkthrough_accept_traffic_and_a_target_down(world,
 
     seen_node = wait_for(flow_row, "the flow on the page")
     assert seen_node.split(":")[0] in nodes, (seen_node, nodes)
+
+    # The target's counters: the one flow, its bytes each way, as the
+    # status endpoint counts them (the page refreshes them every 2 s).
+    escaped = w.target_ips[0].replace(".", "\\.")
+    target = f"#target-{escaped}-{w.target_port}"
+    with urllib.request.urlopen(f"{w.emulator}/_emulator/status", timeout=5) as r:
+        counted = json.load(r)["dataplane"]["targets"][w.provider.tg_arn][f"{w.target_ips[0]}:{w.target_port}"]
+    assert (counted["connections"], counted["active"]) == (1, 0), counted
+    assert counted["bytes_in"] > 0 and counted["bytes_out"] >= len(BODY), counted
+
+    def target_counters():
+        from selenium.common.exceptions import StaleElementReferenceException
+        try:
+            c = find(f"{target} .counters")
+            return c and {k: int(c[0].get_attribute(f"data-{k.replace('_', '-')}"))
+                          for k in ("connections", "active", "bytes_in", "bytes_out")}
+        except StaleElementReferenceException:  # redrawn meanwhile
+            return None
+
+    wait_for(lambda: target_counters() == counted, "the target's counters on the page")
     shot(driver, "3-flow")
 
     # Take the target down from the page: the next curl fails, the target
     # turns unhealthy on the page.
-    escaped = w.target_ips[0].replace(".", "\\.")
-    target = f"#target-{escaped}-{w.target_port}"
     wait_for(lambda: find(f"{target}[data-health=healthy]"), "the target healthy on the page", timeout=30)
     find(f"{target} button.target-down")[0].click()
     wait_for(lambda: curl(f"http://{host}:{w.port}/", source=w.client_host, timeout=3).returncode != 0,

@@ -21,7 +21,7 @@ pub fn handle(shared: &Shared, req: &HttpRequest<'_>) -> HttpResponse {
         return json_response(403, json!({"error": "the admin API answers loopback callers only"}));
     }
     if crate::console::handles(req.path) {
-        return crate::console::handle(shared, req.method, req.path);
+        return crate::console::handle(shared, req.method, req.path, req.body);
     }
     if crate::faults::admin::handles(req.path) {
         return crate::faults::admin::handle(shared, req.method, req.query, req.body);

@@ -1,10 +1,11 @@
 // The console's page: draws the topology, traffic, DNS questions and faults,
-// and follows them over the event stream. Buttons act through the EC2 API
-// as the owning account (the emulator takes the account from the access key)
-// and through the fault endpoints.
+// and follows them over the event stream. Buttons act through admin
+// endpoints: /_emulator/console/act as the service's owner (the page holds
+// no secret to sign Query API calls with, which --strict-auth demands) and
+// the fault endpoints.
 "use strict";
 
-const state = { regions: [], flows: [], queries: [], faults: [], counters: {}, last: {} };
+const state = { regions: [], flows: [], queries: [], faults: [], counters: {}, targets: {}, last: {} };
 const KEEP = 25;
 
 function el(tag, attrs, ...kids) {
@@ -30,13 +31,11 @@ function report(err) {
   e.textContent = String(err.message || err);
 }
 
-// An EC2 Query API call as `account` in `region`.
-async function ec2(account, region, params) {
-  const body = new URLSearchParams({ Version: "2016-11-15", ...params });
-  const auth = `AWS4-HMAC-SHA256 Credential=${account}/20240101/${region}/ec2/aws4_request, SignedHeaders=host, Signature=0`;
-  const r = await fetch("/", { method: "POST", headers: { Authorization: auth, "Content-Type": "application/x-www-form-urlencoded" }, body });
-  const text = await r.text();
-  if (!r.ok) throw new Error((text.match(/<Message>([^<]*)<\/Message>/) || [])[1] || `HTTP ${r.status}`);
+// Accepts or rejects an endpoint's connection as the service's owner.
+async function decideConnection(action, region, serviceId, endpointId) {
+  const body = JSON.stringify({ action, region, service_id: serviceId, endpoint_id: endpointId });
+  const r = await fetch("/_emulator/console/act", { method: "POST", headers: { "Content-Type": "application/json" }, body });
+  if (!r.ok) throw new Error((await r.json()).error || `HTTP ${r.status}`);
 }
 
 async function addFault(spec) {
@@ -86,8 +85,12 @@ function renderTopology() {
           lb.listeners.map((l) => el("div", {}, `listener ${l.listener} → ${l.target_group || "?"}`,
             el("ul", {}, l.targets.map((t) => {
               const down = faultOn("target-down", (f) => f.target === t.id || f.target === `${t.id}:${t.port}`);
+              const tc = (state.targets[l.target_group_arn] || {})[`${t.id}:${t.port}`];
               return el("li", { class: "target", id: `target-${t.id}-${t.port}`, "data-health": t.health },
                 `${t.id}:${t.port} `, badge("health", t.health), t.reason ? el("span", { class: "muted" }, ` ${t.reason}`) : null,
+                tc ? el("span", { class: "muted counters", "data-active": tc.active, "data-connections": tc.connections,
+                  "data-bytes-in": tc.bytes_in, "data-bytes-out": tc.bytes_out },
+                  ` open ${tc.active}, flows ${tc.connections} (${tc.rate.toFixed(1)}/s), bytes in ${tc.bytes_in} / out ${tc.bytes_out} `) : null,
                 down ? el("button", { class: "target-up", onclick: act(() => clearFault(down.id)) }, "bring back")
                   : el("button", { class: "danger target-down", onclick: act(() => addFault({ kind: "target-down", target: t.id })) }, "take down"));
             })))))),
@@ -96,7 +99,7 @@ function renderTopology() {
           el("div", { class: "muted" }, `acceptance required: ${s.acceptance_required}; allowed: ${s.allowed_principals.join(", ") || "nobody"}`))),
         mine(r.endpoints).map((e) => {
           const svc = services.get(e.service_id);
-          const decide = (action) => act(() => ec2(svc.owner, svc.region, { Action: action, ServiceId: svc.id, "VpcEndpointId.1": e.id }));
+          const decide = (action) => act(() => decideConnection(action, svc.region, svc.id, e.id));
           const c = state.counters[e.id];
           return el("div", { class: "box endpoint", id: `endpoint-${e.id}`, "data-state": e.state },
             el("b", {}, "endpoint "), e.id, " ", badge("state", e.state),
@@ -163,6 +166,16 @@ async function loadCounters() {
     state.last[id] = { connections: c.connections, at: now };
     state.counters[id] = c;
   }
+  const groups = (st.dataplane && st.dataplane.targets) || {};
+  for (const [group, targets] of Object.entries(groups)) {
+    for (const [target, c] of Object.entries(targets)) {
+      const key = `${group} ${target}`;
+      const before = state.last[key];
+      c.rate = before ? Math.max(0, (c.connections - before.connections) * 1000 / Math.max(1, now - before.at)) : 0;
+      state.last[key] = { connections: c.connections, at: now };
+    }
+  }
+  state.targets = groups;
   renderTopology();
 }
 

@@ -4,10 +4,12 @@
 //! (`/_emulator/console/topology`), the traffic (flow records), the DNS
 //! questions and the faults, and follows them live over Server-Sent Events
 //! (`/_emulator/console/events`): the engine's revisions, each flow and
-//! query as it is recorded, and fault changes. Its buttons act through the
-//! API as the owning account (accept, reject) and through the fault
-//! endpoints.
+//! query as it is recorded, and fault changes. Its buttons act as the
+//! service's owner (accept, reject: `/_emulator/console/act`, see
+//! [`actions`]) and through the fault endpoints, so they work under
+//! `--strict-auth` too.
 
+mod actions;
 mod topology;
 
 use std::convert::Infallible;
@@ -37,7 +39,7 @@ pub fn handles(path: &str) -> bool {
     path == "/_emulator/console" || path.starts_with("/_emulator/console/")
 }
 
-pub fn handle(shared: &Shared, method: &str, path: &str) -> HttpResponse {
+pub fn handle(shared: &Shared, method: &str, path: &str, body: &[u8]) -> HttpResponse {
     let page = |content_type, body: &str| HttpResponse {
         status: 200,
         content_type,
@@ -48,6 +50,7 @@ pub fn handle(shared: &Shared, method: &str, path: &str) -> HttpResponse {
         ("GET", "/_emulator/console" | "/_emulator/console/") => page("text/html; charset=utf-8", PAGE),
         ("GET", "/_emulator/console/console.js") => page("text/javascript; charset=utf-8", SCRIPT),
         ("GET", "/_emulator/console/console.css") => page("text/css; charset=utf-8", STYLE),
+        ("POST", "/_emulator/console/act") => actions::handle(shared, body),
         ("GET", "/_emulator/console/topology") => {
             shared.tick();
             let body = json!({"revision": shared.revision(), "regions": topology(&shared.world())});

@@ -20,7 +20,7 @@ use tracing::debug;
 use super::plan::{flow_hash, Route};
 use super::proxy_protocol;
 use super::record::{Recorder, Segments};
-use super::stats::EndpointStats;
+use super::stats::{EndpointStats, TargetStats, Targets};
 use crate::addressing::VpcBlock;
 use crate::engine::Shared;
 use crate::flowlog::{self, Ended};
@@ -79,6 +79,7 @@ pub async fn serve(
     local: SocketAddrV4,
     route: Arc<Route>,
     stats: Arc<EndpointStats>,
+    targets: Arc<Targets>,
     settings: FlowSettings,
     mut cancel: watch::Receiver<Stop>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -179,8 +180,11 @@ pub async fn serve(
         }
     };
     let leg = recorder.leg(&upstream, &chosen.id, target);
-    stats.connections.fetch_add(1, Ordering::Relaxed);
-    stats.active.fetch_add(1, Ordering::Relaxed);
+    let target_stats = targets.get(&route.target_group_arn, &chosen.id, chosen.port);
+    let tally = Tally { endpoint: &stats, target: &target_stats };
+    for s in [&stats.connections, &stats.active, &target_stats.connections, &target_stats.active] {
+        s.fetch_add(1, Ordering::Relaxed);
+    }
     let _ = client.tcp().set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     let outcome = match start_upstream(&route, &client, upstream, source, peer4, target).await {
@@ -194,19 +198,40 @@ pub async fn serve(
             None
         }
         Ok(Upstream::Tls(tls)) => Some(match client {
-            Side::Plain(c) => pipe_streams(c, *tls, &stats, settings.idle_timeout, &mut cancel, shaping).await,
-            Side::Tls(c) => pipe_streams(*c, *tls, &stats, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Plain(c) => pipe_streams(c, *tls, &tally, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Tls(c) => pipe_streams(*c, *tls, &tally, settings.idle_timeout, &mut cancel, shaping).await,
         }),
         Ok(Upstream::Plain(upstream)) => Some(match client {
-            Side::Plain(c) => pipe(c, upstream, &stats, settings.idle_timeout, &mut cancel, shaping).await,
-            Side::Tls(c) => pipe_streams(*c, upstream, &stats, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Plain(c) => pipe(c, upstream, &tally, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Tls(c) => pipe_streams(*c, upstream, &tally, settings.idle_timeout, &mut cancel, shaping).await,
         }),
     };
     stats.active.fetch_sub(1, Ordering::Relaxed);
+    target_stats.active.fetch_sub(1, Ordering::Relaxed);
     if let Some(ended) = &outcome {
         recorder.record(ended.segments, Some(leg), ended.bytes, ended.outcome.ended());
     }
     debug!(?outcome, "flow ended");
+}
+
+/// The counters a flow adds to: its endpoint's and its target's.
+pub(super) struct Tally<'a> {
+    endpoint: &'a EndpointStats,
+    target: &'a TargetStats,
+}
+
+/// Byte counters of one direction: the endpoint's, the target's, the flow's.
+pub(super) type Counters<'a> = [&'a AtomicU64; 3];
+
+impl<'a> Tally<'a> {
+    /// From the consumer to the target, with the flow's own count.
+    fn bytes_in(&self, flow: &'a AtomicU64) -> Counters<'a> {
+        [&self.endpoint.bytes_in, &self.target.bytes_in, flow]
+    }
+
+    fn bytes_out(&self, flow: &'a AtomicU64) -> Counters<'a> {
+        [&self.endpoint.bytes_out, &self.target.bytes_out, flow]
+    }
 }
 
 /// Time a client has to finish the TLS handshake with a TLS listener.
@@ -324,7 +349,7 @@ struct Finished {
 async fn pipe(
     client: TcpStream,
     upstream: TcpStream,
-    stats: &EndpointStats,
+    stats: &Tally<'_>,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
     shaping: crate::faults::Shaping,
@@ -341,15 +366,15 @@ async fn pipe(
         let both = async {
             if shaping.is_none() {
                 tokio::try_join!(
-                    half(c, u, [&stats.bytes_in, &sent], &last, started),
-                    half(u, c, [&stats.bytes_out, &received], &last, started)
+                    half(c, u, stats.bytes_in(&sent), &last, started),
+                    half(u, c, stats.bytes_out(&received), &last, started)
                 )
                 .is_ok()
             } else {
                 use super::injected::shaped_half;
                 tokio::try_join!(
-                    shaped_half(c, u, [&stats.bytes_in, &sent], &last, started, shaping),
-                    shaped_half(u, c, [&stats.bytes_out, &received], &last, started, shaping)
+                    shaped_half(c, u, stats.bytes_in(&sent), &last, started, shaping),
+                    shaped_half(u, c, stats.bytes_out(&received), &last, started, shaping)
                 )
                 .is_ok()
             }
@@ -372,7 +397,7 @@ async fn pipe(
 async fn pipe_streams<A: Carrier, B: Carrier>(
     client: A,
     upstream: B,
-    stats: &EndpointStats,
+    stats: &Tally<'_>,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
     shaping: crate::faults::Shaping,
@@ -380,8 +405,8 @@ async fn pipe_streams<A: Carrier, B: Carrier>(
     let started = Instant::now();
     let last = AtomicU64::new(0);
     let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
-    let mut c = Counted { inner: client, counters: [&stats.bytes_in, &sent], last: &last, started };
-    let mut u = Counted { inner: upstream, counters: [&stats.bytes_out, &received], last: &last, started };
+    let mut c = Counted { inner: client, counters: stats.bytes_in(&sent), last: &last, started };
+    let mut u = Counted { inner: upstream, counters: stats.bytes_out(&received), last: &last, started };
     let outcome = {
         let both = async {
             if shaping.is_none() {
@@ -468,8 +493,8 @@ impl Carrier for tokio_rustls::client::TlsStream<TcpStream> {
 /// such, as an NLB passes on a FIN.
 struct Counted<'a, S> {
     inner: S,
-    /// The endpoint's counter and the flow's.
-    counters: [&'a AtomicU64; 2],
+    /// The endpoint's, the target's and the flow's counters.
+    counters: Counters<'a>,
     last: &'a AtomicU64,
     started: Instant,
 }
@@ -528,7 +553,7 @@ pub(super) async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {
 async fn half(
     from: &TcpStream,
     to: &TcpStream,
-    counters: [&AtomicU64; 2],
+    counters: Counters<'_>,
     last: &AtomicU64,
     started: Instant,
 ) -> io::Result<()> {

@@ -63,7 +63,7 @@ pub async fn connect(
 pub async fn shaped_half(
     from: &TcpStream,
     to: &TcpStream,
-    counters: [&AtomicU64; 2],
+    counters: super::flow::Counters<'_>,
     last: &AtomicU64,
     started: Instant,
     shaping: Shaping,

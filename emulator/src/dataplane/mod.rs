@@ -360,6 +360,7 @@ impl DataPlane {
             "refusing_listeners": refusing,
             "bind_failures": failed,
             "endpoints": self.stats.to_json(),
+            "targets": self.stats.targets.to_json(),
             "max_flows": self.settings.max_flows,
             "open_flows": self.settings.max_flows - self.flows.available_permits(),
             "refused_over_limit": self.stats.over_limit.load(std::sync::atomic::Ordering::Relaxed),
@@ -515,7 +516,9 @@ async fn accept_loop(
             },
         };
         let span = flow::span(&route.endpoint_id, key, peer);
-        let flow = flow::serve(stream, peer, key, route, stats, settings, cancelled.clone(), tls, dp.shared.clone());
+        let targets = dp.stats.targets.clone();
+        let flow =
+            flow::serve(stream, peer, key, route, stats, targets, settings, cancelled.clone(), tls, dp.shared.clone());
         tokio::spawn(
             async move {
                 flow.await;

@@ -1,4 +1,5 @@
-//! Counters per endpoint, shown on the status endpoint and in logs.
+//! Counters per endpoint and per target, shown on the status endpoint, in
+//! logs and in the console.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +22,53 @@ pub struct EndpointStats {
     pub bytes_out: AtomicU64,
 }
 
+/// Flows a target took, by target group: one target may serve several.
+#[derive(Debug, Default)]
+pub struct TargetStats {
+    pub connections: AtomicU64,
+    pub active: AtomicU64,
+    /// Bytes to the target (from the consumer), and back.
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+/// Target group ARN, then the target as `ID:PORT`.
+type TargetKey = (String, String);
+
+#[derive(Debug, Default)]
+pub struct Targets {
+    map: Mutex<HashMap<TargetKey, Arc<TargetStats>>>,
+}
+
+impl Targets {
+    pub fn get(&self, group: &str, id: &str, port: u16) -> Arc<TargetStats> {
+        let key = (group.to_string(), format!("{id}:{port}"));
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone()
+    }
+
+    /// `{"<target group arn>": {"ID:PORT": {...}}}`.
+    pub fn to_json(&self) -> Value {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = serde_json::Map::new();
+        for ((group, target), s) in map.iter() {
+            let row = json!({
+                "connections": s.connections.load(Ordering::Relaxed),
+                "active": s.active.load(Ordering::Relaxed),
+                "bytes_in": s.bytes_in.load(Ordering::Relaxed),
+                "bytes_out": s.bytes_out.load(Ordering::Relaxed),
+            });
+            if let Some(targets) = out.entry(group.clone()).or_insert_with(|| json!({})).as_object_mut() {
+                targets.insert(target.clone(), row);
+            }
+        }
+        Value::Object(out)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Stats {
     endpoints: Mutex<HashMap<String, Arc<EndpointStats>>>,
+    pub targets: Arc<Targets>,
     /// Flows reset because `max_flows` were already open.
     pub over_limit: std::sync::atomic::AtomicU64,
 }
