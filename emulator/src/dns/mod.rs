@@ -97,8 +97,17 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::from_std(socket.into())
 }
 
+/// Receive buffer of a UDP listener. With the kernel's default (about
+/// 200 KiB) a burst of a few hundred queries in flight overflowed it and
+/// queries were dropped before the server saw them; the kernel caps the
+/// request at net.core.rmem_max.
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
 fn udp_socket(addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
     let socket = socket_for(addr, socket2::Type::DGRAM)?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER) {
+        tracing::debug!(error = %e, "cannot enlarge the DNS receive buffer");
+    }
     socket.bind(&addr.into())?;
     tokio::net::UdpSocket::from_std(socket.into())
 }
