@@ -80,6 +80,7 @@ impl Index {
         let mut owner = qname.clone();
         let mut answer = Answer::new();
         let pick = if qtype == RecordType::ANY { Pick::Any } else { Pick::Type(qtype) };
+        let mut seen = vec![name.to_string()];
         for _ in 0..MAX_CHAIN {
             let Some(rr) = found.rrsets.clone() else {
                 return Some(negative(answer, found, qtype));
@@ -105,11 +106,17 @@ impl Index {
                 return Some(negative(answer, found, qtype));
             };
             answer.push(&rr, Pick::Type(RecordType::CNAME), found.wildcard, &owner);
-            match self.lookup(view, &bare(&target)) {
+            let next = bare(&target);
+            if seen.contains(&next) {
+                // A loop: each name once, as a resolver gives up on it.
+                return Some(answer);
+            }
+            match self.lookup(view, &next) {
                 Some(next) => found = next,
                 // Outside the emulator's data: the CNAME is the answer.
                 None => return Some(answer),
             }
+            seen.push(next);
             owner = target;
         }
         Some(answer)

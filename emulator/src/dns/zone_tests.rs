@@ -308,7 +308,7 @@ fn a_cname_loop_ends() {
     change(&mut f, &provider(), &z, Action::Create, plain("b.loop.example", "CNAME", 60, &["a.loop.example"]));
     let (code, lines, _) = answer(&f, &View::Public, "a.loop.example", RecordType::A);
     assert_eq!(code, ResponseCode::NoError);
-    assert!(!lines.is_empty() && lines.len() <= 8);
+    assert_eq!(lines, vec!["a.loop.example. CNAME b.loop.example. 60", "b.loop.example. CNAME a.loop.example. 60"]);
     let (_, lines, _) = answer(&f, &View::Public, "a.loop.example", RecordType::CNAME);
     assert_eq!(lines, vec!["a.loop.example. CNAME b.loop.example. 60"]);
 }
