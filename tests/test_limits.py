@@ -5,6 +5,7 @@ off, descriptors come back, and the emulator keeps serving."""
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -15,8 +16,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from backends import BODY
-from conftest import REGION, start_emulator, stop_emulator, wait_for
+from backends import BODY, free_port
+from conftest import CONSUMER, REGION, start_emulator, stop_emulator, wait_for
 from test_dataplane import World, curl
 
 
@@ -257,5 +258,59 @@ def test_idle_flows_are_cut_and_busy_ones_are_not():
         with urllib.request.urlopen(f"{url}/_emulator/status", timeout=5) as r:
             assert json.load(r)["dataplane"]["open_flows"] == 0
         w.close()
+    finally:
+        stop_emulator(emu)
+
+
+def test_descriptor_limit_is_reported_and_the_process_keeps_serving():
+    """Endpoint ENIs each hold a listening socket: under a low descriptor
+    limit the listeners that do not fit are reported (status and log) with
+    what to do, the API and DNS keep answering, and deleting endpoints gives
+    the room back."""
+    from conftest import Emulator
+    from topology import build_consumer, build_provider, create_endpoint
+
+    limit = 200
+    emu = Emulator(prefix=["prlimit", f"--nofile={limit}:{limit}", "--"])
+    url = emu.url
+    try:
+        def client(service, account):
+            return boto3.client(service, endpoint_url=url, region_name=REGION, aws_access_key_id=account,
+                                aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+
+        def status():
+            return emu.get("/_emulator/status")
+
+        port = free_port()
+        provider = build_provider(client, acceptance_required=False, name="fdlimit", listener_port=port,
+                                  target_port=port)
+        consumer = build_consumer(client, cidr_prefix="10.77")
+        assert status()["descriptors"]["limit"] == limit
+        ec2 = client("ec2", CONSUMER)
+        created = []
+        for _ in range(limit):
+            created.append(create_endpoint(client, provider, consumer)["VpcEndpointId"])
+            ec2.describe_vpc_endpoints(VpcEndpointIds=created[-1:])
+            emu.get("/_emulator/ready")
+            failures = status()["dataplane"]["bind_failures"]
+            if failures:
+                break
+        else:
+            pytest.fail(f"{len(created)} endpoints under a limit of {limit} descriptors and no listener refused")
+        assert any(f"limit of {limit} open files" in f and "ulimit" in f for f in failures), failures
+        st = status()
+        assert st["descriptors"]["open"] <= limit, st["descriptors"]
+        assert f"limit of {limit} open files" in emu.log_text()
+        # Still serving: the API, the admin endpoints and DNS.
+        assert len(ec2.describe_vpc_endpoints(VpcEndpointIds=created)["VpcEndpoints"]) == len(created)
+        assert healthy(url)
+        out = subprocess.run(["dig", "+short", "+time=2", "+tries=1", "@127.0.0.1", "-p", str(emu.dns_port),
+                              st["regions"][0]["vpc_endpoints"][0]["dns_names"][0]], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip(), out
+        # Deleting endpoints frees their descriptors and the failures go.
+        ec2.delete_vpc_endpoints(VpcEndpointIds=created[: len(created) // 2])
+        for _ in range(3):
+            ec2.describe_vpc_endpoints(VpcEndpointIds=created)
+        wait_for(lambda: not status()["dataplane"]["bind_failures"], "listeners bound once room came back")
     finally:
         stop_emulator(emu)

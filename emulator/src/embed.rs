@@ -122,6 +122,13 @@ impl Builder {
         shared.logs.write_files(config.flow_log_file.as_deref(), config.query_log_file.as_deref())?;
         let faults = shared.faults.clone();
         shared.add_status("faults", move || faults.to_json());
+        // How close the process is to its descriptor limit, which bounds how
+        // many endpoint listeners and flows it can hold.
+        shared.add_status("descriptors", || {
+            let open = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count());
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft);
+            serde_json::json!({"open": open, "limit": limit})
+        });
         if let Some(seed) = &config.seed {
             match seed.apply(&shared) {
                 Ok(0) => info!("seed not applied: the world already has VPCs"),

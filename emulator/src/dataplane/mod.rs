@@ -28,6 +28,7 @@ pub mod tls_listener;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -389,8 +390,19 @@ impl DataPlane {
     }
 }
 
+/// Descriptors an endpoint listener may not take: what is left for the
+/// API, DNS and the first flows once listeners have used up the rest, so
+/// the process still answers when its limit is reached.
+const FD_RESERVE: u64 = 128;
+
 fn bind(addr: SocketAddrV4) -> io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
+    // The kernel hands out the lowest free number, so a listener's number
+    // is about how many descriptors are open.
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+    if (socket.as_raw_fd() as u64).saturating_add(FD_RESERVE) >= limit {
+        return Err(io::Error::from_raw_os_error(libc::EMFILE));
+    }
     socket.set_reuseaddr(true)?;
     if !addr.ip().is_loopback() {
         socket::free_bind(&socket);
@@ -407,6 +419,15 @@ fn bind_advice(addr: SocketAddrV4, e: &io::Error, offset: u16) -> String {
              with --port-offset (now {offset}), e.g. --port-offset 8000 serves port 80 on 8080"
         ),
         io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the address is in use by another process"),
+        _ if e.raw_os_error() == Some(libc::EMFILE) => {
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
+            format!(
+                "cannot listen on {addr}: the process is at its limit of {limit} open files (the last \
+                 {FD_RESERVE} are kept for the API, DNS and flows). Every endpoint ENI holds one per listener port \
+                 and every flow two; raise the hard limit (ulimit -Hn, LimitNOFILE= in systemd, --ulimit nofile= \
+                 in docker) and restart"
+            )
+        }
         _ => format!("cannot listen on {addr}: {e}"),
     }
 }
