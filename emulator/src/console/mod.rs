@@ -101,10 +101,47 @@ fn event(name: &str, data: &str) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
+/// Flow records a console is sent at most once per this long, in one
+/// message: at a thousand flows a second the page redraws four times a
+/// second rather than a thousand, and the data plane's records are
+/// serialized for it at most [`LIVE_FLOWS`] at a time.
+const FLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(250);
+/// Flows in one message, the latest; older ones of a batch are counted.
+const LIVE_FLOWS: usize = 25;
+
+/// Flow records waiting for the next message.
+#[derive(Default)]
+struct Batch {
+    flows: std::collections::VecDeque<Arc<crate::flowlog::FlowRecord>>,
+    skipped: u64,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, f: Arc<crate::flowlog::FlowRecord>) {
+        if self.flows.len() == LIVE_FLOWS {
+            self.flows.pop_front();
+            self.skipped += 1;
+        }
+        self.flows.push_back(f);
+        self.due.get_or_insert_with(|| tokio::time::Instant::now() + FLOW_BATCH);
+    }
+
+    fn take(&mut self) -> Bytes {
+        let flows: Vec<&crate::flowlog::FlowRecord> = self.flows.iter().map(|f| f.as_ref()).collect();
+        let data = json!({"flows": flows, "skipped": self.skipped}).to_string();
+        self.flows.clear();
+        self.skipped = 0;
+        self.due = None;
+        event("flows", &data)
+    }
+}
+
 /// Starts the event stream of one console: `change` with the revision
-/// when the world changed (a burst becomes one), `flow` and `query` with
-/// each record, `faults` when faults change. Ends when `closing` turns
-/// true or the client is gone.
+/// when the world changed (a burst becomes one), `flows` with the flow
+/// records of the last 250 ms (the latest 25, and how many more there
+/// were), `query` with each DNS record, `faults` when faults change. Ends
+/// when `closing` turns true or the client is gone.
 pub fn events(shared: Arc<Shared>, mut closing: watch::Receiver<bool>) -> Events {
     let (tx, rx) = mpsc::channel(256);
     let mut changes = shared.subscribe();
@@ -114,8 +151,13 @@ pub fn events(shared: Arc<Shared>, mut closing: watch::Receiver<bool>) -> Events
         if tx.send(Bytes::from(format!("retry: 1000\nevent: hello\ndata: {}\n\n", shared.revision()))).await.is_err() {
             return;
         }
+        let mut batch = Batch::default();
         loop {
+            let due = batch.due;
             let message = tokio::select! {
+                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                    batch.take()
+                }
                 e = changes.recv() => match e {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // A burst of changes is one message.
@@ -126,9 +168,15 @@ pub fn events(shared: Arc<Shared>, mut closing: watch::Receiver<bool>) -> Events
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 s = seen.recv() => match s {
-                    Ok(Seen::Flow(f)) => event("flow", &serde_json::to_string(&*f).unwrap_or_default()),
+                    Ok(Seen::Flow(f)) => {
+                        batch.push(f);
+                        continue;
+                    }
                     Ok(Seen::Query(q)) => event("query", &q.to_json().to_string()),
-                    Err(broadcast::error::RecvError::Lagged(n)) => event("lagged", &n.to_string()),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        batch.skipped += n;
+                        continue;
+                    }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 c = faults.changed() => match c {

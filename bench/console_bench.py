@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""The web console's cost to the data plane: the data plane benchmark's
+measurements through one endpoint, with the console closed and with it
+open, while 1,000 flows a second go through the same endpoint.
+
+"Open" means what a trainer's screen does: headless chromium on
+/_emulator/console (which subscribes to /_emulator/console/events and polls
+/_emulator/status every 2 s) and, besides it, a raw Server-Sent Events
+reader that counts the flow events it gets. "Closed" means nobody
+subscribes: the emulator then does not even build the events. The
+background load (paced connect, 1 byte each way, close: a flow record each)
+runs in both, so the only difference is the console.
+
+Measured per run (through the endpoint, as in bench/dataplane_bench.py):
+
+  latency      round trips of 32 bytes on one kept-open connection (p50, p99)
+  throughput   iperf3, one TCP stream, client -> server
+  conn rate    new connections per second on top of the background load
+
+Runs alternate closed/open (median of 3 each, with the spread, max-min over
+the median); the table gives open/closed ratios. Results go to a marked
+section of BENCHMARKS.md. Only 127.0.0.0/8 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dataplane_bench as db  # noqa: E402
+import dpkit  # noqa: E402
+from dpkit import Missing  # noqa: E402
+
+MARK_START = "<!-- console-bench:start -->"
+MARK_END = "<!-- console-bench:end -->"
+BACKEND_IP = "127.0.0.1"
+
+
+# --------------------------------------------------------------------------- background flows
+
+
+def _paced_flows(addr, rate: float, stop, counts):
+    """Opens `rate` flows a second (connect, 1 byte each way, close) until
+    `stop` is set; counts successes and failures."""
+    interval = 1.0 / rate
+    due = time.monotonic()
+    ok = failed = 0
+    while not stop.is_set():
+        due += interval
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect(addr)
+            s.sendall(b"x")
+            if s.recv(1) == b"x":
+                ok += 1
+            else:
+                failed += 1
+        except OSError:
+            failed += 1
+        finally:
+            s.close()
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        elif wait < -1.0:
+            due = time.monotonic()  # fell behind by a second: do not burst to catch up
+        if (ok + failed) % 200 == 0:
+            counts[0], counts[1] = ok, failed
+    counts[0], counts[1] = ok, failed
+
+
+class Background:
+    """`rate` flows a second, over two processes (each half the rate)."""
+
+    def __init__(self, addr, rate: float):
+        ctx = mp.get_context("fork")
+        self.stop_ev = ctx.Event()
+        self.counts = [ctx.Array("q", 2) for _ in range(2)]
+        self.procs = [ctx.Process(target=_paced_flows, args=(addr, rate / 2, self.stop_ev, c), daemon=True)
+                      for c in self.counts]
+        self.started = time.monotonic()
+        for p in self.procs:
+            p.start()
+
+    def stop(self) -> dict:
+        self.stop_ev.set()
+        for p in self.procs:
+            p.join(timeout=10)
+        took = time.monotonic() - self.started
+        ok = sum(c[0] for c in self.counts)
+        failed = sum(c[1] for c in self.counts)
+        return {"flows": ok, "failed": failed, "per_second": ok / took if took else 0.0}
+
+
+# --------------------------------------------------------------------------- the console, open
+
+
+class SseReader:
+    """A raw Server-Sent Events client of the console: counts flow events."""
+
+    def __init__(self, url: str):
+        self.flows = 0
+        self.messages = 0
+        self.hello = threading.Event()
+        self.resp = urllib.request.urlopen(f"{url}/_emulator/console/events", timeout=30)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        if not self.hello.wait(10):
+            raise RuntimeError("the console's event stream said no hello")
+
+    def _read(self):
+        """Counts the flows of each `flows` event (the latest of a batch,
+        plus how many more the batch had)."""
+        name = None
+        try:
+            for line in self.resp:
+                if line.startswith(b"event: "):
+                    name = line[7:].strip()
+                    if name == b"hello":
+                        self.hello.set()
+                elif line.startswith(b"data: ") and name == b"flows":
+                    batch = json.loads(line[6:])
+                    self.flows += len(batch["flows"]) + batch["skipped"]
+                    self.messages += 1
+        except (OSError, ValueError):
+            pass
+
+    def close(self):
+        try:
+            self.resp.close()
+        except OSError:
+            pass
+
+
+def browser_available() -> str | None:
+    """Why headless chromium cannot be used, or None."""
+    missing = [n for n in ("chromium", "chromedriver") if shutil.which(n) is None]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip)")
+    return f"missing {', '.join(missing)}" if missing else None
+
+
+class Console:
+    """The console open: chromium on the page (when available) and an SSE reader."""
+
+    def __init__(self, url: str, use_browser: bool):
+        self.driver = None
+        if use_browser:
+            from selenium import webdriver
+            from selenium.webdriver.chrome.service import Service
+            from selenium.webdriver.common.by import By
+
+            opts = webdriver.ChromeOptions()
+            opts.binary_location = shutil.which("chromium")
+            for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1600",
+                      "--disable-gpu", "--no-first-run", "--disable-extensions"):
+                opts.add_argument(a)
+            self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+            self.driver.get(f"{url}/_emulator/console")
+            deadline = time.monotonic() + 20
+            while not self.driver.find_elements(By.CSS_SELECTOR, "#live[data-live=yes]"):
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError("the console page did not open its event stream")
+                time.sleep(0.1)
+        self.sse = SseReader(url)
+
+    def rows_on_page(self) -> int | None:
+        if not self.driver:
+            return None
+        from selenium.webdriver.common.by import By
+
+        return len(self.driver.find_elements(By.CSS_SELECTOR, "#flows tr.flow"))
+
+    def close(self):
+        if getattr(self, "sse", None):
+            self.sse.close()
+        if self.driver:
+            self.driver.quit()
+            self.driver = None
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def one_run(mode, url, echo, iperf_addr, iperf3, args, use_browser, log) -> dict:
+    console = Console(url, use_browser) if mode == "open" else None
+    try:
+        bg = Background(echo, args.rate)
+        time.sleep(1.0)  # the load and the page settle
+        lat = db.latency(echo, args.round_trips, 32)["ns"]
+        tput = db.iperf(iperf3, iperf_addr, args.seconds, 1, reverse=False)
+        conn = db.conn_rate(echo, args.conn_seconds, 2)
+        load = bg.stop()
+        out = {
+            "lat_p50_us": dpkit.pct(lat, 0.5) / 1000,
+            "lat_p99_us": dpkit.pct(lat, 0.99) / 1000,
+            "tput_gbps": (tput.get("bits_per_second") or 0) / 1e9,
+            "conn_per_s": conn["per_second"],
+            "background": load,
+            "errors": [e for e in (tput.get("error"), conn["errors"] or None) if e],
+        }
+        if console:
+            out["sse_flow_events"] = console.sse.flows
+            out["sse_messages"] = console.sse.messages
+            out["page_flow_rows"] = console.rows_on_page()
+        log(f"  {mode:6} p50 {out['lat_p50_us']:.0f} µs, p99 {out['lat_p99_us']:.0f} µs, "
+            f"{out['tput_gbps']:.2f} Gbit/s, {out['conn_per_s']:.0f} conn/s; background "
+            f"{load['per_second']:.0f} flows/s ({load['failed']} failed)"
+            + (f"; SSE got {out['sse_flow_events']} flows in {out['sse_messages']} messages" if console else ""))
+        return out
+    finally:
+        if console:
+            console.close()
+
+
+METRICS = (("lat_p50_us", "latency p50 (µs)", "lower"), ("lat_p99_us", "latency p99 (µs)", "lower"),
+           ("tput_gbps", "throughput (Gbit/s)", "higher"), ("conn_per_s", "new connections/s", "higher"))
+
+
+def summarize(runs) -> dict:
+    s = {}
+    for key, _, _ in METRICS:
+        for mode in ("closed", "open"):
+            vals = [r[key] for r in runs[mode]]
+            med = dpkit.median(vals)
+            s[(key, mode)] = {"median": med, "all": vals,
+                              "spread": (max(vals) - min(vals)) / med if med else None}
+    return s
+
+
+def render(s, runs, meta, args) -> str:
+    lines = [MARK_START, "## Console cost: the data plane with the web console open (issue 17)", ""]
+    lines.append(
+        f"{meta['date']}. {meta['machine']}. With {args.rate:.0f} flows/s through the endpoint in both modes "
+        f"(achieved: {meta['background']}), the data plane benchmark's measurements through the same endpoint, "
+        f"with nobody subscribed to the console (closed) and with the console open ({meta['open_means']}). "
+        f"Median of {args.runs} alternating runs each; spread = (max - min) / median. Ratio = open / closed: "
+        "for latency, above 1 is slower; for throughput and connections, below 1 is slower.")
+    lines.append("")
+    lines.append("| measurement | closed (median, spread) | open (median, spread) | open / closed |")
+    lines.append("|---|---|---|---|")
+    for key, label, better in METRICS:
+        c, o = s[(key, "closed")], s[(key, "open")]
+        r = o["median"] / c["median"] if c["median"] else float("nan")
+        cost = (r - 1) if better == "lower" else (1 - r)
+        fmt = "{:.2f}" if key == "tput_gbps" else "{:.0f}"
+        lines.append(f"| {label} | {fmt.format(c['median'])} ({c['spread']:.0%}) | "
+                     f"{fmt.format(o['median'])} ({o['spread']:.0%}) | {r:.3f} ({cost:+.1%} cost) |")
+    lines.append("")
+    within = all(abs(s[(k, 'open')]['median'] / s[(k, 'closed')]['median'] - 1) <= 0.05 for k, _, _ in METRICS)
+    noisy = any((s[(k, m)]['spread'] or 0) > 0.05 for k, _, _ in METRICS for m in ("closed", "open"))
+    lines.append(
+        f"Within 5% on every measurement: **{'yes' if within else 'no'}**"
+        + (" — but the runs' own spread exceeds 5%, so differences that small are within the noise of this machine."
+           if noisy else "."))
+    lines.append("")
+    lines.append(f"- {meta['load']}")
+    lines.append(f"- The console open: {meta['sse']}")
+    lines.append(f"- {meta['emulator']}")
+    lines.append(f"- Command: `python3 bench/console_bench.py{' --quick' if args.quick else ''}`")
+    lines.append(MARK_END)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="one short run per mode (CI smoke run)")
+    ap.add_argument("--out", default=str(dpkit.REPO / "BENCHMARKS.md"), help="markdown file whose section is replaced")
+    ap.add_argument("--emulator-bin", help="emulator binary (default target/release or $PRIVATELINK_EMULATOR_BIN)")
+    ap.add_argument("--runs", type=int, help="runs per mode (default 3)")
+    ap.add_argument("--rate", type=float, default=1000.0, help="background flows per second")
+    ap.add_argument("--round-trips", type=int)
+    ap.add_argument("--seconds", type=int, help="iperf3 -t per run")
+    ap.add_argument("--conn-seconds", type=float)
+    ap.add_argument("--no-browser", action="store_true", help="the console open is the SSE reader alone")
+    args = ap.parse_args()
+    defaults = dict(runs=1, round_trips=2000, seconds=2, conn_seconds=2.0) if args.quick else \
+        dict(runs=3, round_trips=10000, seconds=3, conn_seconds=5.0)
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    try:
+        iperf3 = dpkit.need("iperf3", "iperf3")
+        dpkit.need_boto3()
+        binary = dpkit.emulator_binary(args.emulator_bin)
+    except Missing as e:
+        print(f"console_bench: {e}", file=sys.stderr)
+        return 2
+    why_no_browser = "--no-browser" if args.no_browser else browser_available()
+    use_browser = why_no_browser is None
+
+    dpkit.raise_nofile(8192)
+    logdir = dpkit.make_logdir("console-bench-")
+    load_before = dpkit.loadavg()
+    log(f"logs in {logdir}; load average {load_before} on {os.cpu_count()} CPUs; "
+        f"browser: {'headless chromium' if use_browser else why_no_browser}")
+    procs, emu, status = [], None, 0
+    try:
+        echo_port, iperf_port = dpkit.free_port(BACKEND_IP), dpkit.free_port(BACKEND_IP)
+        procs.append(dpkit.start_echo(BACKEND_IP, echo_port, logdir))
+        procs.append(dpkit.Proc("iperf3-server", [iperf3, "-s", "-B", BACKEND_IP, "-p", str(iperf_port)], logdir,
+                                ready_addr=(BACKEND_IP, iperf_port)))
+        emu = dpkit.Emulator(binary, logdir)
+        lp_echo, lp_iperf = dpkit.free_port(), dpkit.free_port()
+        info = dpkit.build_endpoint(emu.url, [dpkit.Service("echo", lp_echo, BACKEND_IP, echo_port),
+                                              dpkit.Service("iperf", lp_iperf, BACKEND_IP, iperf_port)])
+        echo, iperf_addr = info.host[lp_echo], info.host[lp_iperf]
+        with socket.create_connection(echo, timeout=5) as s:
+            s.sendall(b"ping")
+            if db.recv_exact(s, 4) != b"ping":
+                raise RuntimeError(f"no echo through {echo}")
+        runs = {"closed": [], "open": []}
+        started = time.monotonic()
+        other = dpkit.OtherCpu()
+        for i in range(args.runs):
+            log(f"run {i + 1} of {args.runs}")
+            for mode in (("closed", "open") if i % 2 == 0 else ("open", "closed")):
+                runs[mode].append(one_run(mode, emu.url, echo, iperf_addr, iperf3, args, use_browser, log))
+        other_cores = other.cores()
+        took = time.monotonic() - started
+        if not emu.alive():
+            raise RuntimeError(f"the emulator died during the run:\n{emu.log_tail()}")
+        errors = [e for m in runs.values() for r in m for e in r["errors"]]
+        s = summarize(runs)
+        bg = [r["background"] for m in runs.values() for r in m]
+        meta = {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{dpkit.cpu_model()} × {os.cpu_count()}, {dpkit.mem_total()} RAM, kernel {os.uname().release}; "
+                       "client, emulator, backends and browser on the same CPUs, on loopback",
+            "background": f"{min(b['per_second'] for b in bg):.0f} to {max(b['per_second'] for b in bg):.0f} "
+                          f"flows/s, {sum(b['failed'] for b in bg)} failed",
+            "open_means": "headless chromium on the page and a raw SSE reader" if use_browser
+                          else f"a raw SSE reader only ({why_no_browser})",
+            "sse": ", ".join(f"run {i + 1}: {r['sse_flow_events']} flows in {r['sse_messages']} SSE messages read"
+                             + (f", {r['page_flow_rows']} flow rows on the page" if r.get("page_flow_rows") is not None
+                                else "") for i, r in enumerate(runs["open"])),
+            "load": f"Measuring took {took:.0f} s; processes outside the benchmark used {other_cores:.2f} cores on "
+                    f"average meanwhile{' — the machine was not idle: ratios are disturbed' if other_cores > 0.05 else ''}"
+                    f"; load average before/after: {load_before} / {dpkit.loadavg()}",
+            "emulator": f"Emulator: {dpkit.emulator_version(binary)}, repo {dpkit.git_rev()}",
+        }
+        out_json = dpkit.REPO / "bench" / "out" / f"console-bench-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps({"meta": meta, "args": vars(args), "runs": runs}, indent=1, default=str))
+        section = render(s, runs, meta, args)
+        dpkit.write_section(Path(args.out), MARK_START, MARK_END, section)
+        log("")
+        log(section)
+        log(f"written to {args.out} and {out_json}")
+        if errors:
+            log(f"failures during the runs: {errors}")
+            status = 1
+        if any(r["sse_flow_events"] == 0 for r in runs["open"]):
+            log("the SSE reader saw no flow: the console was not following the traffic")
+            status = 1
+    except (RuntimeError, OSError) as e:
+        print(f"console_bench: {e}", file=sys.stderr)
+        print(f"logs kept in {logdir}", file=sys.stderr)
+        status = 1
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        if emu is not None:
+            rc = emu.stop()
+            if rc not in (0, -15, None):
+                print(f"console_bench: emulator exited with {rc}; log in {emu.log}", file=sys.stderr)
+                status = status or 1
+    if status == 0:
+        shutil.rmtree(logdir, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
