@@ -359,3 +359,18 @@ def test_tag_refusals(client, refused):
     tags = r.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zid)["ResourceTagSet"]["Tags"]
     assert len(tags) == 50
     r.delete_hosted_zone(Id=zid)
+
+
+def test_dnssec_is_reported_off(client, refused):
+    """GetDNSSEC, which Terraform reads before it force-destroys a public
+    zone: DNSSEC is not emulated, so no zone is signing or has keys."""
+    r = r53(client)
+    public = r.create_hosted_zone(Name="signed.example", CallerReference=ref())["HostedZone"]["Id"].split("/")[-1]
+    private, _ = private_zone(client, "signed.internal", cidr="10.113.0.0/16")
+    for zid in (public, private):
+        got = r.get_dnssec(HostedZoneId=zid)
+        assert got["Status"] == {"ServeSignature": "NOT_SIGNING"} and got["KeySigningKeys"] == []
+    refused("GetDNSSEC", lambda: r.get_dnssec(HostedZoneId=MISSING), "NoSuchHostedZone")
+    refused("GetDNSSEC", lambda: r53(client, CONSUMER).get_dnssec(HostedZoneId=public), "NoSuchHostedZone")
+    r.delete_hosted_zone(Id=public)
+    r.delete_hosted_zone(Id=private)

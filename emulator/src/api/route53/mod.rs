@@ -125,6 +125,7 @@ pub const ROUTES: &[Route] = &[
     ),
     route("ChangeTagsForResource", Write, "POST", "tags/{}/{}", zones::change_tags),
     route("ListTagsForResource", Read, "GET", "tags/{}/{}", zones::list_tags),
+    route("GetDNSSEC", Read, "GET", "hostedzone/{}/dnssec", zones::get_dnssec),
 ];
 
 /// Whether a request is for Route 53: its path, or its signature's service.

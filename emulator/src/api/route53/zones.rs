@@ -417,3 +417,14 @@ pub(super) fn list_tags(c: &mut Ctx) -> Result<Reply> {
     });
     Ok(x.into())
 }
+
+/// DNSSEC signing is not emulated: every zone answers that it is not
+/// signing and has no key-signing keys (what tools read before deleting a
+/// zone, to know whether signing must be disabled first).
+pub(super) fn get_dnssec(c: &mut Ctx) -> Result<Reply> {
+    c.world.own_zone(c.caller, c.id())?;
+    let mut x = Xml::new();
+    x.node("Status", |x| x.leaf("ServeSignature", "NOT_SIGNING"));
+    x.node("KeySigningKeys", |_| {});
+    Ok(x.into())
+}
