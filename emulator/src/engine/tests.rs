@@ -393,10 +393,18 @@ fn check_invariants(w: &World) -> Result<(), String> {
     for r in w.regions() {
         check_region(r)?;
     }
-    // The data plane listens for available endpoints only (and for the
-    // clients of active load balancers at their nodes).
+    // The data plane routes for available endpoints only (and for the
+    // clients of active load balancers at their nodes); an endpoint with
+    // ENIs that is not available yet has listeners that refuse, in its state.
     let plan = crate::dataplane::plan::build(w, 0);
-    let through = plan.listeners.values().filter(|r| !r.direct);
+    for r in plan.listeners.values().filter(|r| !r.direct) {
+        let Some(held) = r.unavailable else { continue };
+        let state = w.regions().find_map(|g| g.endpoints.get(&r.endpoint_id)).map(|e| e.state);
+        if state.is_none_or(|s| s.as_str() != held || s.is_gone() || s == EndpointState::Available) {
+            return Err(format!("the data plane refuses for {} as {held} in state {state:?}", r.endpoint_id));
+        }
+    }
+    let through = plan.listeners.values().filter(|r| !r.direct && r.unavailable.is_none());
     let routed = through.map(|r| &r.endpoint_id).chain(plan.services.values().map(|r| &r.endpoint_id));
     for r in plan.listeners.values().filter(|r| r.direct) {
         let active = w.regions().find_map(|g| g.load_balancers.get(&r.endpoint_id)).map(|lb| lb.state.as_str());
