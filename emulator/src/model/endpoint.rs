@@ -641,25 +641,40 @@ impl World {
         ids: &[String],
         filters: &[Filter],
     ) -> Result<Vec<VpcEndpoint>> {
+        let found = self.describe_endpoint_ids(caller, ids, filters)?;
+        let region = self.region(&caller.region);
+        Ok(found.iter().filter_map(|id| region.and_then(|r| r.endpoints.get(id)).cloned()).collect())
+    }
+
+    /// The ids of the endpoints a describe lists (their transitions seen,
+    /// as [`World::describe_endpoints`]), so that a caller can page through
+    /// them before copying any endpoint.
+    pub fn describe_endpoint_ids(
+        &mut self,
+        caller: &Caller,
+        ids: &[String],
+        filters: &[Filter],
+    ) -> Result<Vec<String>> {
         tags::check_filter_names(filters, ENDPOINT_FILTERS)?;
         for id in ids {
             self.endpoint(caller, id)?;
         }
-        let found: Vec<VpcEndpoint> = self
+        let mut observe = Vec::new();
+        let found: Vec<String> = self
             .region(&caller.region)
             .map(|r| {
                 let pick = |e: &&VpcEndpoint| e.owner == caller.account && tags::matches(*e, filters);
-                if ids.is_empty() {
-                    r.endpoints.values().filter(pick).cloned().collect()
+                let picked: Vec<&VpcEndpoint> = if ids.is_empty() {
+                    r.endpoints.values().filter(pick).collect()
                 } else {
-                    ids.iter().filter_map(|id| r.endpoints.get(id)).filter(pick).cloned().collect()
-                }
+                    ids.iter().filter_map(|id| r.endpoints.get(id)).filter(pick).collect()
+                };
+                observe = picked.iter().filter(|e| e.transition.is_some()).map(|e| e.id.clone()).collect();
+                picked.into_iter().map(|e| e.id.clone()).collect()
             })
             .unwrap_or_default();
-        for e in &found {
-            if e.transition.is_some() {
-                self.observe_endpoint(&caller.region, &e.id);
-            }
+        for id in &observe {
+            self.observe_endpoint(&caller.region, id);
         }
         Ok(found)
     }

@@ -120,9 +120,12 @@ pub fn describe_endpoints(c: &mut Ctx) -> Result<Xml> {
     let ids = c.p.list("VpcEndpointId");
     let filters = c.p.filters()?;
     model::check_max_results(c.p.int("MaxResults")?)?;
-    let list = c.world.describe_endpoints(c.caller, &ids, &filters)?;
-    let (list, next) = page(c.p, list, |e| e.id.clone())?;
+    // Paged by id before any endpoint is read, so a page costs its own size
+    // and not the whole listing's.
+    let found = c.world.describe_endpoint_ids(c.caller, &ids, &filters)?;
+    let (found, next) = page(c.p, found, Clone::clone)?;
     let region = c.world.region(&c.caller.region);
+    let list: Vec<&VpcEndpoint> = found.iter().filter_map(|id| region?.endpoints.get(id)).collect();
     let mut x = Xml::new();
     x.items("vpcEndpointSet", &list, |x, e| render_endpoint(x, e, region, false));
     x.opt("nextToken", next);
