@@ -101,9 +101,13 @@ impl Changed {
                 *self = Changed::Everything
             }
             // Otherwise an interface changes with the endpoint (or load
-            // balancer) that owns it, whose own event says so; TXT records
-            // and route tables route nothing through the data plane.
-            Resource::NetworkInterface(_) | Resource::PublicTxt(_) | Resource::RouteTable(_) => {}
+            // balancer) that owns it, whose own event says so; TXT records,
+            // route tables and hosted zones route nothing through the data
+            // plane (names are DNS's; flows go to addresses).
+            Resource::NetworkInterface(_)
+            | Resource::PublicTxt(_)
+            | Resource::RouteTable(_)
+            | Resource::HostedZone(_) => {}
             _ => *self = Changed::Everything,
         }
     }

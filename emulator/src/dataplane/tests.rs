@@ -345,3 +345,19 @@ fn load_balancer_security_groups_follow_rules_settings_and_interfaces() {
     // Health checks come from the NLB's nodes whatever its groups say.
     assert_eq!(f.plan.health.len(), 1);
 }
+
+#[test]
+fn hosted_zone_and_txt_events_leave_the_plan_alone() {
+    use crate::model::{Change, Event, Resource};
+    let plan = Plan::default();
+    for resource in [Resource::HostedZone("Z0123456789ABCDEFGHIJ".into()), Resource::PublicTxt("example.com".into())] {
+        let mut changed = Changed::Endpoints(BTreeSet::new());
+        changed.note(&Event { region: String::new(), resource, change: Change::Updated }, &plan);
+        assert!(matches!(changed, Changed::Endpoints(ref keys) if keys.is_empty()));
+    }
+    let mut changed = Changed::Endpoints(BTreeSet::new());
+    let event =
+        Event { region: "us-east-1".into(), resource: Resource::LoadBalancer("arn".into()), change: Change::Updated };
+    changed.note(&event, &plan);
+    assert!(matches!(changed, Changed::Everything), "a load balancer still asks for a rebuild");
+}
