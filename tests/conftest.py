@@ -43,6 +43,19 @@ def emulator_bin():
     return str(path)
 
 
+def client_bin():
+    """The privatelink client: PRIVATELINK_CLIENT_BIN, or the release build
+    (built here if missing, as tests/run builds it)."""
+    path = os.environ.get("PRIVATELINK_CLIENT_BIN")
+    if path:
+        return path
+    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
+    path = os.path.join(target, "release", "privatelink")
+    if not os.path.exists(path):
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "privatelink-client"], cwd=ROOT, check=True)
+    return path
+
+
 class Emulator:
     """A running emulator process. Its stdout is drained by a thread (the
     readiness line arrives through a queue, so there is no fixed sleep and

@@ -4,6 +4,7 @@ address, never the consumer's; endpoints that are not available, and
 security groups without the port, refuse; a killed target turns unhealthy
 and traffic moves; PROXY v2 carries the endpoint id; half-close works."""
 
+import itertools
 import json
 import socket
 import subprocess
@@ -17,7 +18,10 @@ from conftest import CONSUMER, PROVIDER, wait_for
 from topology import build_consumer, build_provider, create_endpoint
 
 # Each test gets its own VPC ranges so one emulator can hold them all.
-_prefixes = iter(range(60, 100))
+# Second octets of the test VPCs' CIDRs. Every module that builds these
+# worlds shares one counter; it wraps, as VPCs of different emulators
+# (and even of one) may overlap.
+_prefixes = itertools.cycle(range(60, 100))
 
 
 def status(emulator):

@@ -5,6 +5,7 @@ balancer forwards to registered targets (before any endpoint exists), so
 unhealthy; a listener's tcp.idle_timeout.seconds closes its idle flows,
 open ones included."""
 
+import itertools
 import http.server
 import json
 import socket
@@ -19,7 +20,10 @@ from conftest import CONSUMER, PROVIDER, wait_for
 from topology import build_consumer, build_provider, create_endpoint
 
 # Each test gets its own VPC ranges so one emulator can hold them all.
-_prefixes = iter(range(100, 140))
+# Second octets of the test VPCs' CIDRs. Every module that builds these
+# worlds shares one counter; it wraps, as VPCs of different emulators
+# (and even of one) may overlap.
+_prefixes = itertools.cycle(range(100, 140))
 
 # The quickest health checks AWS allows: healthy after two passes 5 s apart.
 FAST_HEALTH = (

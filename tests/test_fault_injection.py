@@ -6,7 +6,6 @@ throttling and 5xx answers. Each fault is listed (admin endpoint and
 `privatelink status`), expires when asked to, and one call clears them."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,22 +13,11 @@ import urllib.request
 
 import pytest
 
-from conftest import PROVIDER, ROOT, Aws, wait_for
+from conftest import PROVIDER, Aws, client_bin, wait_for
 from test_dataplane import curl, world  # noqa: F401 - the fixture
 
 HEALTH = dict(HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
               UnhealthyThresholdCount=2)
-
-
-def client_bin():
-    path = os.environ.get("PRIVATELINK_CLIENT_BIN")
-    if path:
-        return path
-    target = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target"))
-    path = os.path.join(target, "release", "privatelink")
-    if not os.path.exists(path):
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "privatelink-client"], cwd=ROOT, check=True)
-    return path
 
 
 def cli(url, *args, check=True):

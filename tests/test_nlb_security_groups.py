@@ -6,6 +6,7 @@ address ("the source of the traffic is the private IP address of the
 client, not the endpoint interface"); with it off they are not checked.
 Rule and setting changes, made with the AWS CLI, apply to new flows at once."""
 
+import itertools
 import json
 import subprocess
 import urllib.request
@@ -17,7 +18,10 @@ from conftest import CONSUMER, PROVIDER, wait_for
 from test_logs import admin_text, v2_records
 from topology import build_consumer, build_provider, create_endpoint
 
-_prefixes = iter(range(140, 170))
+# Second octets of the test VPCs' CIDRs. Every module that builds these
+# worlds shares one counter; it wraps, as VPCs of different emulators
+# (and even of one) may overlap.
+_prefixes = itertools.cycle(range(140, 170))
 
 
 def status(emulator):

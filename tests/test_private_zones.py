@@ -7,14 +7,13 @@ and the closest zone wins, and `curl http://api.internal.example.com/`
 reaches nginx through the endpoint."""
 
 import json
-import os
 import subprocess
 import time
 
 import pytest
 
 from backends import BODY, Nginx, free_port, require
-from conftest import CONSUMER, PROVIDER, REGION, STRANGER, Aws, Emulator, stop_emulator, wait_for
+from conftest import CONSUMER, PROVIDER, REGION, STRANGER, Aws, Emulator, client_bin, stop_emulator, wait_for
 from test_dns import Dig, resolver_of
 from topology import build_consumer, build_provider
 
@@ -67,13 +66,6 @@ def dns_vpc(cli, cidr):
     vpc = cli("ec2", "create-vpc", "--cidr-block", cidr)["Vpc"]["VpcId"]
     cli("ec2", "modify-vpc-attribute", "--vpc-id", vpc, "--enable-dns-hostnames", '{"Value":true}')
     return vpc
-
-
-def client_bin():
-    path = os.environ.get("PRIVATELINK_CLIENT_BIN")
-    if not path:
-        pytest.fail("PRIVATELINK_CLIENT_BIN names the privatelink client binary")
-    return path
 
 
 def privatelink(url, *args):

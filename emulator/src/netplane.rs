@@ -292,7 +292,7 @@ async fn follow(
                     let revision = plane.shared.revision();
                     while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
                     plane.reconcile().await;
-                    settled.send_replace(revision);
+                    settled.send_replace(plane.shared.caught_up(&events, revision));
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },

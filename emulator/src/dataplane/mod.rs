@@ -482,7 +482,7 @@ async fn follow(
             },
             _ = stop.changed() => break,
         }
-        settled.send_replace(revision);
+        settled.send_replace(dp.shared.caught_up(&events, revision));
     }
 }
 

@@ -144,6 +144,7 @@ impl Follower {
                         Err(RecvError::Closed) => break,
                     }
                     self.reconcile().await;
+                    self.revision = self.shared.caught_up(&events, self.revision);
                     self.settled.send_replace(self.revision);
                 }
                 _ = stop.changed() => break,

@@ -288,6 +288,21 @@ impl Shared {
         self.revision.load(Ordering::Acquire)
     }
 
+    /// The revision a follower holds once it has applied everything it
+    /// took from `events`, having read `applied` before its batch. A batch
+    /// can take the events of a change published after that read (they are
+    /// queued before the revision moves), and no later event would wake the
+    /// follower to say so: when nothing is left queued, every revision read
+    /// now has all its events applied.
+    pub fn caught_up(&self, events: &broadcast::Receiver<Event>, applied: u64) -> u64 {
+        let latest = self.revision();
+        if events.is_empty() {
+            applied.max(latest)
+        } else {
+            applied
+        }
+    }
+
     /// A follower (DNS, data plane, netplane) reports here the revision it
     /// has applied, by sending on the returned channel.
     pub fn follower(&self, name: &str) -> watch::Sender<u64> {
