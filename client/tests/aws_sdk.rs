@@ -311,6 +311,10 @@ async fn walkthrough_with_the_official_sdk() {
             break peer;
         }
     });
+    // `available` is the API's answer; the data plane serves it once it has
+    // applied that change (until then the ENIs refuse, as for a pending
+    // endpoint), so wait for that signal before the first byte.
+    assert!(emulator.settle(Duration::from_secs(10)).await, "DNS and the data plane caught up");
     let host = Host::in_vpc(&url, &c_vpc, "10.24.20.251".parse().expect("ip")).await.expect("host");
     let addrs = host.resolve(names[0]).await.expect("resolve");
     assert_eq!(addrs.len(), 2, "the regional name answers both ENIs: {addrs:?}");

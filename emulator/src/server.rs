@@ -139,7 +139,16 @@ where
 {
     let limits = shared.limits;
     let mut stream = stream;
-    let first = match first_line(&mut stream, limits.request_timeout).await {
+    tokio::pin!(stop);
+    // A connection that has not begun a request when the server stops has
+    // nothing to finish: it is closed, not waited for (a client's idle
+    // pooled connection would otherwise hold the shutdown for the whole
+    // request timeout).
+    let first = tokio::select! {
+        first = first_line(&mut stream, limits.request_timeout) => first,
+        _ = &mut stop => return,
+    };
+    let first = match first {
         FirstLine::Request(bytes) => bytes,
         FirstLine::Closed => return,
         FirstLine::Stalled => return answer_and_close(&mut stream, &head_timeout()).await,
@@ -183,7 +192,6 @@ where
         .max_buf_size(MAX_HEAD_BYTES.max(8192))
         .keep_alive(true)
         .serve_connection(TokioIo::new(Rewind { prefix: first, stream }), service);
-    tokio::pin!(stop);
     let ended = tokio::select! {
         r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => r,
         _ = &mut stop => {

@@ -293,9 +293,16 @@ impl Shared {
     /// can take the events of a change published after that read (they are
     /// queued before the revision moves), and no later event would wake the
     /// follower to say so: when nothing is left queued, every revision read
-    /// now has all its events applied.
+    /// now has all its events applied. The revision is read under the
+    /// world's lock: a change publishes its events and then moves the
+    /// revision, both under that lock, so a follower that has just taken a
+    /// change's events never reads the revision before it (and, with
+    /// nothing left to wake it, reports a revision short for good).
     pub fn caught_up(&self, events: &broadcast::Receiver<Event>, applied: u64) -> u64 {
-        let latest = self.revision();
+        let latest = {
+            let _published = self.lock();
+            self.revision()
+        };
         if events.is_empty() {
             applied.max(latest)
         } else {
