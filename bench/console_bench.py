@@ -32,7 +32,6 @@ import os
 import shutil
 import socket
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -107,42 +106,62 @@ class Background:
 # --------------------------------------------------------------------------- the console, open
 
 
+def _read_events(url: str, hello, flows, messages, stop):
+    """Counts the flows of each `flows` event (the latest of a batch, plus
+    how many more the batch had) until `stop` is set."""
+    resp = urllib.request.urlopen(f"{url}/_emulator/console/events", timeout=1)
+    name = None
+    while not stop.is_set():
+        try:
+            line = resp.readline()
+        except (TimeoutError, socket.timeout):
+            continue
+        except OSError:
+            return
+        if not line:
+            return
+        if line.startswith(b"event: "):
+            name = line[7:].strip()
+            if name == b"hello":
+                hello.set()
+        elif line.startswith(b"data: ") and name == b"flows":
+            batch = json.loads(line[6:])
+            with flows.get_lock():
+                flows.value += len(batch["flows"]) + batch["skipped"]
+            with messages.get_lock():
+                messages.value += 1
+
+
 class SseReader:
-    """A raw Server-Sent Events client of the console: counts flow events."""
+    """A raw Server-Sent Events client of the console, in a process of its
+    own (a thread would share the interpreter with the measuring loop and
+    add its own pauses to the latencies)."""
 
     def __init__(self, url: str):
-        self.flows = 0
-        self.messages = 0
-        self.hello = threading.Event()
-        self.resp = urllib.request.urlopen(f"{url}/_emulator/console/events", timeout=30)
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+        ctx = mp.get_context("fork")
+        self.hello, self.stop = ctx.Event(), ctx.Event()
+        self._flows, self._messages = ctx.Value("q", 0), ctx.Value("q", 0)
+        self.proc = ctx.Process(target=_read_events,
+                               args=(url, self.hello, self._flows, self._messages, self.stop), daemon=True)
+        self.proc.start()
         if not self.hello.wait(10):
+            self.close()
             raise RuntimeError("the console's event stream said no hello")
 
-    def _read(self):
-        """Counts the flows of each `flows` event (the latest of a batch,
-        plus how many more the batch had)."""
-        name = None
-        try:
-            for line in self.resp:
-                if line.startswith(b"event: "):
-                    name = line[7:].strip()
-                    if name == b"hello":
-                        self.hello.set()
-                elif line.startswith(b"data: ") and name == b"flows":
-                    batch = json.loads(line[6:])
-                    self.flows += len(batch["flows"]) + batch["skipped"]
-                    self.messages += 1
-        except (OSError, ValueError, AttributeError):
-            # Closed from the other thread (http.client drops its file then).
-            pass
+    @property
+    def flows(self) -> int:
+        return self._flows.value
+
+    @property
+    def messages(self) -> int:
+        return self._messages.value
 
     def close(self):
-        try:
-            self.resp.close()
-        except OSError:
-            pass
+        self.stop.set()
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join()
 
 
 def browser_available() -> str | None:
@@ -202,7 +221,7 @@ def one_run(mode, url, echo, iperf_addr, iperf3, args, use_browser, log) -> dict
     console = Console(url, use_browser) if mode == "open" else None
     try:
         bg = Background(echo, args.rate)
-        time.sleep(1.0)  # the load and the page settle
+        time.sleep(3.0)  # the load settles, and a browser that just opened the page
         lat = db.latency(echo, args.round_trips, 32)["ns"]
         tput = db.iperf(iperf3, iperf_addr, args.seconds, 1, reverse=False)
         conn = db.conn_rate(echo, args.conn_seconds, 2)

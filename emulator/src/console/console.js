@@ -198,9 +198,9 @@ async function start() {
   events.addEventListener("hello", () => { live.dataset.live = "yes"; live.textContent = "live"; });
   events.onerror = () => { live.dataset.live = "no"; live.textContent = "reconnecting"; };
   events.addEventListener("change", () => soon(loadTopology));
-  // Flows come in batches (at most four a second), the latest of each.
+  // Flows and queries come in batches (at most four a second), the latest of each.
   events.addEventListener("flows", (e) => { state.flows = state.flows.concat(JSON.parse(e.data).flows).slice(-KEEP); renderFlows(); });
-  events.addEventListener("query", (e) => { state.queries = state.queries.concat([JSON.parse(e.data)]).slice(-KEEP); renderQueries(); });
+  events.addEventListener("queries", (e) => { state.queries = state.queries.concat(JSON.parse(e.data).queries).slice(-KEEP); renderQueries(); });
   events.addEventListener("faults", (e) => { state.faults = JSON.parse(e.data); renderFaults(); renderTopology(); });
 }
 

@@ -3,8 +3,9 @@
 //! its own, embedded in the binary. It draws the topology
 //! (`/_emulator/console/topology`), the traffic (flow records), the DNS
 //! questions and the faults, and follows them live over Server-Sent Events
-//! (`/_emulator/console/events`): the engine's revisions, each flow and
-//! query as it is recorded, and fault changes. Its buttons act as the
+//! (`/_emulator/console/events`): the engine's revisions, the flows and
+//! queries recorded (a few times a second, the latest of each), and fault
+//! changes. Its buttons act as the
 //! service's owner (accept, reject: `/_emulator/console/act`, see
 //! [`actions`]) and through the fault endpoints, so they work under
 //! `--strict-auth` too.
@@ -24,7 +25,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::api::HttpResponse;
 use crate::engine::Shared;
-use crate::flowlog::Seen;
+use crate::flowlog::Fresh;
 
 pub use topology::topology;
 
@@ -101,86 +102,62 @@ fn event(name: &str, data: &str) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-/// Flow records a console is sent at most once per this long, in one
-/// message: at a thousand flows a second the page redraws four times a
-/// second rather than a thousand, and the data plane's records are
-/// serialized for it at most [`LIVE_FLOWS`] at a time.
-const FLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(250);
-/// Flows in one message, the latest; older ones of a batch are counted.
-const LIVE_FLOWS: usize = 25;
+/// A console is sent the flows and queries recorded since its last look,
+/// once per this long at most: at a thousand flows a second the page
+/// redraws four times a second rather than a thousand, and a record costs
+/// nothing more with a console open than without (the console reads the
+/// buffer the admin endpoints read; nobody is woken per flow).
+const BATCH: std::time::Duration = std::time::Duration::from_millis(250);
+/// Records of each kind in one message, the latest; older ones are counted.
+const LIVE: usize = 25;
 
-/// Flow records waiting for the next message.
-#[derive(Default)]
-struct Batch {
-    flows: std::collections::VecDeque<Arc<crate::flowlog::FlowRecord>>,
-    skipped: u64,
-    due: Option<tokio::time::Instant>,
-}
-
-impl Batch {
-    fn push(&mut self, f: Arc<crate::flowlog::FlowRecord>) {
-        if self.flows.len() == LIVE_FLOWS {
-            self.flows.pop_front();
-            self.skipped += 1;
-        }
-        self.flows.push_back(f);
-        self.due.get_or_insert_with(|| tokio::time::Instant::now() + FLOW_BATCH);
+/// The message for what `fresh` holds, if anything.
+fn batch<T>(name: &str, key: &str, fresh: &Fresh<T>, json: impl Fn(&T) -> serde_json::Value) -> Option<Bytes> {
+    if fresh.items.is_empty() && fresh.skipped == 0 {
+        return None;
     }
-
-    fn take(&mut self) -> Bytes {
-        let flows: Vec<&crate::flowlog::FlowRecord> = self.flows.iter().map(|f| f.as_ref()).collect();
-        let data = json!({"flows": flows, "skipped": self.skipped}).to_string();
-        self.flows.clear();
-        self.skipped = 0;
-        self.due = None;
-        event("flows", &data)
-    }
+    let items: Vec<serde_json::Value> = fresh.items.iter().map(json).collect();
+    Some(event(name, &json!({key: items, "skipped": fresh.skipped}).to_string()))
 }
 
 /// Starts the event stream of one console: `change` with the revision
-/// when the world changed (a burst becomes one), `flows` with the flow
-/// records of the last 250 ms (the latest 25, and how many more there
-/// were), `query` with each DNS record, `faults` when faults change. Ends
-/// when `closing` turns true or the client is gone.
+/// when the world changed (a burst becomes one); every 250 ms, `flows`
+/// with the flow records made since the last look and `queries` with the
+/// DNS records (the latest 25 of each, and how many more there were);
+/// `faults` when faults change. Ends when `closing` turns true or the
+/// client is gone.
 pub fn events(shared: Arc<Shared>, mut closing: watch::Receiver<bool>) -> Events {
     let (tx, rx) = mpsc::channel(256);
     let mut changes = shared.subscribe();
-    let mut seen = shared.logs.watch();
     let mut faults = shared.faults.watch();
     tokio::spawn(async move {
         if tx.send(Bytes::from(format!("retry: 1000\nevent: hello\ndata: {}\n\n", shared.revision()))).await.is_err() {
             return;
         }
-        let mut batch = Batch::default();
+        let (mut flows, mut queries) = (shared.logs.flows_reached(), shared.logs.queries_reached());
+        let mut look = tokio::time::interval(BATCH);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let due = batch.due;
-            let message = tokio::select! {
-                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
-                    batch.take()
+            let messages: Vec<Bytes> = tokio::select! {
+                _ = look.tick() => {
+                    let f = shared.logs.flows_since(flows, LIVE);
+                    let q = shared.logs.queries_since(queries, LIVE);
+                    (flows, queries) = (f.reached, q.reached);
+                    let f = batch("flows", "flows", &f, |r| serde_json::to_value(r.as_ref()).unwrap_or_default());
+                    let q = batch("queries", "queries", &q, |r| r.to_json());
+                    f.into_iter().chain(q).collect()
                 }
                 e = changes.recv() => match e {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // A burst of changes is one message.
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = changes.try_recv() {}
-                        event("change", &shared.revision().to_string())
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
-                s = seen.recv() => match s {
-                    Ok(Seen::Flow(f)) => {
-                        batch.push(f);
-                        continue;
-                    }
-                    Ok(Seen::Query(q)) => event("query", &q.to_json().to_string()),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        batch.skipped += n;
-                        continue;
+                        vec![event("change", &shared.revision().to_string())]
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 c = faults.changed() => match c {
-                    Ok(()) => event("faults", &shared.faults.to_json().to_string()),
+                    Ok(()) => vec![event("faults", &shared.faults.to_json().to_string())],
                     Err(_) => break,
                 },
                 c = closing.changed() => {
@@ -191,8 +168,10 @@ pub fn events(shared: Arc<Shared>, mut closing: watch::Receiver<bool>) -> Events
                     continue;
                 }
             };
-            if tx.send(message).await.is_err() {
-                break;
+            for message in messages {
+                if tx.send(message).await.is_err() {
+                    return;
+                }
             }
         }
     });

@@ -4,11 +4,13 @@
 //! format). Each kind is kept in a bounded buffer for the admin endpoints
 //! (`/_emulator/flows`, `/_emulator/flow-logs`, `/_emulator/query-logs`),
 //! appended to a file when one is configured (`--flow-log-file`,
-//! `--query-log-file`), and offered live to whoever listens (the console).
+//! `--query-log-file`), and read live by whoever follows the buffers (the
+//! console asks for what is new a few times a second: [`Logs::flows_since`]).
 //!
 //! A record is made once, when a flow ends: nothing here runs while bytes
 //! move. Keeping it takes a short lock of the buffer; the file is written
-//! by a task of its own, so a slow disk never holds up a flow.
+//! by a task of its own, so a slow disk never holds up a flow, and a
+//! watcher costs a flow nothing, however many flows there are.
 
 pub mod admin;
 pub mod flow;
@@ -21,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 pub use flow::{Action, Ended, FlowRecord};
 pub use query::QueryRecord;
@@ -31,42 +33,72 @@ pub const KEPT: usize = 10_000;
 /// Lines waiting for a file; past that they are counted and dropped.
 const QUEUED: usize = 16_384;
 
-/// A bounded buffer, oldest first.
+/// A bounded buffer, oldest first, that counts what it was ever given.
 struct Ring<T> {
-    items: Mutex<VecDeque<T>>,
+    inner: Mutex<Kept<T>>,
+}
+
+struct Kept<T> {
+    items: VecDeque<T>,
+    /// Items pushed since the start, forgotten ones included.
+    pushed: u64,
+}
+
+/// What was recorded after a point a watcher had reached.
+#[derive(Debug)]
+pub struct Fresh<T> {
+    /// The latest of them, oldest first.
+    pub items: Vec<T>,
+    /// How many more there were (older ones past the limit, or forgotten).
+    pub skipped: u64,
+    /// The point to ask from next time.
+    pub reached: u64,
 }
 
 impl<T: Clone> Ring<T> {
     fn new() -> Self {
-        Ring { items: Mutex::new(VecDeque::new()) }
+        Ring { inner: Mutex::new(Kept { items: VecDeque::new(), pushed: 0 }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept<T>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn push(&self, item: T) {
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        if items.len() >= KEPT {
-            items.pop_front();
+        let mut kept = self.lock();
+        if kept.items.len() >= KEPT {
+            kept.items.pop_front();
         }
-        items.push_back(item);
+        kept.items.push_back(item);
+        kept.pushed += 1;
     }
 
     /// The last `limit` items that pass `keep`, oldest first.
     fn last(&self, limit: usize, keep: impl Fn(&T) -> bool) -> Vec<T> {
-        let items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<T> = items.iter().rev().filter(|i| keep(i)).take(limit).cloned().collect();
+        let kept = self.lock();
+        let mut out: Vec<T> = kept.items.iter().rev().filter(|i| keep(i)).take(limit).cloned().collect();
         out.reverse();
         out
     }
 
-    fn clear(&self) {
-        self.items.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    /// The latest `limit` of the items pushed after `reached` (a value of
+    /// [`Fresh::reached`], or of [`Ring::reached`]).
+    fn since(&self, reached: u64, limit: usize) -> Fresh<T> {
+        let kept = self.lock();
+        let new = kept.pushed.saturating_sub(reached);
+        let take = (new.min(kept.items.len() as u64) as usize).min(limit);
+        let items: Vec<T> = kept.items.iter().skip(kept.items.len() - take).cloned().collect();
+        Fresh { items, skipped: new - take as u64, reached: kept.pushed }
     }
-}
 
-/// Something that happened on the data plane or DNS, for live watchers.
-#[derive(Debug, Clone)]
-pub enum Seen {
-    Flow(Arc<FlowRecord>),
-    Query(Arc<QueryRecord>),
+    /// The point from which [`Ring::since`] gives what comes next.
+    fn reached(&self) -> u64 {
+        self.lock().pushed
+    }
+
+    fn clear(&self) {
+        self.lock().items.clear();
+    }
 }
 
 /// The flows and queries seen so far.
@@ -78,7 +110,6 @@ pub struct Logs {
     query_file: OnceLock<mpsc::Sender<String>>,
     /// Lines a file could not take in time.
     dropped: AtomicU64,
-    seen: broadcast::Sender<Seen>,
 }
 
 impl Default for Logs {
@@ -90,7 +121,6 @@ impl Default for Logs {
             flow_file: OnceLock::new(),
             query_file: OnceLock::new(),
             dropped: AtomicU64::new(0),
-            seen: broadcast::channel(1024).0,
         }
     }
 }
@@ -111,9 +141,6 @@ impl Logs {
             }
             self.send(file, text);
         }
-        if self.seen.receiver_count() > 0 {
-            let _ = self.seen.send(Seen::Flow(record.clone()));
-        }
         self.flows.push(record);
     }
 
@@ -123,9 +150,6 @@ impl Logs {
             let mut text = record.to_json().to_string();
             text.push('\n');
             self.send(file, text);
-        }
-        if self.seen.receiver_count() > 0 {
-            let _ = self.seen.send(Seen::Query(record.clone()));
         }
         self.queries.push(record);
     }
@@ -159,9 +183,25 @@ impl Logs {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Flows and queries as they are recorded, from now on.
-    pub fn watch(&self) -> broadcast::Receiver<Seen> {
-        self.seen.subscribe()
+    /// The latest `limit` flow records made after `reached` (0, or the
+    /// `reached` of an earlier answer, or [`Logs::flows_reached`]).
+    pub fn flows_since(&self, reached: u64, limit: usize) -> Fresh<Arc<FlowRecord>> {
+        self.flows.since(reached, limit)
+    }
+
+    /// The latest `limit` DNS query records made after `reached`.
+    pub fn queries_since(&self, reached: u64, limit: usize) -> Fresh<Arc<QueryRecord>> {
+        self.queries.since(reached, limit)
+    }
+
+    /// Where a watcher that wants flows from now on starts.
+    pub fn flows_reached(&self) -> u64 {
+        self.flows.reached()
+    }
+
+    /// Where a watcher that wants queries from now on starts.
+    pub fn queries_reached(&self) -> u64 {
+        self.queries.reached()
     }
 
     /// Appends flow log records to `flows` and query log records to
@@ -224,4 +264,49 @@ async fn write_lines(name: String, file: std::fs::File, header: Option<String>, 
 /// Seconds since the epoch, now, in milliseconds.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_gives_the_latest_new_items_and_counts_the_rest() {
+        let ring = Ring::new();
+        let start = ring.reached();
+        assert_eq!(start, 0);
+        let none = ring.since(start, 3);
+        assert!(none.items.is_empty());
+        assert_eq!((none.skipped, none.reached), (0, 0));
+        for i in 0..5u32 {
+            ring.push(i);
+        }
+        let first = ring.since(start, 3);
+        assert_eq!(first.items, vec![2, 3, 4], "the latest three, oldest first");
+        assert_eq!((first.skipped, first.reached), (2, 5));
+        ring.push(5);
+        let next = ring.since(first.reached, 3);
+        assert_eq!(next.items, vec![5]);
+        assert_eq!((next.skipped, next.reached), (0, 6));
+        assert!(ring.since(next.reached, 3).items.is_empty());
+    }
+
+    #[test]
+    fn since_counts_what_the_buffer_forgot() {
+        let ring = Ring::new();
+        for i in 0..(KEPT as u64 + 10) {
+            ring.push(i);
+        }
+        let all = ring.since(0, KEPT + 100);
+        assert_eq!(all.items.len(), KEPT);
+        assert_eq!(all.items[0], 10, "the oldest kept");
+        assert_eq!(all.skipped, 10, "the forgotten ones are counted");
+        ring.clear();
+        let after = ring.since(all.reached, 5);
+        assert!(after.items.is_empty());
+        assert_eq!(after.skipped, 0);
+        ring.push(1);
+        let one = ring.since(after.reached, 5);
+        assert_eq!((one.items, one.skipped), (vec![1], 0));
+    }
 }
