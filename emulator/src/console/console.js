@@ -5,7 +5,7 @@
 // the fault endpoints.
 "use strict";
 
-const state = { regions: [], flows: [], queries: [], faults: [], counters: {}, targets: {}, last: {} };
+const state = { regions: [], faults: [], counters: {}, targets: {}, last: {} };
 const KEEP = 25;
 
 function el(tag, attrs, ...kids) {
@@ -132,21 +132,27 @@ function renderFaults() {
 
 function time(ms) { return new Date(ms).toLocaleTimeString(); }
 
-function renderFlows() {
-  const rows = state.flows.slice().reverse().map((f) => el("tr", { class: "flow" },
+function flowRow(f) {
+  return el("tr", { class: "flow" },
     el("td", {}, time(f.end_ms)), el("td", {}, f.vpc_endpoint_id), el("td", {}, f.source),
     el("td", {}, `${f.endpoint_eni} ${f.destination}`), el("td", { class: "node" }, f.nlb ? f.nlb.node : "-"),
     el("td", {}, f.nlb ? f.nlb.target : "-"), el("td", {}, `${f.bytes_in} / ${f.bytes_out}`),
-    el("td", {}, `${f.end_ms - f.start_ms} ms`), el("td", {}, f.ended), el("td", { class: f.action }, f.action)));
-  document.querySelector("#flows tbody").replaceChildren(...rows);
+    el("td", {}, `${f.end_ms - f.start_ms} ms`), el("td", {}, f.ended), el("td", { class: f.action }, f.action));
 }
 
-function renderQueries() {
-  const rows = state.queries.slice().reverse().map((q) => el("tr", { class: "query" },
+function queryRow(q) {
+  return el("tr", { class: "query" },
     el("td", {}, q.query_timestamp), el("td", {}, q.vpc_id ? `${q.vpc_id} (${q.account_id})` : "public"),
     el("td", {}, q.srcaddr), el("td", {}, q.query_name), el("td", {}, q.query_type), el("td", {}, q.rcode),
-    el("td", {}, q.answers.map((a) => a.Rdata).join(", "))));
-  document.querySelector("#queries tbody").replaceChildren(...rows);
+    el("td", {}, q.answers.map((a) => a.Rdata).join(", ")));
+}
+
+// The latest first: new rows go on top, the oldest past KEEP leave; rows
+// already shown are not drawn again.
+function showRows(selector, items, row) {
+  const body = document.querySelector(selector);
+  body.prepend(...items.slice(-KEEP).reverse().map(row));
+  while (body.rows.length > KEEP) body.lastElementChild.remove();
 }
 
 async function loadTopology() {
@@ -188,9 +194,9 @@ function soon(f) {
 async function start() {
   const [flows, queries, faults] = await Promise.all([
     getJSON(`/_emulator/flows?limit=${KEEP}`), getJSON(`/_emulator/query-logs?limit=${KEEP}`), getJSON("/_emulator/faults")]);
-  state.flows = flows.flows; state.queries = queries; state.faults = faults.faults;
+  state.faults = faults.faults;
   await loadTopology();
-  renderFaults(); renderFlows(); renderQueries();
+  renderFaults(); showRows("#flows tbody", flows.flows, flowRow); showRows("#queries tbody", queries, queryRow);
   await loadCounters();
   setInterval(() => loadCounters().catch(report), 2000);
   const events = new EventSource("/_emulator/console/events");
@@ -198,9 +204,9 @@ async function start() {
   events.addEventListener("hello", () => { live.dataset.live = "yes"; live.textContent = "live"; });
   events.onerror = () => { live.dataset.live = "no"; live.textContent = "reconnecting"; };
   events.addEventListener("change", () => soon(loadTopology));
-  // Flows and queries come in batches (at most four a second), the latest of each.
-  events.addEventListener("flows", (e) => { state.flows = state.flows.concat(JSON.parse(e.data).flows).slice(-KEEP); renderFlows(); });
-  events.addEventListener("queries", (e) => { state.queries = state.queries.concat(JSON.parse(e.data).queries).slice(-KEEP); renderQueries(); });
+  // Flows and queries come in batches (at most one a second), the latest of each.
+  events.addEventListener("flows", (e) => showRows("#flows tbody", JSON.parse(e.data).flows, flowRow));
+  events.addEventListener("queries", (e) => showRows("#queries tbody", JSON.parse(e.data).queries, queryRow));
   events.addEventListener("faults", (e) => { state.faults = JSON.parse(e.data); renderFaults(); renderTopology(); });
 }
 

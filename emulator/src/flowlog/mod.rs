@@ -5,7 +5,7 @@
 //! (`/_emulator/flows`, `/_emulator/flow-logs`, `/_emulator/query-logs`),
 //! appended to a file when one is configured (`--flow-log-file`,
 //! `--query-log-file`), and read live by whoever follows the buffers (the
-//! console asks for what is new a few times a second: [`Logs::flows_since`]).
+//! console asks for what is new once a second: [`Logs::flows_since`]).
 //!
 //! A record is made once, when a flow ends: nothing here runs while bytes
 //! move. Keeping it takes a short lock of the buffer; the file is written
