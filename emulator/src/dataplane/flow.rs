@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::debug;
@@ -53,6 +54,13 @@ pub enum Stop {
 /// target. A root span, as the endpoint's span already names the listener.
 pub fn span(endpoint: &str, listener: SocketAddrV4, source: SocketAddr) -> tracing::Span {
     tracing::info_span!(parent: None, "flow", endpoint = %endpoint, %listener, %source, target = tracing::field::Empty)
+}
+
+/// [`span`] for a flow to an NLB's targets, whose lines are all debug
+/// lines: at the default level no span is made, so a flow pays neither for
+/// formatting its fields nor for entering the span at every poll.
+pub fn flow_span(endpoint: &str, listener: SocketAddrV4, source: SocketAddr) -> tracing::Span {
+    tracing::debug_span!(parent: None, "flow", endpoint = %endpoint, %listener, %source, target = tracing::field::Empty)
 }
 
 /// Ends a connection with RST instead of FIN (what AWS does to flows it drops).
@@ -104,7 +112,7 @@ pub async fn serve(
     if faults.zone_down(&route.zone) {
         debug!("the zone is down: nothing answers");
         let limit = *settings.idle_timeout.borrow();
-        super::injected::hold(&client, &mut cancel, limit).await;
+        Box::pin(super::injected::hold(&client, &mut cancel, limit)).await;
         recorder.record(Segments::of(&client, None), None, (0, 0), Ended::ZoneDown);
         return;
     }
@@ -129,8 +137,10 @@ pub async fn serve(
     let client = match tls {
         None => Side::Plain(client),
         Some(acceptor) => {
-            let _ = client.set_nodelay(true);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(client)).await {
+            // TCP_NODELAY comes from the listener.
+            // Boxed, as every rare and large step of a flow: the flow's own
+            // future stays small, and spawning it copies little.
+            match Box::pin(tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(client))).await {
                 Ok(Ok(s)) => Side::Tls(Box::new(s)),
                 Ok(Err(e)) => {
                     // rustls has told the client why with an alert.
@@ -185,9 +195,14 @@ pub async fn serve(
     for s in [&stats.connections, &stats.active, &target_stats.connections, &target_stats.active] {
         s.fetch_add(1, Ordering::Relaxed);
     }
-    let _ = client.tcp().set_nodelay(true);
+    // The client's connection has TCP_NODELAY from the listener.
     let _ = upstream.set_nodelay(true);
-    let outcome = match start_upstream(&route, &client, upstream, source, peer4, target).await {
+    let started = if route.proxy_protocol_v2 || route.target_tls {
+        Box::pin(start_upstream(&route, &client, upstream, source, peer4, target)).await
+    } else {
+        Ok(Upstream::Plain(upstream))
+    };
+    let outcome = match started {
         Err((e, upstream)) => {
             debug!(error = %e, "the flow could not start at the target");
             recorder.record(Segments::of(client.tcp(), upstream.as_ref()), Some(leg.clone()), (0, 0), Ended::Reset);
@@ -198,12 +213,16 @@ pub async fn serve(
             None
         }
         Ok(Upstream::Tls(tls)) => Some(match client {
-            Side::Plain(c) => pipe_streams(c, *tls, &tally, settings.idle_timeout, &mut cancel, shaping).await,
-            Side::Tls(c) => pipe_streams(*c, *tls, &tally, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Plain(c) => {
+                Box::pin(pipe_streams(c, *tls, &tally, settings.idle_timeout, &mut cancel, shaping)).await
+            }
+            Side::Tls(c) => Box::pin(pipe_streams(*c, *tls, &tally, settings.idle_timeout, &mut cancel, shaping)).await,
         }),
         Ok(Upstream::Plain(upstream)) => Some(match client {
             Side::Plain(c) => pipe(c, upstream, &tally, settings.idle_timeout, &mut cancel, shaping).await,
-            Side::Tls(c) => pipe_streams(*c, upstream, &tally, settings.idle_timeout, &mut cancel, shaping).await,
+            Side::Tls(c) => {
+                Box::pin(pipe_streams(*c, upstream, &tally, settings.idle_timeout, &mut cancel, shaping)).await
+            }
         }),
     };
     stats.active.fetch_sub(1, Ordering::Relaxed);
@@ -347,8 +366,8 @@ struct Finished {
 /// A [`Stop::Close`] ends both sides with FIN. Injected latency or a
 /// bandwidth limit (`shaping`) paces the copying.
 async fn pipe(
-    client: TcpStream,
-    upstream: TcpStream,
+    mut client: TcpStream,
+    mut upstream: TcpStream,
     stats: &Tally<'_>,
     mut idle_timeout: watch::Receiver<Duration>,
     cancel: &mut watch::Receiver<Stop>,
@@ -359,23 +378,28 @@ async fn pipe(
     // This flow's bytes: counters of its own, shared with no other flow.
     let (sent, received) = (AtomicU64::new(0), AtomicU64::new(0));
     let outcome = {
-        // Shared references, not owned halves: dropping them sends nothing,
-        // so an abnormal end below becomes an RST rather than a FIN and an RST.
-        let (c, u) = (&client, &upstream);
+        // Borrowed halves, not owned ones: dropping them sends nothing, so
+        // an abnormal end below becomes an RST rather than a FIN and an RST.
+        let (c, u) = (&mut client, &mut upstream);
         // Both directions run to their own end; the first error stops both.
         let both = async {
             if shaping.is_none() {
+                let ((c_read, c_write), (u_read, u_write)) = (c.split(), u.split());
                 tokio::try_join!(
-                    half(c, u, stats.bytes_in(&sent), &last, started),
-                    half(u, c, stats.bytes_out(&received), &last, started)
+                    half(c_read, u_write, stats.bytes_in(&sent), &last, started),
+                    half(u_read, c_write, stats.bytes_out(&received), &last, started)
                 )
                 .is_ok()
             } else {
+                let (c, u) = (&*c, &*u);
                 use super::injected::shaped_half;
-                tokio::try_join!(
-                    shaped_half(c, u, stats.bytes_in(&sent), &last, started, shaping),
-                    shaped_half(u, c, stats.bytes_out(&received), &last, started, shaping)
-                )
+                Box::pin(async {
+                    tokio::try_join!(
+                        shaped_half(c, u, stats.bytes_in(&sent), &last, started, shaping),
+                        shaped_half(u, c, stats.bytes_out(&received), &last, started, shaping)
+                    )
+                })
+                .await
                 .is_ok()
             }
         };
@@ -551,8 +575,8 @@ pub(super) async fn wait_stopped(cancel: &mut watch::Receiver<Stop>) -> Stop {
 /// flow is bulk and, on Linux, the rest moves by splice(2) through a pipe,
 /// never through user space. Short flows never pay for the pipe.
 async fn half(
-    from: &TcpStream,
-    to: &TcpStream,
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
     counters: Counters<'_>,
     last: &AtomicU64,
     started: Instant,
@@ -563,18 +587,25 @@ async fn half(
         }
         last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     };
-    let mut buf = vec![0u8; BUFFER];
+    // Not zeroed: reads fill it (`read_buf`), and only what they filled is
+    // written on. Reading through the half (AsyncRead) rather than
+    // `try_read`: a read that leaves room in the buffer has drained the
+    // socket, and the next read waits for readiness instead of asking the
+    // kernel first (one recv(2) less per message).
+    let mut buf = Vec::with_capacity(BUFFER);
     loop {
-        let n = read(from, &mut buf).await?;
+        buf.clear();
+        let n = from.read_buf(&mut buf).await?;
         if n == 0 {
-            return finish(to);
+            return finish(to.as_ref());
         }
-        write_all(to, &buf[..n]).await?;
+        to.write_all(&buf).await?;
         count(n);
         #[cfg(target_os = "linux")]
-        if n == buf.len() {
+        if n == BUFFER {
             if let Ok(pipe) = super::splice::Pipe::new() {
                 drop(buf);
+                let (from, to) = (from.as_ref(), to.as_ref());
                 loop {
                     let n = super::splice::fill(from, &pipe).await?;
                     if n == 0 {

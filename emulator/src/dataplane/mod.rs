@@ -408,6 +408,10 @@ fn bind(addr: SocketAddrV4) -> io::Result<TcpListener> {
         return Err(io::Error::from_raw_os_error(libc::EMFILE));
     }
     socket.set_reuseaddr(true)?;
+    // Accepted connections inherit TCP_NODELAY from the listener on Linux:
+    // one setsockopt per listener instead of one per flow. Flows set it
+    // again where it is not inherited.
+    let _ = socket.set_nodelay(true);
     if !addr.ip().is_loopback() {
         socket::free_bind(&socket);
     }
@@ -518,13 +522,25 @@ async fn accept_loop(
     cancelled: watch::Receiver<Stop>,
     idle_timeout: watch::Receiver<Duration>,
 ) {
+    // The listener's endpoint's counters, looked up once (not per flow)
+    // while the listener serves the same endpoint.
+    let mut counters: Option<Arc<stats::EndpointStats>> = None;
+    let mut counted_for = String::new();
     loop {
         let (stream, peer) = next_connection(&listener).await;
         let Some(route) = dp.plan().listeners.get(&key).cloned() else {
             flow::reset(&stream);
             continue;
         };
-        let stats = dp.stats.endpoint(&route.endpoint_id);
+        let stats = match &counters {
+            Some(s) if counted_for == route.endpoint_id => s.clone(),
+            _ => {
+                let s = dp.stats.endpoint(&route.endpoint_id);
+                counted_for.clone_from(&route.endpoint_id);
+                counters = Some(s.clone());
+                s
+            }
+        };
         let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
         let settings =
             FlowSettings { idle_timeout: idle_timeout.clone(), connect_timeout: dp.settings.connect_timeout };
@@ -540,10 +556,21 @@ async fn accept_loop(
                 }
             },
         };
-        let span = flow::span(&route.endpoint_id, key, peer);
+        let span = flow::flow_span(&route.endpoint_id, key, peer);
         let targets = dp.stats.targets.clone();
-        let flow =
-            flow::serve(stream, peer, key, route, stats, targets, settings, cancelled.clone(), tls, dp.shared.clone());
+        // Boxed here so that spawning moves a pointer, not the flow's state.
+        let flow = Box::pin(flow::serve(
+            stream,
+            peer,
+            key,
+            route,
+            stats,
+            targets,
+            settings,
+            cancelled.clone(),
+            tls,
+            dp.shared.clone(),
+        ));
         tokio::spawn(
             async move {
                 flow.await;

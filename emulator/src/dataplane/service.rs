@@ -48,7 +48,6 @@ pub(super) async fn accept_loop(
         span.record("target", "api");
         tokio::spawn(
             async move {
-                let _ = stream.set_nodelay(true);
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {

@@ -32,34 +32,43 @@ pub struct TargetStats {
     pub bytes_out: AtomicU64,
 }
 
-/// Target group ARN, then the target as `ID:PORT`.
-type TargetKey = (String, String);
+/// Target group ARN, then target ID, then port: looked up by reference,
+/// so a flow's lookup allocates nothing (only a target's first flow does).
+type TargetMap = HashMap<String, HashMap<String, HashMap<u16, Arc<TargetStats>>>>;
 
 #[derive(Debug, Default)]
 pub struct Targets {
-    map: Mutex<HashMap<TargetKey, Arc<TargetStats>>>,
+    map: Mutex<TargetMap>,
 }
 
 impl Targets {
     pub fn get(&self, group: &str, id: &str, port: u16) -> Arc<TargetStats> {
-        let key = (group.to_string(), format!("{id}:{port}"));
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone()
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get(group).and_then(|g| g.get(id)).and_then(|t| t.get(&port)) {
+            return s.clone();
+        }
+        let ports = map.entry(group.to_string()).or_default().entry(id.to_string()).or_default();
+        ports.entry(port).or_default().clone()
     }
 
     /// `{"<target group arn>": {"ID:PORT": {...}}}`.
     pub fn to_json(&self) -> Value {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = serde_json::Map::new();
-        for ((group, target), s) in map.iter() {
-            let row = json!({
-                "connections": s.connections.load(Ordering::Relaxed),
-                "active": s.active.load(Ordering::Relaxed),
-                "bytes_in": s.bytes_in.load(Ordering::Relaxed),
-                "bytes_out": s.bytes_out.load(Ordering::Relaxed),
-            });
-            if let Some(targets) = out.entry(group.clone()).or_insert_with(|| json!({})).as_object_mut() {
-                targets.insert(target.clone(), row);
+        for (group, ids) in map.iter() {
+            let mut targets = serde_json::Map::new();
+            for (id, ports) in ids {
+                for (port, s) in ports {
+                    let row = json!({
+                        "connections": s.connections.load(Ordering::Relaxed),
+                        "active": s.active.load(Ordering::Relaxed),
+                        "bytes_in": s.bytes_in.load(Ordering::Relaxed),
+                        "bytes_out": s.bytes_out.load(Ordering::Relaxed),
+                    });
+                    targets.insert(format!("{id}:{port}"), row);
+                }
             }
+            out.insert(group.clone(), Value::Object(targets));
         }
         Value::Object(out)
     }
