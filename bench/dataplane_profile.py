@@ -10,6 +10,7 @@ Workloads, each counted separately:
 
   conn   N connections, one at a time from W client processes: connect,
          send 1 byte, read the echo, close;
+  rtt    K round trips of 32 bytes on one connection;
   up     iperf3 -n BYTES through the path, client -> server;
   down   the same with -R, server -> client.
 
@@ -139,6 +140,7 @@ def main() -> int:
     ap.add_argument("--baseline", help="a second emulator binary to count the same way")
     ap.add_argument("--connections", type=int, default=4000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--round-trips", type=int, default=20000, help="32-byte round trips on one connection")
     ap.add_argument("--gib", type=float, default=2.0, help="GiB pushed each way")
     ap.add_argument("--no-haproxy", action="store_true")
     ap.add_argument("--callgrind", action="store_true",
@@ -160,6 +162,7 @@ def main() -> int:
         res = {}
         for work, fn in (
             ("conn", lambda: run_conn(echo, args.connections, args.workers)),
+            ("rtt", lambda: db.latency(echo, args.round_trips, 32, warmup=0)),
             ("up", lambda: run_iperf(iperf3, iperf, nbytes, False)),
             ("down", lambda: run_iperf(iperf3, iperf, nbytes, True)),
         ):
@@ -188,7 +191,7 @@ def main() -> int:
                 emu.stop()
         haproxy = None if args.no_haproxy or args.callgrind else dpkit.need("haproxy", "haproxy")
         if haproxy:
-            for name, extra in (("haproxy", ""), ("haproxy-splice", "    option splice-auto\n")):
+            for name, extra in (("haproxy", ""), ("haproxy-splice", db.HAPROXY_SPLICE)):
                 fe_echo = (db.HAPROXY_IP, dpkit.free_port(db.HAPROXY_IP))
                 fe_iperf = (db.HAPROXY_IP, dpkit.free_port(db.HAPROXY_IP))
                 cfg = logdir / f"{name}.cfg"
@@ -209,6 +212,7 @@ def main() -> int:
         print(f"\nuser-space instructions (callgrind Ir): {args.connections} connections, {gib:g} GiB each way")
         for name, r in rows:
             print(f"  {name:10s} {r['conn']['Ir'] / args.connections:10.0f} per connection; "
+                  f"{r['rtt']['Ir'] / args.round_trips:8.0f} per round trip; "
                   f"{r['up']['Ir'] / gib / 1e6:8.2f} M per GiB up; {r['down']['Ir'] / gib / 1e6:8.2f} M per GiB down")
         return 0
     gib = nbytes / (1 << 30)
@@ -223,6 +227,13 @@ def main() -> int:
               f"{c.get('sys_enter', 0) / n:8.1f} "
               + " ".join(f"{x.get('cpu-clock', 0) / gib:13.1f} {x.get('context-switches', 0) / gib:9.0f} "
                          f"{x.get('sys_enter', 0) / gib:10.0f}" for x in (u, d)))
+    k = args.round_trips
+    print(f"\nper round trip ({k} of 32 bytes on one connection):")
+    for name, r in rows:
+        x = r["rtt"]
+        print(f"  {name:16s} cpu {x.get('cpu-clock', 0) * 1e3 / k:6.1f} us, cs {x.get('context-switches', 0) / k:5.2f}, "
+              f"syscalls {x.get('sys_enter', 0) / k:5.2f}: "
+              + ", ".join(f"{c} {x[c] / k:.2f}" for c in SYSCALLS if x.get(c)))
     print("\nsyscalls per connection (conn workload):")
     for name, r in rows:
         c = r["conn"]
