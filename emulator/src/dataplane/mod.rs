@@ -213,33 +213,59 @@ impl DataPlane {
 
     /// Brings the plan up to date with the world and opens/closes listeners
     /// to match it. Changes of endpoints alone are read a few endpoints per
-    /// lock of the world; any other change rebuilds the whole plan.
+    /// lock of the world and applied to the plan in place, and only the
+    /// listeners at their addresses are looked at: such a change costs its
+    /// own size, not the world's. Any other change rebuilds the whole plan
+    /// and looks at every listener.
     fn reconcile(self: &Arc<Self>, changed: Changed) {
         let offset = self.settings.port_offset;
-        let plan = match changed {
-            Changed::Everything => Arc::new(plan::build(&self.shared.world(), offset)),
+        let (plan, touched) = match changed {
+            Changed::Everything => {
+                let plan = Arc::new(plan::build(&self.shared.world(), offset));
+                *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan.clone();
+                (plan, None)
+            }
             Changed::Endpoints(keys) => {
                 let keys: Vec<plan::EndpointKey> = keys.into_iter().collect();
                 let mut parts = Vec::with_capacity(keys.len());
                 for chunk in keys.chunks(READ_CHUNK) {
                     parts.extend(plan::read_parts(&self.shared.world(), chunk, offset));
                 }
-                Arc::new(self.plan().with_parts(parts))
+                let mut slot = self.plan.write().unwrap_or_else(|e| e.into_inner());
+                // In place unless a reader still holds the current plan
+                // (then that reader keeps its copy and this one is cloned).
+                let touched = Arc::make_mut(&mut slot).apply_parts(parts);
+                (slot.clone(), Some(touched))
             }
         };
-        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan.clone();
-        let terminations: Vec<&tls_listener::Termination> =
-            plan.listeners.values().filter_map(|r| r.tls.as_deref()).collect();
-        self.acceptors.retain(&self.authority, &terminations);
+        self.reconcile_listeners(&plan, touched);
+    }
+
+    /// Opens and closes listeners to match `plan`: every one, or (`touched`)
+    /// those at the addresses a change of a few endpoints touched, and
+    /// those that could not bind before (tried again on every change).
+    fn reconcile_listeners(self: &Arc<Self>, plan: &Plan, touched: Option<plan::Touched>) {
+        if touched.as_ref().is_none_or(|t| t.tls) {
+            let terminations: Vec<&tls_listener::Termination> =
+                plan.listeners.values().filter_map(|r| r.tls.as_deref()).collect();
+            self.acceptors.retain(&self.authority, &terminations);
+        }
         let mut running = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        let stale: Vec<SocketAddrV4> = running
-            .iter()
-            .filter(|(k, r)| {
-                plan.endpoint_at(k) != Some(r.endpoint_id.as_str())
-                    || (r.serving && plan.listeners.get(k).is_some_and(|route| route.unavailable.is_some()))
-            })
-            .map(|(k, _)| *k)
-            .collect();
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        // The addresses to look at; `None`: all of them.
+        let keys: Option<Vec<SocketAddrV4>> = touched.map(|t| {
+            let mut keys = t.addresses;
+            keys.extend(failed.keys().copied());
+            keys.into_iter().collect()
+        });
+        let is_stale = |k: &SocketAddrV4, r: &Running| {
+            plan.endpoint_at(k) != Some(r.endpoint_id.as_str())
+                || (r.serving && plan.listeners.get(k).is_some_and(|route| route.unavailable.is_some()))
+        };
+        let stale: Vec<SocketAddrV4> = match &keys {
+            None => running.iter().filter(|(k, r)| is_stale(k, r)).map(|(k, _)| *k).collect(),
+            Some(keys) => keys.iter().filter(|k| running.get(k).is_some_and(|r| is_stale(k, r))).copied().collect(),
+        };
         for key in stale {
             if let Some(r) = running.remove(&key) {
                 let s = self.stats.endpoint(&r.endpoint_id);
@@ -255,29 +281,52 @@ impl DataPlane {
                 r.accept.abort();
             }
         }
-        for (key, r) in running.iter() {
+        let update_idle = |key: &SocketAddrV4, r: &Running| {
             if let Some(route) = plan.listeners.get(key) {
                 let timeout = self.idle_timeout(route);
                 r.idle_timeout.send_if_modified(|t| std::mem::replace(t, timeout) != timeout);
             }
+        };
+        match &keys {
+            None => running.iter().for_each(|(k, r)| update_idle(k, r)),
+            Some(keys) => keys.iter().for_each(|k| {
+                if let Some(r) = running.get(k) {
+                    update_idle(k, r)
+                }
+            }),
         }
-        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-        failed.retain(|k, _| plan.endpoint_at(k).is_some());
-        let wanted = plan
-            .listeners
-            .iter()
-            .map(|(k, r)| {
-                let vpc_address = SocketAddrV4::new(r.eni_addr, r.port);
-                (k, r.endpoint_id.as_str(), vpc_address, false, self.idle_timeout(r), r.unavailable.is_none())
-            })
-            .chain(plan.services.iter().map(|(k, r)| {
-                let vpc_address = SocketAddrV4::new(r.eni_addr, r.port);
-                (k, r.endpoint_id.as_str(), vpc_address, true, self.settings.idle_timeout, true)
-            }));
+        match &keys {
+            None => failed.retain(|k, _| plan.endpoint_at(k).is_some()),
+            Some(keys) => keys.iter().filter(|k| plan.endpoint_at(k).is_none()).for_each(|k| {
+                failed.remove(k);
+            }),
+        }
+        let listener = |k: &SocketAddrV4, r: &plan::Route| {
+            let vpc_address = SocketAddrV4::new(r.eni_addr, r.port);
+            (*k, r.endpoint_id.clone(), vpc_address, false, self.idle_timeout(r), r.unavailable.is_none())
+        };
+        let service = |k: &SocketAddrV4, r: &plan::ServiceRoute| {
+            let vpc_address = SocketAddrV4::new(r.eni_addr, r.port);
+            (*k, r.endpoint_id.clone(), vpc_address, true, self.settings.idle_timeout, true)
+        };
+        let wanted: Vec<_> = match &keys {
+            None => plan
+                .listeners
+                .iter()
+                .filter(|(k, _)| !running.contains_key(k))
+                .map(|(k, r)| listener(k, r))
+                .chain(plan.services.iter().filter(|(k, _)| !running.contains_key(k)).map(|(k, r)| service(k, r)))
+                .collect(),
+            Some(keys) => keys
+                .iter()
+                .filter(|k| !running.contains_key(k))
+                .filter_map(|k| {
+                    plan.listeners.get(k).map(|r| listener(k, r)).or_else(|| plan.services.get(k).map(|r| service(k, r)))
+                })
+                .collect(),
+        };
         for (key, endpoint_id, vpc_address, aws_service, idle_timeout, serving) in wanted {
-            if running.contains_key(key) {
-                continue;
-            }
+            let key = &key;
             match bind(*key) {
                 Ok(listener) => {
                     failed.remove(key);
@@ -474,6 +523,8 @@ async fn follow(
                         }
                         next = events.try_recv();
                     }
+                    // The plan is updated in place when nobody holds it.
+                    drop(plan);
                     dp.reconcile(changed);
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {

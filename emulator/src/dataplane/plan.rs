@@ -132,12 +132,30 @@ pub struct Plan {
     /// carries traffic yet, as an NLB checks its targets from the start.
     pub health: BTreeMap<(String, String), Arc<HealthGroup>>,
     /// What each endpoint put in, so that a change of a few endpoints
-    /// redoes only their parts (see [`Plan::with_parts`]).
+    /// redoes only their parts (see [`Plan::apply_parts`]).
     parts: HashMap<EndpointKey, Arc<Part>>,
     /// Regions where an NLB's inbound rule names a group of a consumer VPC:
     /// there a change of network interfaces (their groups, new ones) changes
     /// who the rule admits, so the follower rebuilds on it.
     pub interface_regions: BTreeSet<String>,
+    /// Parts that follow interfaces, per region: `interface_regions` are
+    /// the regions counted here, kept as parts come and go.
+    interface_parts: BTreeMap<String, usize>,
+}
+
+/// What [`Plan::apply_parts`] changed: the listener addresses whose route
+/// may differ, and whether a TLS listener was among them.
+#[derive(Debug, Default)]
+pub struct Touched {
+    pub addresses: BTreeSet<SocketAddrV4>,
+    pub tls: bool,
+}
+
+impl Touched {
+    fn note(&mut self, part: &Part) {
+        self.addresses.extend(part.addresses());
+        self.tls |= part.listeners.iter().any(|(_, r)| r.tls.is_some());
+    }
 }
 
 /// What one available endpoint puts in the plan.
@@ -148,6 +166,11 @@ pub struct Part {
 }
 
 impl Part {
+    /// Where this part listens, of either kind.
+    fn addresses(&self) -> impl Iterator<Item = SocketAddrV4> + '_ {
+        self.listeners.iter().map(|(a, _)| *a).chain(self.services.iter().map(|(a, _)| *a))
+    }
+
     /// Whether a route of this part admits by the groups of network
     /// interfaces in its region (see [`Plan::interface_regions`]).
     fn follows_interfaces(&self) -> Option<&str> {
@@ -207,7 +230,6 @@ pub fn build(world: &World, port_offset: u16) -> Plan {
         health_groups(region, &mut plan.health);
         direct::listeners(region, port_offset, &mut plan.listeners);
     }
-    plan.note_interface_regions();
     plan
 }
 
@@ -247,7 +269,7 @@ fn health_groups(region: &Region, out: &mut BTreeMap<(String, String), Arc<Healt
 }
 
 /// Reads the parts of these endpoints (`None` for one that carries no
-/// traffic now, or is gone), for [`Plan::with_parts`].
+/// traffic now, or is gone), for [`Plan::apply_parts`].
 pub fn read_parts<'a>(
     world: &World,
     keys: impl IntoIterator<Item = &'a EndpointKey>,
@@ -367,25 +389,25 @@ fn part(world: &World, region: &Region, e: &crate::model::VpcEndpoint, port_offs
 }
 
 impl Plan {
-    /// This plan with the parts of some endpoints replaced by what
-    /// [`read_parts`] found, the rest of the world being as when the
-    /// plan was made. Works outside the world's lock.
-    pub fn with_parts(&self, parts: Vec<(EndpointKey, Option<Part>)>) -> Plan {
-        let mut plan = self.clone();
+    /// Replaces the parts of some endpoints with what [`read_parts`] found,
+    /// the rest of the world being as when the plan was made (works outside
+    /// the world's lock). Returns the listener addresses (of either kind)
+    /// whose route may have changed: those of the parts taken out and of
+    /// those put in. Costs the size of the parts, not of the plan.
+    pub fn apply_parts(&mut self, parts: Vec<(EndpointKey, Option<Part>)>) -> Touched {
+        let mut touched = Touched::default();
         for (key, _) in &parts {
-            plan.remove(key);
+            if let Some(old) = self.remove(key) {
+                touched.note(&old);
+            }
         }
         for (key, part) in parts {
             if let Some(part) = part {
-                plan.insert(key, Arc::new(part));
+                touched.note(&part);
+                self.insert(key, Arc::new(part));
             }
         }
-        plan.note_interface_regions();
-        plan
-    }
-
-    fn note_interface_regions(&mut self) {
-        self.interface_regions = self.parts.values().filter_map(|p| p.follows_interfaces()).map(String::from).collect();
+        touched
     }
 
     /// Adds an endpoint's part. A listener address is one ENI's, so no two
@@ -397,11 +419,17 @@ impl Plan {
         for (addr, route) in &part.services {
             self.services.entry(*addr).or_insert_with(|| route.clone());
         }
-        self.parts.insert(key, part);
+        if let Some(region) = part.follows_interfaces() {
+            *self.interface_parts.entry(region.to_string()).or_default() += 1;
+            self.interface_regions.insert(region.to_string());
+        }
+        if let Some(old) = self.parts.insert(key, part) {
+            self.forget_interfaces(&old);
+        }
     }
 
-    fn remove(&mut self, key: &EndpointKey) {
-        let Some(part) = self.parts.remove(key) else { return };
+    fn remove(&mut self, key: &EndpointKey) -> Option<Arc<Part>> {
+        let part = self.parts.remove(key)?;
         for (addr, route) in &part.listeners {
             if self.listeners.get(addr).is_some_and(|r| Arc::ptr_eq(r, route)) {
                 self.listeners.remove(addr);
@@ -410,6 +438,21 @@ impl Plan {
         for (addr, route) in &part.services {
             if self.services.get(addr).is_some_and(|r| Arc::ptr_eq(r, route)) {
                 self.services.remove(addr);
+            }
+        }
+        self.forget_interfaces(&part);
+        Some(part)
+    }
+
+    /// Uncounts a part that left the plan from the regions that follow
+    /// interfaces.
+    fn forget_interfaces(&mut self, part: &Part) {
+        let Some(region) = part.follows_interfaces() else { return };
+        if let Some(n) = self.interface_parts.get_mut(region) {
+            *n -= 1;
+            if *n == 0 {
+                self.interface_parts.remove(region);
+                self.interface_regions.remove(region);
             }
         }
     }

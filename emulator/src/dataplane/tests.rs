@@ -14,10 +14,10 @@ use crate::model::{IpPermission, Settings, Tags, World};
 type Routes = BTreeMap<SocketAddrV4, Route>;
 type Services = BTreeMap<SocketAddrV4, ServiceRoute>;
 
-fn comparable(p: &Plan) -> (Routes, Services, Vec<plan::HealthGroup>) {
+fn comparable(p: &Plan) -> (Routes, Services, Vec<plan::HealthGroup>, BTreeSet<String>) {
     let routes = p.listeners.iter().map(|(k, r)| (*k, (**r).clone())).collect();
     let services = p.services.iter().map(|(k, r)| (*k, (**r).clone())).collect();
-    (routes, services, p.health.values().map(|g| (**g).clone()).collect())
+    (routes, services, p.health.values().map(|g| (**g).clone()).collect(), p.interface_regions.clone())
 }
 
 /// The follower's part: what the events say changed, then the plan updated
@@ -41,7 +41,19 @@ impl Follower {
                 self.incremental += 1;
                 let keys: Vec<_> = keys.into_iter().collect();
                 let parts = keys.chunks(1).flat_map(|c| plan::read_parts(&self.world, c, 0)).collect();
-                self.plan.with_parts(parts)
+                let mut next = self.plan.clone();
+                let touched = next.apply_parts(parts);
+                // Every listener address whose route changed is among those
+                // touched: the follower looks at no other listener.
+                let (before, after) = (comparable(&self.plan), comparable(&next));
+                let addresses: BTreeSet<SocketAddrV4> =
+                    before.0.keys().chain(after.0.keys()).chain(before.1.keys()).chain(after.1.keys()).copied().collect();
+                for a in addresses {
+                    if before.0.get(&a) != after.0.get(&a) || before.1.get(&a) != after.1.get(&a) {
+                        assert!(touched.addresses.contains(&a), "{a} changed but was not touched");
+                    }
+                }
+                next
             }
         };
         assert_eq!(comparable(&self.plan), comparable(&plan::build(&self.world, 0)));
