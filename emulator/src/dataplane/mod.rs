@@ -321,7 +321,10 @@ impl DataPlane {
                 .iter()
                 .filter(|k| !running.contains_key(k))
                 .filter_map(|k| {
-                    plan.listeners.get(k).map(|r| listener(k, r)).or_else(|| plan.services.get(k).map(|r| service(k, r)))
+                    plan.listeners
+                        .get(k)
+                        .map(|r| listener(k, r))
+                        .or_else(|| plan.services.get(k).map(|r| service(k, r)))
                 })
                 .collect(),
         };

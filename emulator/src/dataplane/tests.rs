@@ -46,8 +46,14 @@ impl Follower {
                 // Every listener address whose route changed is among those
                 // touched: the follower looks at no other listener.
                 let (before, after) = (comparable(&self.plan), comparable(&next));
-                let addresses: BTreeSet<SocketAddrV4> =
-                    before.0.keys().chain(after.0.keys()).chain(before.1.keys()).chain(after.1.keys()).copied().collect();
+                let addresses: BTreeSet<SocketAddrV4> = before
+                    .0
+                    .keys()
+                    .chain(after.0.keys())
+                    .chain(before.1.keys())
+                    .chain(after.1.keys())
+                    .copied()
+                    .collect();
                 for a in addresses {
                     if before.0.get(&a) != after.0.get(&a) || before.1.get(&a) != after.1.get(&a) {
                         assert!(touched.addresses.contains(&a), "{a} changed but was not touched");
