@@ -5,18 +5,22 @@ Grows a fresh emulator (the world of bench/scale_bench.py: 50 endpoint
 services, 250 consumer VPCs, `--state-dir` so every change is journaled) to
 each size of `--at` endpoints, waits until they are available and the
 followers caught up, then creates `--creates` more endpoints one at a time
-on one keep-alive connection and reports their latency p50/p99 and, with
-`--perf`, the emulator's user-space instructions per create (`perf stat -e
-instructions:u` attached during the creates only: a count that does not
-depend on how loaded the machine is). `--record` runs `perf record -g` over
-the creates instead and leaves perf.data in the working directory.
+on one keep-alive connection and reports their latency p50/p99 (and the
+slowest) and the emulator's CPU time per create. Counts that do not depend
+on how loaded the machine is: `--callgrind DIR` runs the emulator under
+valgrind's callgrind with collection on only during the measured creates
+(instructions per create, and a profile to read with callgrind_annotate);
+`--perf` attaches `perf stat -e instructions:u` instead (needs hardware
+counters, which virtual machines often lack); `--record FILE` runs `perf
+record -g` over the creates.
 
-    python3 bench/create_scale.py --at 100,5000 --creates 300 --perf
+    python3 bench/create_scale.py --at 100,5000 --creates 300
+    python3 bench/create_scale.py --at 100,5000 --creates 200 --callgrind /tmp/cg
     python3 bench/create_scale.py --binary OLD --binary NEW --runs 3   # alternating
 
 Several `--binary` run alternately, each size on a fresh emulator per run;
 the report gives the median with min-max of the runs. Only 127.0.0.0/8 is
-used. Needs boto3, and perf for `--perf`/`--record`.
+used. Needs boto3; valgrind or perf for the counts.
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ def one(binary: str, at: int, creates: int, perf: bool, record: Path | None, cal
             "cpu_ms_per_create": cpu_ms,
             "p50_ms": dpkit.pct(lat, 0.5) * 1000,
             "p99_ms": dpkit.pct(lat, 0.99) * 1000,
+            "max_ms": max(lat) * 1000,
             "instr_per_create": instr / creates if instr else float("nan"),
             "grow_s": grow_s,
         }

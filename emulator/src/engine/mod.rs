@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::config::AuthSettings;
 use crate::model::{Error, Event, Millis, World};
-use crate::persist::{Body, Change, Store, Syncer};
+use crate::persist::{Body, Change, Fold, Store, Syncer};
 
 type StatusSource = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
 
@@ -139,6 +139,7 @@ impl Shared {
             }
         };
         self.publish(&mut w);
+        self.fold_if_due(&w);
         drop(w);
         let (r, seq) = result?;
         self.sync(seq.max(ticked))?;
@@ -159,7 +160,7 @@ impl Shared {
             return Err(Error::new("InvalidParameterValue", e));
         }
         let change = Change { at: cause.at, cause: cause.what, body: Body::World(w.to_json()) };
-        let seq = match self.append(&w, change) {
+        let seq = match self.append(change) {
             Ok(seq) => seq,
             Err(e) => {
                 *w = before;
@@ -191,7 +192,7 @@ impl Shared {
             return Ok(0);
         }
         let change = Change { at: cause.at, cause: cause.what.clone(), body: Body::Effects(effects) };
-        match self.append(w, change) {
+        match self.append(change) {
             Ok(seq) => {
                 w.settle();
                 Ok(seq)
@@ -203,16 +204,41 @@ impl Shared {
         }
     }
 
-    fn append(&self, w: &World, change: Change) -> Result<u64, Error> {
+    fn append(&self, change: Change) -> Result<u64, Error> {
         let Some(store) = &self.store else { return Ok(0) };
         let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-        let seq = store.append(change).map_err(storage_error)?;
-        if store.wants_snapshot() {
-            if let Err(e) = store.snapshot(w.to_json()) {
-                tracing::error!(error = %e, "cannot write the snapshot; the journal keeps growing");
-            }
+        store.append(change).map_err(storage_error)
+    }
+
+    /// Folds the journal into a snapshot when enough has been journaled.
+    /// Under the world's lock only the journal is moved aside and the
+    /// world copied; a thread of its own serialises and writes the copy
+    /// (see [`crate::persist`]), so changes go on meanwhile.
+    fn fold_if_due(&self, w: &World) {
+        let Some(store) = &self.store else { return };
+        let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+        let written = match store.wants_snapshot() {
+            None => return,
+            Some(Fold::Here) => store.snapshot(w.to_json()),
+            Some(Fold::Aside) => store.begin_snapshot().and_then(|pending| {
+                let image = w.image();
+                std::thread::Builder::new()
+                    .name("snapshot".into())
+                    .spawn(move || {
+                        let seq = pending.seq();
+                        match pending.write(image.to_json()) {
+                            Ok(()) => tracing::debug!(seq, "snapshot written"),
+                            Err(e) => {
+                                tracing::error!(error = %e, seq, "cannot write the snapshot; the journal keeps growing")
+                            }
+                        }
+                    })
+                    .map(drop)
+            }),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot write the snapshot; the journal keeps growing");
         }
-        Ok(seq)
     }
 
     /// Waits until the journal holds `seq` on disk.
@@ -220,6 +246,14 @@ impl Shared {
         match &self.syncer {
             Some(s) if seq > 0 => s.sync_through(seq).map_err(storage_error),
             _ => Ok(()),
+        }
+    }
+
+    /// Returns once no snapshot is being written aside.
+    #[cfg(test)]
+    pub(crate) fn wait_for_snapshot(&self) {
+        if let Some(store) = &self.store {
+            store.lock().unwrap_or_else(|e| e.into_inner()).wait_for_snapshot();
         }
     }
 
@@ -249,6 +283,7 @@ impl Shared {
         let mut w = self.lock();
         let seq = self.tick_locked(&mut w, now_ms());
         self.publish(&mut w);
+        self.fold_if_due(&w);
         drop(w);
         if let Err(e) = self.sync(seq) {
             tracing::error!(error = %e.message, "cannot make a state transition durable");

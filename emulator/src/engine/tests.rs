@@ -656,3 +656,34 @@ fn a_change_that_panics_changes_nothing() {
     drop(h.shared);
     std::fs::remove_dir_all(&h.dir).expect("cleanup");
 }
+
+#[test]
+fn the_periodic_snapshot_is_written_aside_and_loads_with_the_journal_after_it() {
+    let mut h = Harness::new("fold", 7);
+    h.base();
+    let vpc = h.ids(CONSUMER).vpcs[0].clone();
+    let tag = |n: usize| {
+        vec![
+            ("ResourceId.1".to_string(), vpc.clone()),
+            ("Tag.1.Key".to_string(), "n".to_string()),
+            ("Tag.1.Value".to_string(), n.to_string()),
+        ]
+    };
+    let mut n = 0;
+    // Past the first fold, and some changes after it.
+    while n < crate::persist::COMPACT_EVERY as usize + 20 {
+        n += 1;
+        assert!(h.call(CONSUMER, Protocol::Ec2, "CreateTags", tag(n)));
+    }
+    h.shared.wait_for_snapshot();
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.dir.join(crate::persist::SNAPSHOT)).expect("a snapshot was written"))
+            .expect("it reads");
+    assert!(snapshot["seq"].as_u64().is_some_and(|s| s >= crate::persist::COMPACT_EVERY), "{}", snapshot["seq"]);
+    assert!(!h.dir.join(crate::persist::PREVIOUS_JOURNAL).exists(), "the moved-aside journal is removed");
+    if let Some(d) = first_difference(&restored(&h), &h.dump(), "") {
+        panic!("the snapshot and the journal after it bring back another world: {d}");
+    }
+    drop(h.shared);
+    std::fs::remove_dir_all(&h.dir).expect("cleanup");
+}

@@ -169,7 +169,7 @@ impl Transition {
 }
 
 /// All resources of one region, across accounts.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Region {
     pub name: String,
     pub vpcs: Table<String, Vpc>,
@@ -474,6 +474,21 @@ impl World {
     }
 
     /// The whole world as JSON (settings and pending events excluded).
+    /// A copy of every record (what a dump holds; no settings, events or
+    /// open change), to serialise without holding the world.
+    pub fn image(&self) -> World {
+        World {
+            regions: self.regions.clone(),
+            host_blocks: self.host_blocks.clone(),
+            transitional: self.transitional.clone(),
+            public_txt: self.public_txt.clone(),
+            hosted_zones: self.hosted_zones.clone(),
+            rrsets: self.rrsets.clone(),
+            route53_changes: self.route53_changes.clone(),
+            ..World::default()
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }

@@ -3,6 +3,14 @@
 //! and a snapshot of the whole world that the journal is folded into now
 //! and then (written to a temporary file, fsynced, renamed).
 //!
+//! The periodic fold is written while the world goes on changing
+//! ([`Store::begin_snapshot`]): the journal is synced and moved aside
+//! (`journal.prev.log`) and a fresh one takes the next records; the
+//! snapshot of the world as of the last moved-aside record is written, and
+//! then the moved-aside journal removed. Loading reads the moved-aside
+//! journal before the current one and skips records the snapshot holds, so
+//! a crash at any step loads every change.
+//!
 //! The journal holds results, not requests: each record lists the records
 //! a change wrote and removed ([`Effect`]s), or the whole world when it was
 //! replaced (import, reset). Loading writes them back; it never re-runs
@@ -23,8 +31,8 @@ pub mod journal;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,6 +42,8 @@ use crate::model::Effect;
 
 pub const SNAPSHOT: &str = "snapshot.json";
 pub const JOURNAL: &str = "journal.log";
+/// The journal moved aside while a snapshot of its records is written.
+pub const PREVIOUS_JOURNAL: &str = "journal.prev.log";
 /// The format this release writes.
 pub const FORMAT: u32 = 2;
 /// The oldest format this release loads.
@@ -149,10 +159,11 @@ pub struct Restored {
 /// holding the lock appends take.
 #[derive(Debug)]
 pub struct Syncer {
-    file: File,
+    /// The journal appended to now (replaced when it is moved aside, once
+    /// every record of the one before is synced).
+    file: Mutex<File>,
     appended: AtomicU64,
     synced: AtomicU64,
-    lock: Mutex<()>,
 }
 
 impl Syncer {
@@ -162,13 +173,84 @@ impl Syncer {
         if self.synced.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
-        let _one = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if self.synced.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
         let target = self.appended.load(Ordering::Acquire);
-        self.file.sync_data()?;
+        file.sync_data()?;
         self.synced.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+/// How the journal is to be folded into a snapshot now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Moved aside, the snapshot written off the world's lock
+    /// ([`Store::begin_snapshot`]).
+    Aside,
+    /// Written at once ([`Store::snapshot`]): a snapshot begun aside failed,
+    /// and its journal is still there.
+    Here,
+}
+
+/// Whether a snapshot begun aside is still being written; the store waits
+/// on it before writing one of its own, so two never cross.
+#[derive(Debug, Default)]
+struct Folding {
+    busy: Mutex<bool>,
+    done: Condvar,
+}
+
+impl Folding {
+    fn set(&self, busy: bool) {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) = busy;
+        if !busy {
+            self.done.notify_all();
+        }
+    }
+
+    fn is_busy(&self) -> bool {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait_idle(&self) {
+        let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        drop(self.done.wait_while(busy, |b| *b).unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// A snapshot begun by [`Store::begin_snapshot`], to be written (by
+/// [`PendingSnapshot::write`]) of the world as it was then. Dropped
+/// unwritten, it leaves the moved-aside journal for the next fold.
+#[derive(Debug)]
+pub struct PendingSnapshot {
+    dir: PathBuf,
+    seq: u64,
+    folding: Arc<Folding>,
+    aside: Arc<AtomicBool>,
+}
+
+impl Drop for PendingSnapshot {
+    fn drop(&mut self) {
+        self.folding.set(false);
+    }
+}
+
+impl PendingSnapshot {
+    /// The last record the snapshot holds.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Writes `world` (the world after record `seq`) as the snapshot, then
+    /// removes the moved-aside journal. On failure the moved-aside journal
+    /// stays, and the next fold is written at once ([`Fold::Here`]).
+    pub fn write(self, world: Value) -> io::Result<()> {
+        write_snapshot(&self.dir, self.seq, world)?;
+        remove_previous(&self.dir)?;
+        self.aside.store(false, Ordering::Release);
         Ok(())
     }
 }
@@ -184,6 +266,11 @@ pub struct Store {
     buf: Vec<u8>,
     /// Bytes of intact records in the journal file.
     len: u64,
+    /// Whether a snapshot begun aside is being written.
+    folding: Arc<Folding>,
+    /// A moved-aside journal exists (a snapshot of it is being written, or
+    /// failed, or a crash came first).
+    aside: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -205,10 +292,28 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => (0, None),
             Err(e) => return Err(e),
         };
-        let journal_path = dir.join(JOURNAL);
-        let contents = journal::read(&journal_path)?;
         let mut seq = snapshot_seq;
         let mut records = Vec::new();
+        // A journal moved aside for a snapshot that was not finished: its
+        // records come before the current journal's. It was synced whole
+        // before the current one took any record.
+        let previous_path = dir.join(PREVIOUS_JOURNAL);
+        let aside = previous_path.exists();
+        if aside {
+            let previous = journal::read(&previous_path)?;
+            if previous.dropped > 0 {
+                warn!(journal = %previous_path.display(), cut_bytes = previous.dropped, "the moved-aside journal ends in a torn record; reading up to it");
+            }
+            for bytes in &previous.records {
+                let (entry_seq, record) = decode(&previous_path, bytes)?;
+                if entry_seq > snapshot_seq {
+                    seq = entry_seq;
+                    records.push(record);
+                }
+            }
+        }
+        let journal_path = dir.join(JOURNAL);
+        let contents = journal::read(&journal_path)?;
         let (valid_len, dropped) = (contents.valid_len, contents.dropped);
         for bytes in &contents.records {
             let (entry_seq, record) = decode(&journal_path, bytes)?;
@@ -230,15 +335,23 @@ impl Store {
             file.sync_all()?;
         }
         let syncer = Arc::new(Syncer {
-            file: file.try_clone()?,
+            file: Mutex::new(file.try_clone()?),
             appended: AtomicU64::new(seq),
             synced: AtomicU64::new(seq),
-            lock: Mutex::new(()),
         });
         info!(dir = %dir.display(), snapshot_seq, records = records.len(), "state directory opened");
         let since_snapshot = records.len() as u64;
-        let store =
-            Store { dir: dir.to_path_buf(), file, seq, since_snapshot, syncer, buf: Vec::new(), len: valid_len };
+        let store = Store {
+            dir: dir.to_path_buf(),
+            file,
+            seq,
+            since_snapshot,
+            syncer,
+            buf: Vec::new(),
+            len: valid_len,
+            folding: Arc::default(),
+            aside: Arc::new(AtomicBool::new(aside)),
+        };
         let (snapshot_format, world) = match world {
             Some((format, world)) => (format, Some(world)),
             None => (0, None),
@@ -268,23 +381,79 @@ impl Store {
         Ok(self.seq)
     }
 
-    /// Whether enough has been journaled to fold it into a snapshot.
-    pub fn wants_snapshot(&self) -> bool {
-        self.since_snapshot >= COMPACT_EVERY
+    /// Whether enough has been journaled to fold it into a snapshot, and
+    /// how; `None` also while a snapshot begun aside is being written.
+    pub fn wants_snapshot(&self) -> Option<Fold> {
+        if self.since_snapshot < COMPACT_EVERY {
+            return None;
+        }
+        if !self.aside.load(Ordering::Acquire) {
+            return Some(Fold::Aside);
+        }
+        // Moved aside and nobody writing its snapshot: that one failed.
+        (!self.folding.is_busy()).then_some(Fold::Here)
+    }
+
+    /// Returns once no snapshot is being written aside.
+    #[cfg(test)]
+    pub fn wait_for_snapshot(&self) {
+        self.folding.wait_idle();
+    }
+
+    /// Begins a snapshot of the world as it is after every appended record:
+    /// syncs the journal, moves it aside and starts a fresh one for the
+    /// records to come. The caller copies the world before it changes again
+    /// and writes the copy with [`PendingSnapshot::write`], wherever it
+    /// likes. On failure the journal is as it was.
+    pub fn begin_snapshot(&mut self) -> io::Result<PendingSnapshot> {
+        if self.aside.load(Ordering::Acquire) {
+            return Err(io::Error::other("a moved-aside journal is still there"));
+        }
+        self.file.sync_data()?;
+        let (current, previous) = (self.dir.join(JOURNAL), self.dir.join(PREVIOUS_JOURNAL));
+        fs::rename(&current, &previous)?;
+        let fresh = OpenOptions::new().create(true).append(true).open(&current).and_then(|f| {
+            // The new name and the moved one are durable before a record
+            // in the fresh journal is acknowledged.
+            File::open(&self.dir)?.sync_all()?;
+            Ok(f)
+        });
+        let fresh = match fresh {
+            Ok(f) => f,
+            Err(e) => {
+                // Back as it was: this handle still appends to the old file.
+                let _ = fs::rename(&previous, &current);
+                return Err(e);
+            }
+        };
+        let for_syncer = match fresh.try_clone() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::rename(&previous, &current);
+                return Err(e);
+            }
+        };
+        *self.syncer.file.lock().unwrap_or_else(|e| e.into_inner()) = for_syncer;
+        self.syncer.synced.fetch_max(self.seq, Ordering::AcqRel);
+        self.file = fresh;
+        self.len = 0;
+        self.since_snapshot = 0;
+        self.aside.store(true, Ordering::Release);
+        self.folding.set(true);
+        Ok(PendingSnapshot {
+            dir: self.dir.clone(),
+            seq: self.seq,
+            folding: self.folding.clone(),
+            aside: self.aside.clone(),
+        })
     }
 
     /// Writes `world` (the state after every appended operation) as the
-    /// snapshot and empties the journal.
+    /// snapshot and empties the journal, here and now (after one being
+    /// written aside, if any).
     pub fn snapshot(&mut self, world: Value) -> io::Result<()> {
-        let body = serde_json::to_vec(&Snapshot { format: FORMAT, seq: self.seq, world }).map_err(io::Error::other)?;
-        let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, self.dir.join(SNAPSHOT))?;
-        File::open(&self.dir)?.sync_all()?;
+        self.folding.wait_idle();
+        write_snapshot(&self.dir, self.seq, world)?;
         // The snapshot covers every record; a crash before this cut leaves
         // records the next start skips by their sequence numbers.
         self.file.set_len(0)?;
@@ -292,7 +461,32 @@ impl Store {
         self.len = 0;
         self.since_snapshot = 0;
         self.syncer.synced.fetch_max(self.seq, Ordering::AcqRel);
+        remove_previous(&self.dir)?;
+        self.aside.store(false, Ordering::Release);
         Ok(())
+    }
+}
+
+/// Writes the snapshot file: a temporary file, fsynced, renamed over the
+/// old one, the directory fsynced.
+fn write_snapshot(dir: &Path, seq: u64, world: Value) -> io::Result<()> {
+    let body = serde_json::to_vec(&Snapshot { format: FORMAT, seq, world }).map_err(io::Error::other)?;
+    let tmp = dir.join(format!("{SNAPSHOT}.tmp"));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(SNAPSHOT))?;
+    File::open(dir)?.sync_all()
+}
+
+/// Removes the moved-aside journal, once a snapshot holds its records.
+fn remove_previous(dir: &Path) -> io::Result<()> {
+    match fs::remove_file(dir.join(PREVIOUS_JOURNAL)) {
+        Ok(()) => File::open(dir)?.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

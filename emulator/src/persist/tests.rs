@@ -168,3 +168,68 @@ fn store_tick_after(bytes: &mut Vec<u8>) {
     let entry = serde_json::json!({"seq": 3, "format": FORMAT, "at": 3, "cause": "x", "effects": []});
     journal::frame(&serde_json::to_vec(&entry).expect("json"), bytes);
 }
+
+/// The records of a state directory as a fresh start reads them.
+fn reopened(d: &Path) -> (Option<Value>, Vec<Change>) {
+    let (_, restored) = Store::open(d).expect("reopen");
+    (restored.world.clone(), changes(&restored))
+}
+
+#[test]
+fn a_snapshot_written_aside_keeps_every_record_at_every_step() {
+    let d = dir("aside");
+    let world = serde_json::json!({"regions": {"n": 2}});
+    let (mut store, _) = Store::open(&d).expect("open");
+    store.append(tick(1)).expect("append");
+    store.append(tick(2)).expect("append");
+    let pending = store.begin_snapshot().expect("begin");
+    assert_eq!(pending.seq(), 2);
+    // The world goes on changing while the snapshot is not written yet.
+    let seq = store.append(tick(3)).expect("append");
+    store.syncer().sync_through(seq).expect("sync the fresh journal");
+    assert!(d.join(PREVIOUS_JOURNAL).exists());
+    // A crash here: the moved-aside journal, then the fresh one.
+    assert_eq!(reopened(&d), (None, vec![tick(1), tick(2), tick(3)]));
+    // Another fold cannot begin while this one is pending.
+    assert!(store.begin_snapshot().is_err());
+
+    // A crash after the snapshot is written, before the moved-aside
+    // journal is removed: its records are skipped by sequence number.
+    let previous = fs::read(d.join(PREVIOUS_JOURNAL)).expect("moved-aside journal");
+    pending.write(world.clone()).expect("write");
+    assert!(!d.join(PREVIOUS_JOURNAL).exists());
+    assert_eq!(reopened(&d), (Some(world.clone()), vec![tick(3)]));
+    fs::write(d.join(PREVIOUS_JOURNAL), &previous).expect("put it back");
+    assert_eq!(reopened(&d), (Some(world.clone()), vec![tick(3)]));
+    fs::remove_file(d.join(PREVIOUS_JOURNAL)).expect("remove");
+
+    // Appending goes on in the fresh journal.
+    store.append(tick(4)).expect("append");
+    assert_eq!(reopened(&d), (Some(world.clone()), vec![tick(3), tick(4)]));
+    drop(store);
+    fs::remove_dir_all(&d).expect("cleanup");
+}
+
+#[test]
+fn a_snapshot_begun_aside_and_never_written_is_folded_here_later() {
+    let d = dir("aside-failed");
+    let (mut store, _) = Store::open(&d).expect("open");
+    for n in 1..=COMPACT_EVERY {
+        store.append(tick(n)).expect("append");
+    }
+    assert_eq!(store.wants_snapshot(), Some(Fold::Aside));
+    let pending = store.begin_snapshot().expect("begin");
+    // Its writer never finished (a failed write, a crash of the thread).
+    drop(pending);
+    assert_eq!(store.wants_snapshot(), None, "nothing journaled since");
+    for n in 1..=COMPACT_EVERY {
+        store.append(tick(COMPACT_EVERY + n)).expect("append");
+    }
+    assert_eq!(store.wants_snapshot(), Some(Fold::Here));
+    store.snapshot(serde_json::json!({})).expect("snapshot");
+    assert!(!d.join(PREVIOUS_JOURNAL).exists());
+    assert_eq!(store.wants_snapshot(), None);
+    assert_eq!(reopened(&d), (Some(serde_json::json!({})), vec![]));
+    drop(store);
+    fs::remove_dir_all(&d).expect("cleanup");
+}
