@@ -77,6 +77,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// How long the data plane lets changes pile up before it rebuilds its plan.
 const RECONCILE_DEBOUNCE: Duration = Duration::from_millis(5);
+
+/// How often listeners that could not bind are tried again while no change
+/// comes: the room a closed listener frees comes back only once its task
+/// has ended, after the change that closed it.
+const BIND_RETRY: Duration = Duration::from_secs(1);
 /// Endpoints read under one lock of the world, at most.
 const READ_CHUNK: usize = 32;
 
@@ -209,6 +214,16 @@ impl DataPlane {
 
     pub fn plan(&self) -> Arc<Plan> {
         self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn has_failed_binds(&self) -> bool {
+        !self.failed.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    /// Tries again the listeners that could not bind, and only them.
+    fn retry_failed_binds(self: &Arc<Self>) {
+        let plan = self.plan();
+        self.reconcile_listeners(&plan, Some(plan::Touched::default()));
     }
 
     /// Brings the plan up to date with the world and opens/closes listeners
@@ -538,6 +553,10 @@ async fn follow(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            _ = tokio::time::sleep(BIND_RETRY), if dp.has_failed_binds() => {
+                dp.retry_failed_binds();
+                continue;
+            }
             _ = stop.changed() => break,
         }
         settled.send_replace(dp.shared.caught_up(&events, revision));
