@@ -66,9 +66,25 @@ def test_console_follows_the_walkthrough_accept_traffic_and_a_target_down(world,
     driver.get(f"{w.emulator}/_emulator/console")
     find = lambda css: driver.find_elements(By.CSS_SELECTOR, css)  # noqa: E731
 
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def on_page(act, what):
+        """What `act` returns, done again if the page redrew the elements
+        it found before it was done with them (the topology is redrawn on
+        every change and every 2 s)."""
+        def attempt():
+            try:
+                return (act(),)
+            except StaleElementReferenceException:
+                return None
+        return wait_for(attempt, what)[0]
+
     def endpoint_state():
-        e = find(f"#endpoint-{ep}")
-        return e and e[0].get_attribute("data-state")
+        try:
+            e = find(f"#endpoint-{ep}")
+            return e and e[0].get_attribute("data-state")
+        except StaleElementReferenceException:  # the topology was redrawn meanwhile
+            return None
 
     assert wait_for(endpoint_state, "the endpoint on the page") == "pendingAcceptance"
     wait_for(lambda: find("#live[data-live=yes]"), "the event stream open")
@@ -78,13 +94,13 @@ def test_console_follows_the_walkthrough_accept_traffic_and_a_target_down(world,
     assert len(find(f"#endpoint-{ep} li.eni")) == 2
     eni_ips = [e["PrivateIpAddress"] for e in w.client("ec2", CONSUMER).describe_network_interfaces(
         NetworkInterfaceIds=w.ep["NetworkInterfaceIds"])["NetworkInterfaces"]]
-    text = find(f"#endpoint-{ep}")[0].text
+    text = on_page(lambda: find(f"#endpoint-{ep}")[0].text, "the endpoint's text")
     assert all(ip in text for ip in eni_ips), text
     shot(driver, "1-pending")
 
     # Accept from the page; it turns available without a reload.
     driver.execute_script("window.__notReloaded = true;")
-    find(f"#endpoint-{ep} button.accept")[0].click()
+    on_page(lambda: find(f"#endpoint-{ep} button.accept")[0].click(), "accept clicked")
     wait_for(lambda: endpoint_state() == "available", "available on the page", timeout=20)
     assert driver.execute_script("return window.__notReloaded === true;")
     w.wait_state("available")
@@ -98,8 +114,11 @@ def test_console_follows_the_walkthrough_accept_traffic_and_a_target_down(world,
     nodes = {z["LoadBalancerAddresses"][0]["PrivateIPv4Address"] for z in lb["AvailabilityZones"]}
 
     def flow_row():
-        rows = [r for r in find("#flows tr.flow") if ep in r.text]
-        return rows and rows[0].find_element(By.CSS_SELECTOR, "td.node").text
+        try:
+            rows = [r for r in find("#flows tr.flow") if ep in r.text]
+            return rows and rows[0].find_element(By.CSS_SELECTOR, "td.node").text
+        except StaleElementReferenceException:
+            return None
 
     seen_node = wait_for(flow_row, "the flow on the page")
     assert seen_node.split(":")[0] in nodes, (seen_node, nodes)
@@ -114,7 +133,6 @@ def test_console_follows_the_walkthrough_accept_traffic_and_a_target_down(world,
     assert counted["bytes_in"] > 0 and counted["bytes_out"] >= len(BODY), counted
 
     def target_counters():
-        from selenium.common.exceptions import StaleElementReferenceException
         try:
             c = find(f"{target} .counters")
             return c and {k: int(c[0].get_attribute(f"data-{k.replace('_', '-')}"))
@@ -128,13 +146,13 @@ def test_console_follows_the_walkthrough_accept_traffic_and_a_target_down(world,
     # Take the target down from the page: the next curl fails, the target
     # turns unhealthy on the page.
     wait_for(lambda: find(f"{target}[data-health=healthy]"), "the target healthy on the page", timeout=30)
-    find(f"{target} button.target-down")[0].click()
+    on_page(lambda: find(f"{target} button.target-down")[0].click(), "target down clicked")
     wait_for(lambda: curl(f"http://{host}:{w.port}/", source=w.client_host, timeout=3).returncode != 0,
              "curl fails with the target down")
     wait_for(lambda: find(f"{target}[data-health=unhealthy]"), "unhealthy on the page", timeout=40)
     assert find("#faults li.fault")
     shot(driver, "4-target-down")
-    find(f"{target} button.target-up")[0].click()
+    on_page(lambda: find(f"{target} button.target-up")[0].click(), "target up clicked")
     wait_for(lambda: not find("#faults li.fault"), "the fault cleared on the page")
 
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
