@@ -86,11 +86,10 @@ function renderTopology() {
             el("ul", {}, l.targets.map((t) => {
               const down = faultOn("target-down", (f) => f.target === t.id || f.target === `${t.id}:${t.port}`);
               const tc = (state.targets[l.target_group_arn] || {})[`${t.id}:${t.port}`];
-              return el("li", { class: "target", id: `target-${t.id}-${t.port}`, "data-health": t.health },
+              return el("li", { class: "target", id: `target-${t.id}-${t.port}`, "data-health": t.health,
+                "data-group": l.target_group_arn, "data-key": `${t.id}:${t.port}` },
                 `${t.id}:${t.port} `, badge("health", t.health), t.reason ? el("span", { class: "muted" }, ` ${t.reason}`) : null,
-                tc ? el("span", { class: "muted counters", "data-active": tc.active, "data-connections": tc.connections,
-                  "data-bytes-in": tc.bytes_in, "data-bytes-out": tc.bytes_out },
-                  ` open ${tc.active}, flows ${tc.connections} (${tc.rate.toFixed(1)}/s), bytes in ${tc.bytes_in} / out ${tc.bytes_out} `) : null,
+                tc ? targetCounters(el("span", { class: "muted counters" }), tc) : null,
                 down ? el("button", { class: "target-up", onclick: act(() => clearFault(down.id)) }, "bring back")
                   : el("button", { class: "danger target-down", onclick: act(() => addFault({ kind: "target-down", target: t.id })) }, "take down"));
             })))))),
@@ -108,12 +107,43 @@ function renderTopology() {
               el("button", { class: "danger reject", onclick: decide("RejectVpcEndpointConnections") }, "reject")] : null,
             el("div", { class: "muted" }, `in ${e.vpc_id} → ${e.service_name}`),
             el("ul", {}, e.enis.map((n) => el("li", { class: "eni" }, `ENI ${n.zone} ${n.address} `, el("span", { class: "id" }, n.id)))),
-            c ? el("div", { class: "muted counters" }, `open ${c.active}, flows ${c.connections} (${c.rate.toFixed(1)}/s), refused ${c.refused}, bytes in ${c.bytes_in} / out ${c.bytes_out}`) : null);
+            c ? endpointCounters(el("div", { class: "muted counters" }), c) : null);
         }));
     });
     return el("div", { class: "region" }, el("h2", {}, r.region), el("div", { class: "accounts" }, accounts));
   });
   root.replaceChildren(...(regions.length ? regions : [el("p", { class: "muted" }, "Nothing yet: create a VPC.")]));
+}
+
+function endpointCounters(e, c) {
+  e.textContent = `open ${c.active}, flows ${c.connections} (${c.rate.toFixed(1)}/s), refused ${c.refused}, bytes in ${c.bytes_in} / out ${c.bytes_out}`;
+  return e;
+}
+
+function targetCounters(e, tc) {
+  e.dataset.active = tc.active; e.dataset.connections = tc.connections;
+  e.dataset.bytesIn = tc.bytes_in; e.dataset.bytesOut = tc.bytes_out;
+  e.textContent = ` open ${tc.active}, flows ${tc.connections} (${tc.rate.toFixed(1)}/s), bytes in ${tc.bytes_in} / out ${tc.bytes_out} `;
+  return e;
+}
+
+// Counters change every poll, the topology rarely: the numbers are
+// written into the page as it is, and the topology is drawn again only
+// when a box that now has counters had none (each redraw of the page
+// costs the browser far more than the new text).
+function showCounters() {
+  for (const box of document.querySelectorAll(".box.endpoint")) {
+    const c = state.counters[box.id.slice("endpoint-".length)];
+    const e = box.querySelector(":scope > .counters");
+    if (c && !e) return renderTopology();
+    if (c) endpointCounters(e, c);
+  }
+  for (const li of document.querySelectorAll("li.target")) {
+    const tc = (state.targets[li.dataset.group] || {})[li.dataset.key];
+    const e = li.querySelector(".counters");
+    if (tc && !e) return renderTopology();
+    if (tc) targetCounters(e, tc);
+  }
 }
 
 function renderFaults() {
@@ -182,7 +212,7 @@ async function loadCounters() {
     }
   }
   state.targets = groups;
-  renderTopology();
+  showCounters();
 }
 
 let pending = null;
