@@ -106,16 +106,16 @@ class Background:
 # --------------------------------------------------------------------------- the console, open
 
 
-def _read_events(url: str, hello, flows, messages, stop):
+def _read_events(url: str, hello, flows, messages):
     """Counts the flows of each `flows` event (the latest of a batch, plus
-    how many more the batch had) until `stop` is set."""
-    resp = urllib.request.urlopen(f"{url}/_emulator/console/events", timeout=1)
+    how many more the batch had) until the stream ends or the process is
+    stopped. Messages come a second apart at most: a read that waits
+    longer than the timeout means the stream is stuck."""
+    resp = urllib.request.urlopen(f"{url}/_emulator/console/events", timeout=30)
     name = None
-    while not stop.is_set():
+    while True:
         try:
             line = resp.readline()
-        except (TimeoutError, socket.timeout):
-            continue
         except OSError:
             return
         if not line:
@@ -139,10 +139,10 @@ class SseReader:
 
     def __init__(self, url: str):
         ctx = mp.get_context("fork")
-        self.hello, self.stop = ctx.Event(), ctx.Event()
+        self.hello = ctx.Event()
         self._flows, self._messages = ctx.Value("q", 0), ctx.Value("q", 0)
         self.proc = ctx.Process(target=_read_events,
-                               args=(url, self.hello, self._flows, self._messages, self.stop), daemon=True)
+                               args=(url, self.hello, self._flows, self._messages), daemon=True)
         self.proc.start()
         if not self.hello.wait(10):
             self.close()
@@ -157,11 +157,8 @@ class SseReader:
         return self._messages.value
 
     def close(self):
-        self.stop.set()
-        self.proc.join(timeout=5)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join()
+        self.proc.terminate()
+        self.proc.join()
 
 
 def browser_available() -> str | None:
@@ -398,13 +395,8 @@ def main() -> int:
         print(f"logs kept in {logdir}", file=sys.stderr)
         status = 1
     finally:
-        for p in reversed(procs):
-            p.stop()
-        if emu is not None:
-            rc = emu.stop()
-            if rc not in (0, -15, None):
-                print(f"console_bench: emulator exited with {rc}; log in {emu.log}", file=sys.stderr)
-                status = status or 1
+        if not dpkit.stop_all(procs, emu, "console_bench"):
+            status = status or 1
     if status == 0:
         shutil.rmtree(logdir, ignore_errors=True)
     return status

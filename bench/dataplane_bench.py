@@ -597,13 +597,7 @@ def one_run(args, chosen, tools, log) -> dict:
         ok = True
         return run
     finally:
-        for p in reversed(procs):
-            p.stop()
-        if emu is not None:
-            rc = emu.stop()
-            if rc not in (0, -15, None):
-                ok = False
-                print(f"dataplane_bench: emulator exited with {rc}; log in {emu.log}", file=sys.stderr)
+        ok = dpkit.stop_all(procs, emu, "dataplane_bench") and ok
         if ok:
             shutil.rmtree(logdir, ignore_errors=True)
         else:

@@ -571,6 +571,21 @@ class Emulator:
         return self.proc.returncode
 
 
+def stop_all(procs, emu: "Emulator | None", who: str) -> bool:
+    """Stops the helper processes (last started first), then the emulator;
+    whether the emulator, if any, ended cleanly (exit 0 or SIGTERM). Says
+    where its log is when it did not."""
+    for p in reversed(procs):
+        p.stop()
+    if emu is None:
+        return True
+    rc = emu.stop()
+    if rc in (0, -15, None):
+        return True
+    print(f"{who}: emulator exited with {rc}; log in {emu.log}", file=sys.stderr)
+    return False
+
+
 @dataclass
 class Service:
     """One NLB listener port in front of one local backend."""

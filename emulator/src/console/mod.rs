@@ -112,13 +112,14 @@ const BATCH: std::time::Duration = std::time::Duration::from_millis(1000);
 /// Records of each kind in one message, the latest; older ones are counted.
 const LIVE: usize = 25;
 
-/// The message for what `fresh` holds, if anything.
-fn batch<T>(name: &str, key: &str, fresh: &Fresh<T>, json: impl Fn(&T) -> serde_json::Value) -> Option<Bytes> {
+/// The message for what `fresh` holds, if anything, named after what it
+/// carries: `{"<name>": [...], "skipped": n}`.
+fn batch<T>(name: &str, fresh: &Fresh<T>, json: impl Fn(&T) -> serde_json::Value) -> Option<Bytes> {
     if fresh.items.is_empty() && fresh.skipped == 0 {
         return None;
     }
     let items: Vec<serde_json::Value> = fresh.items.iter().map(json).collect();
-    Some(event(name, &json!({key: items, "skipped": fresh.skipped}).to_string()))
+    Some(event(name, &json!({name: items, "skipped": fresh.skipped}).to_string()))
 }
 
 /// Starts the event stream of one console: `change` with the revision
@@ -144,8 +145,8 @@ pub fn events(shared: Arc<Shared>, mut closing: watch::Receiver<bool>) -> Events
                     let f = shared.logs.flows_since(flows, LIVE);
                     let q = shared.logs.queries_since(queries, LIVE);
                     (flows, queries) = (f.reached, q.reached);
-                    let f = batch("flows", "flows", &f, |r| serde_json::to_value(r.as_ref()).unwrap_or_default());
-                    let q = batch("queries", "queries", &q, |r| r.to_json());
+                    let f = batch("flows", &f, |r| serde_json::to_value(r.as_ref()).unwrap_or_default());
+                    let q = batch("queries", &q, |r| r.to_json());
                     f.into_iter().chain(q).collect()
                 }
                 e = changes.recv() => match e {
