@@ -7,20 +7,24 @@ open, while 1,000 flows a second go through the same endpoint.
 /_emulator/console (which subscribes to /_emulator/console/events and polls
 /_emulator/status every 2 s) and, besides it, a raw Server-Sent Events
 reader that counts the flow events it gets. "Closed" means nobody
-subscribes: the emulator then does not even build the events. The
-background load (paced connect, 1 byte each way, close: a flow record each)
-runs in both, so the only difference is the console.
+subscribes: the same browser waits on about:blank, no reader runs, and the
+emulator does not even build the events. The background load (paced
+connect, 1 byte each way, close: a flow record each) runs throughout, so
+the only difference is the console.
 
-Measured per run (through the endpoint, as in bench/dataplane_bench.py):
+Measured in each slot (through the endpoint, as in bench/dataplane_bench.py),
+after the console is opened or shut and a moment to settle:
 
+  cpu          CPU of the emulator and of the console's own processes
+               over 1 s of the background load alone
   latency      round trips of 32 bytes on one kept-open connection (p50, p99)
   throughput   iperf3, one TCP stream, client -> server
   conn rate    new connections per second on top of the background load
 
-Runs alternate closed/open in back-to-back pairs (9 pairs; the spread is
-max-min over the median); the table gives the ratio of the medians and the
-median of the paired ratios, and the CPU the emulator and the console's own
-processes spend under the background load alone in each mode. Results go to a marked
+Slots come in pairs, closed and open back to back (the order alternating),
+24 pairs by default: the machine's own drift is slower than a pair, so the
+median of the paired ratios (open over closed) measures the console, where
+the ratio of the two modes' medians also carries the drift. Results go to a marked
 section of BENCHMARKS.md. Only 127.0.0.0/8 is used.
 """
 
@@ -174,14 +178,16 @@ def browser_available() -> str | None:
 
 
 class Console:
-    """The console open: chromium on the page (when available) and an SSE reader."""
+    """The console, opened and shut again and again on one browser: open is
+    chromium (when available) on /_emulator/console and an SSE reader;
+    shut is the same browser on about:blank and no reader, so nobody
+    subscribes and the emulator builds no console events."""
 
     def __init__(self, url: str, use_browser: bool):
-        self.driver = None
+        self.url, self.driver, self.sse = url, None, None
         if use_browser:
             from selenium import webdriver
             from selenium.webdriver.chrome.service import Service
-            from selenium.webdriver.common.by import By
 
             opts = webdriver.ChromeOptions()
             opts.binary_location = shutil.which("chromium")
@@ -189,19 +195,31 @@ class Console:
                       "--disable-gpu", "--no-first-run", "--disable-extensions"):
                 opts.add_argument(a)
             self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
-            self.driver.get(f"{url}/_emulator/console")
+            self.driver.get("about:blank")
+
+    def open(self):
+        if self.driver:
+            from selenium.webdriver.common.by import By
+
+            self.driver.get(f"{self.url}/_emulator/console")
             deadline = time.monotonic() + 20
             while not self.driver.find_elements(By.CSS_SELECTOR, "#live[data-live=yes]"):
                 if time.monotonic() > deadline:
-                    self.close()
                     raise RuntimeError("the console page did not open its event stream")
                 time.sleep(0.1)
-        self.sse = SseReader(url)
+        self.sse = SseReader(self.url)
+
+    def shut(self):
+        if self.sse:
+            self.sse.close()
+            self.sse = None
+        if self.driver:
+            self.driver.get("about:blank")
 
     def pids(self) -> list[int]:
         """The roots of the console's processes: the browser's driver (the
         browser is its child) and the SSE reader."""
-        roots = [self.sse.proc.pid]
+        roots = [self.sse.proc.pid] if self.sse else []
         if self.driver:
             roots.append(self.driver.service.process.pid)
         return roots
@@ -214,8 +232,7 @@ class Console:
         return len(self.driver.find_elements(By.CSS_SELECTOR, "#flows tr.flow"))
 
     def close(self):
-        if getattr(self, "sse", None):
-            self.sse.close()
+        self.shut()
         if self.driver:
             self.driver.quit()
             self.driver = None
@@ -261,38 +278,37 @@ def cpu_window(emu_pid: int, console_roots: list[int], seconds: float) -> dict:
             "console_cores": (_cpu_of(pids) - con0) / took}
 
 
-def one_run(mode, url, emu_pid, echo, iperf_addr, iperf3, args, use_browser, log) -> dict:
-    console = Console(url, use_browser) if mode == "open" else None
+def one_run(mode, console, emu_pid, echo, iperf_addr, iperf3, args, log) -> dict:
+    """One slot: the console opened or shut, a moment to settle, then the
+    CPU window and the data plane's measurements."""
+    if mode == "open":
+        console.open()
+    time.sleep(args.settle)
     try:
-        bg = Background(echo, args.rate)
-        time.sleep(3.0)  # the load settles, and a browser that just opened the page
-        cpu = cpu_window(emu_pid, console.pids() if console else [], args.cpu_seconds)
+        cpu = cpu_window(emu_pid, console.pids() if mode == "open" else [], args.cpu_seconds)
         lat = db.latency(echo, args.round_trips, 32)["ns"]
         tput = db.iperf(iperf3, iperf_addr, args.seconds, 1, reverse=False)
         conn = db.conn_rate(echo, args.conn_seconds, 2)
-        load = bg.stop()
         out = {
             "lat_p50_us": dpkit.pct(lat, 0.5) / 1000,
             "lat_p99_us": dpkit.pct(lat, 0.99) / 1000,
             "tput_gbps": (tput.get("bits_per_second") or 0) / 1e9,
             "conn_per_s": conn["per_second"],
-            "background": load,
             **cpu,
             "errors": [e for e in (tput.get("error"), conn["errors"] or None) if e],
         }
-        if console:
+        if mode == "open":
             out["sse_flow_events"] = console.sse.flows
             out["sse_messages"] = console.sse.messages
             out["page_flow_rows"] = console.rows_on_page()
         log(f"  {mode:6} p50 {out['lat_p50_us']:.0f} µs, p99 {out['lat_p99_us']:.0f} µs, "
-            f"{out['tput_gbps']:.2f} Gbit/s, {out['conn_per_s']:.0f} conn/s; background "
-            f"{load['per_second']:.0f} flows/s ({load['failed']} failed); CPU under the load alone: emulator "
+            f"{out['tput_gbps']:.2f} Gbit/s, {out['conn_per_s']:.0f} conn/s; CPU under the load alone: emulator "
             f"{cpu['emulator_cores']:.3f} cores, console {cpu['console_cores']:.3f}"
-            + (f"; SSE got {out['sse_flow_events']} flows in {out['sse_messages']} messages" if console else ""))
+            + (f"; SSE got {out['sse_flow_events']} flows in {out['sse_messages']} messages" if mode == "open" else ""))
         return out
     finally:
-        if console:
-            console.close()
+        if mode == "open":
+            console.shut()
 
 
 METRICS = (("lat_p50_us", "latency p50 (µs)", "lower"), ("lat_p99_us", "latency p99 (µs)", "lower"),
@@ -324,7 +340,8 @@ def render(s, runs, meta, args) -> str:
         f"{meta['date']}. {meta['machine']}. With {args.rate:.0f} flows/s through the endpoint in both modes "
         f"(achieved: {meta['background']}), the data plane benchmark's measurements through the same endpoint, "
         f"with nobody subscribed to the console (closed) and with the console open ({meta['open_means']}). "
-        f"{args.runs} pairs of runs, closed and open back to back, the order alternating; medians per mode, "
+        f"{args.runs} pairs of slots, closed and open back to back on one browser, the order alternating; "
+        "medians per mode, "
         "spread = (max - min) / median. Ratio = open / closed: "
         "for latency, above 1 is slower; for throughput and connections, below 1 is slower.")
     lines.append("")
@@ -349,7 +366,7 @@ def render(s, runs, meta, args) -> str:
     console_cores = dpkit.median([r["console_cores"] for r in runs["open"]])
     lines.append(
         f"Within 5% on every measurement (median of the paired ratios): **{'yes' if within else 'no'}**. "
-        f"Each pair is a closed and an open run back to back (the order alternates), so the paired ratio "
+        f"Each pair is a closed and an open slot back to back (the order alternates), so the paired ratio "
         f"compares runs a few seconds apart; the ratio of medians also carries the drift between pairs. "
         f"The runs' own spread reaches {spread:.0%} and the paired ratios' quartiles show how far one pair "
         f"can stray. The console's CPU, counted instead of timed, under the same load: its own processes "
@@ -369,16 +386,17 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="one short run per mode (CI smoke run)")
     ap.add_argument("--out", default=str(dpkit.REPO / "BENCHMARKS.md"), help="markdown file whose section is replaced")
     ap.add_argument("--emulator-bin", help="emulator binary (default target/release or $PRIVATELINK_EMULATOR_BIN)")
-    ap.add_argument("--runs", type=int, help="pairs of runs, closed and open (default 9)")
+    ap.add_argument("--runs", type=int, help="pairs of slots, closed and open (default 24)")
     ap.add_argument("--rate", type=float, default=1000.0, help="background flows per second")
     ap.add_argument("--round-trips", type=int)
-    ap.add_argument("--seconds", type=int, help="iperf3 -t per run")
+    ap.add_argument("--seconds", type=int, help="iperf3 -t per slot")
     ap.add_argument("--conn-seconds", type=float)
-    ap.add_argument("--cpu-seconds", type=float, help="CPU counted under the background load alone, per run")
+    ap.add_argument("--cpu-seconds", type=float, help="seconds of CPU counted under the background load alone, per slot")
+    ap.add_argument("--settle", type=float, help="seconds between opening or shutting the console and measuring")
     ap.add_argument("--no-browser", action="store_true", help="the console open is the SSE reader alone")
     args = ap.parse_args()
-    defaults = dict(runs=1, round_trips=2000, seconds=2, conn_seconds=2.0, cpu_seconds=1.0) if args.quick else \
-        dict(runs=9, round_trips=20000, seconds=3, conn_seconds=5.0, cpu_seconds=3.0)
+    defaults = dict(runs=1, round_trips=2000, seconds=1, conn_seconds=1.0, cpu_seconds=1.0, settle=1.0) if args.quick \
+        else dict(runs=24, round_trips=5000, seconds=2, conn_seconds=2.0, cpu_seconds=1.0, settle=3.0)
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -417,25 +435,30 @@ def main() -> int:
             if db.recv_exact(s, 4) != b"ping":
                 raise RuntimeError(f"no echo through {echo}")
         runs = {"closed": [], "open": []}
+        console = Console(emu.url, use_browser)
+        bg = Background(echo, args.rate)
         started = time.monotonic()
         other = dpkit.OtherCpu()
-        for i in range(args.runs):
-            log(f"run {i + 1} of {args.runs}")
-            for mode in (("closed", "open") if i % 2 == 0 else ("open", "closed")):
-                runs[mode].append(one_run(mode, emu.url, emu.pid, echo, iperf_addr, iperf3, args, use_browser, log))
+        try:
+            time.sleep(3.0)  # the load settles
+            for i in range(args.runs):
+                log(f"pair {i + 1} of {args.runs}")
+                for mode in (("closed", "open") if i % 2 == 0 else ("open", "closed")):
+                    runs[mode].append(one_run(mode, console, emu.pid, echo, iperf_addr, iperf3, args, log))
+        finally:
+            load = bg.stop()
+            console.close()
         other_cores = other.cores()
         took = time.monotonic() - started
         if not emu.alive():
             raise RuntimeError(f"the emulator died during the run:\n{emu.log_tail()}")
         errors = [e for m in runs.values() for r in m for e in r["errors"]]
         s = summarize(runs)
-        bg = [r["background"] for m in runs.values() for r in m]
         meta = {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{dpkit.cpu_model()} × {os.cpu_count()}, {dpkit.mem_total()} RAM, kernel {os.uname().release}; "
                        "client, emulator, backends and browser on the same CPUs, on loopback",
-            "background": f"{min(b['per_second'] for b in bg):.0f} to {max(b['per_second'] for b in bg):.0f} "
-                          f"flows/s, {sum(b['failed'] for b in bg)} failed",
+            "background": f"{load['per_second']:.0f} flows/s over the whole run, {load['failed']} failed",
             "open_means": "headless chromium on the page and a raw SSE reader" if use_browser
                           else f"a raw SSE reader only ({why_no_browser})",
             "sse": ", ".join(f"run {i + 1}: {r['sse_flow_events']} flows in {r['sse_messages']} SSE messages read"
