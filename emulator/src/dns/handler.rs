@@ -31,7 +31,7 @@ use tracing::debug;
 use super::answer::{records, Pick};
 use super::index::{Index, View};
 use super::names::RrSets;
-use crate::flowlog::query::{Answer, QueryRecord, Resolver};
+use crate::flowlog::query::{QueryRecord, Resolver};
 
 /// Largest UDP answer offered to EDNS clients (the DNS flag day size).
 const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -52,7 +52,7 @@ pub struct Handler {
 #[derive(Clone)]
 pub struct QueryLog {
     pub logs: Arc<crate::flowlog::Logs>,
-    pub resolver: Resolver,
+    pub resolver: Arc<Resolver>,
     /// The VPC's block, so a client inside it is logged at its VPC address.
     pub block: Option<crate::addressing::VpcBlock>,
 }
@@ -116,13 +116,11 @@ impl Handler {
         log.logs.record_query(QueryRecord {
             resolver: log.resolver.clone(),
             at_ms: crate::flowlog::now_ms(),
-            name: query.name().to_string(),
-            qtype: query.query_type().to_string(),
-            qclass: query.query_class().to_string(),
-            rcode: rcode_name(code),
-            answers: answers
-                .map(|r| Answer { rdata: r.data.to_string(), rtype: r.record_type().to_string() })
-                .collect(),
+            name: query.name().clone(),
+            qtype: query.query_type(),
+            qclass: query.query_class(),
+            rcode: code,
+            answers: answers.map(|r| (r.record_type(), r.data.clone())).collect(),
             source,
             transport: if request.protocol().is_datagram() { "UDP" } else { "TCP" },
         });
@@ -165,20 +163,6 @@ impl Handler {
                 },
             },
         }
-    }
-}
-
-/// A response code as dig and the query log spell it.
-fn rcode_name(code: ResponseCode) -> String {
-    match u16::from(code) {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        16 => "BADVERS".into(),
-        n => n.to_string(),
     }
 }
 

@@ -68,7 +68,7 @@ impl DnsServer {
         let upstream = settings.upstream;
         let public_log = QueryLog {
             logs: shared.logs.clone(),
-            resolver: Resolver { region: String::new(), vpc: None },
+            resolver: Arc::new(Resolver { region: String::new(), vpc: None }),
             block: None,
         };
         let public = serve(
@@ -199,10 +199,10 @@ impl Follower {
         let vpc = world.region(&key.region).and_then(|r| r.vpcs.get(&key.vpc_id));
         QueryLog {
             logs: self.shared.logs.clone(),
-            resolver: Resolver {
+            resolver: Arc::new(Resolver {
                 region: key.region.clone(),
                 vpc: Some((key.vpc_id.clone(), vpc.map(|v| v.owner.clone()).unwrap_or_default())),
-            },
+            }),
             block: vpc.map(crate::addressing::VpcBlock::from),
         }
     }

@@ -7,7 +7,10 @@
 //! answered them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use hickory_server::proto::op::ResponseCode;
+use hickory_server::proto::rr::{DNSClass, LowerName, RData, RecordType};
 use serde_json::{json, Value};
 
 /// Which resolver answered: a VPC's (at its base + 2) or the public view.
@@ -18,23 +21,20 @@ pub struct Resolver {
     pub vpc: Option<(String, String)>,
 }
 
-/// One answer record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub rdata: String,
-    pub rtype: String,
-}
-
+/// One question as the resolver saw and answered it. Kept as the answer's
+/// own values and spelled out only when read: a resolver records every
+/// question, and most records are never read before the ring forgets them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRecord {
-    pub resolver: Resolver,
+    pub resolver: Arc<Resolver>,
     pub at_ms: u64,
-    /// Fully qualified, with the trailing dot, as the client asked it.
-    pub name: String,
-    pub qtype: String,
-    pub qclass: String,
-    pub rcode: String,
-    pub answers: Vec<Answer>,
+    /// Fully qualified, as the client asked it.
+    pub name: LowerName,
+    pub qtype: RecordType,
+    pub qclass: DNSClass,
+    pub rcode: ResponseCode,
+    /// Each answer record's type and data.
+    pub answers: Vec<(RecordType, RData)>,
     /// The client: its VPC address when it is inside the VPC's block.
     pub source: SocketAddr,
     pub transport: &'static str,
@@ -45,11 +45,13 @@ impl QueryRecord {
         let mut v = json!({
             "version": "1.100000",
             "query_timestamp": timestamp(self.at_ms),
-            "query_name": self.name,
-            "query_type": self.qtype,
-            "query_class": self.qclass,
-            "rcode": self.rcode,
-            "answers": self.answers.iter().map(|a| json!({"Rdata": a.rdata, "Type": a.rtype, "Class": "IN"})).collect::<Vec<_>>(),
+            "query_name": self.name.to_string(),
+            "query_type": self.qtype.to_string(),
+            "query_class": self.qclass.to_string(),
+            "rcode": rcode_name(self.rcode),
+            "answers": self.answers.iter()
+                .map(|(rtype, rdata)| json!({"Rdata": rdata.to_string(), "Type": rtype.to_string(), "Class": "IN"}))
+                .collect::<Vec<_>>(),
             "srcaddr": self.source.ip().to_string(),
             "srcport": self.source.port().to_string(),
             "transport": self.transport,
@@ -60,6 +62,20 @@ impl QueryRecord {
             v["vpc_id"] = json!(vpc_id);
         }
         v
+    }
+}
+
+/// A response code as dig and the query log spell it.
+pub fn rcode_name(code: ResponseCode) -> String {
+    match u16::from(code) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        16 => "BADVERS".into(),
+        n => n.to_string(),
     }
 }
 
@@ -80,20 +96,21 @@ fn timestamp(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_server::proto::rr::Name;
 
     #[test]
     fn a_vpc_resolver_record_has_resolvers_fields() {
         let r = QueryRecord {
-            resolver: Resolver {
+            resolver: Arc::new(Resolver {
                 region: "us-east-1".into(),
                 vpc: Some(("vpc-0123456789abcdef0".into(), "222222222222".into())),
-            },
+            }),
             at_ms: 1_612_461_115_123,
-            name: "api.example.com.".into(),
-            qtype: "A".into(),
-            qclass: "IN".into(),
-            rcode: "NOERROR".into(),
-            answers: vec![Answer { rdata: "10.24.20.69".into(), rtype: "A".into() }],
+            name: LowerName::new(&Name::from_ascii("api.example.com.").unwrap()),
+            qtype: RecordType::A,
+            qclass: DNSClass::IN,
+            rcode: ResponseCode::NoError,
+            answers: vec![(RecordType::A, RData::A("10.24.20.69".parse::<std::net::Ipv4Addr>().unwrap().into()))],
             source: "10.24.16.99:56067".parse().unwrap(),
             transport: "UDP",
         };
