@@ -62,22 +62,63 @@ async fn unused_name(provider: &Client, base: &str) -> Result<String, String> {
     Err(format!("every name from {base} to {base}-999 is taken"))
 }
 
-pub async fn run(url: &str, in_process: bool, port: u16, pause: bool) -> Result<(), String> {
+/// How the walkthrough is shown to the people watching it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Show {
+    /// Wait for Enter before each step after the first.
+    pub pause: bool,
+    /// Open the web console in a browser before the first step.
+    pub open_console: bool,
+}
+
+pub async fn run(url: &str, in_process: bool, port: u16, show: Show) -> Result<(), String> {
     let emulator = if in_process { Some(Emulator::builder().start().await.map_err(e)?) } else { None };
     let url = emulator.as_ref().map(|em| em.api_url()).unwrap_or_else(|| url.to_string());
-    let result = walkthrough(&url, port, pause).await;
+    let result = walkthrough(&url, port, show).await;
     if let Some(em) = emulator {
         em.shutdown().await.map_err(e)?;
     }
     result
 }
 
-async fn walkthrough(url: &str, port: u16, pause: bool) -> Result<(), String> {
+/// Starts the user's browser on `page` without waiting for it: the command
+/// in `$BROWSER` (the page as its last argument), else the desktop's opener.
+fn open_in_browser(page: &str) -> Result<String, String> {
+    let command = match std::env::var("BROWSER") {
+        Ok(b) if !b.trim().is_empty() => b,
+        _ if cfg!(target_os = "macos") => "open".to_string(),
+        _ => "xdg-open".to_string(),
+    };
+    let mut words = command.split_whitespace();
+    let program = words.next().ok_or("BROWSER is empty")?;
+    let child = std::process::Command::new(program)
+        .args(words)
+        .arg(page)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|err| format!("{command}: {err}"))?;
+    // Reaped in the background: the demo goes on while the browser runs.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(command)
+}
+
+async fn walkthrough(url: &str, port: u16, show: Show) -> Result<(), String> {
     let provider = Client::new(url, Credentials::account(PROVIDER), REGION).map_err(e)?;
     let consumer = Client::new(url, Credentials::account(CONSUMER), REGION).map_err(e)?;
-    let mut s = Steps { n: 0, started: Instant::now(), pause };
+    let mut s = Steps { n: 0, started: Instant::now(), pause: show.pause };
+    let console = format!("{}/_emulator/console", url.trim_end_matches('/'));
     println!("PrivateLink walkthrough against {url} (region {REGION})");
-    println!("watch it live: {}/_emulator/console", url.trim_end_matches('/'));
+    println!("watch it live: {console}");
+    if show.open_console {
+        match open_in_browser(&console) {
+            Ok(how) => println!("opened the console with {how}"),
+            Err(why) => println!("could not open a browser ({why}): open {console} yourself"),
+        }
+    }
     println!("provider = account {PROVIDER}, consumer = account {CONSUMER}");
 
     s.step(

@@ -39,6 +39,10 @@ enum Command {
         /// Wait for Enter before each step (to talk over the web console).
         #[arg(long)]
         pause: bool,
+        /// Open the web console in a browser first: the command in $BROWSER,
+        /// else xdg-open (open on macOS).
+        #[arg(long)]
+        open_console: bool,
     },
     /// Resolve a name as a host inside a VPC does.
     Dig {
@@ -155,7 +159,9 @@ enum FaultCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { in_process, port, pause } => demo::run(&cli.endpoint_url, in_process, port, pause).await,
+        Command::Demo { in_process, port, pause, open_console } => {
+            demo::run(&cli.endpoint_url, in_process, port, demo::Show { pause, open_console }).await
+        }
         Command::Dig { name, vpc, from } => dig(&cli.endpoint_url, &name, &vpc, from).await,
         Command::Curl { url, vpc, from } => curl(&cli.endpoint_url, &url, &vpc, from).await,
         Command::Status => status(&cli.endpoint_url).await,

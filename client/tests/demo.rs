@@ -112,3 +112,36 @@ fn demo_pauses_between_steps_and_names_the_console() {
     assert_eq!(stdout.matches("(Enter for the next step)").count(), steps - 1, "{stdout}");
     assert!(stdout.contains("/_emulator/console"), "{stdout}");
 }
+
+#[test]
+fn demo_opens_the_console_in_the_browser_of_browser_env() {
+    use std::io::Write;
+    // The "browser" is curl: it fetches the page it is given into a file,
+    // while the demo waits at its first pause with the emulator up.
+    let dir = std::env::temp_dir().join(format!("privatelink-demo-browser-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let page = dir.join("page.html");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_privatelink"))
+        .args(["demo", "--in-process", "--pause", "--open-console", "--port", &port.to_string()])
+        .env("BROWSER", format!("curl -s -o {}", page.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the demo runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let fetched = loop {
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        if text.contains("</html>") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    child.stdin.take().expect("stdin").write_all(&b"\n".repeat(64)).expect("Enter");
+    let out = child.wait_with_output().expect("the demo ends");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("opened the console with curl -s -o"), "{stdout}");
+    assert!(fetched.contains("<title>PrivateLink emulator console</title>"), "the browser got: {fetched:.300}");
+}
