@@ -40,6 +40,9 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dpkit  # noqa: E402
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b")
@@ -666,16 +669,6 @@ def measure_floor(logdir: Path, access_key: str, calls: int, kind: str) -> dict:
 # --------------------------------------------------------------------------- report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def emulator_version(binary: str) -> str:
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
@@ -694,17 +687,6 @@ def moto_version() -> str:
         return f"moto {version('moto')}"
     except Exception:
         return "moto (version unknown)"
-
-
-def git_rev() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        if out.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True, timeout=10)
-            return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "no commit"
 
 
 def fmt_ms(v) -> str:
@@ -943,7 +925,7 @@ def main() -> int:
         "endpoints": n_endpoints,
         "describe_calls": describe_calls,
         "starts": starts,
-        "cpu": cpu_model(),
+        "cpu": dpkit.cpu_model(),
         "nproc": os.cpu_count() if not hasattr(os, "sched_getaffinity") else len(os.sched_getaffinity(0)),
         "kernel": platform.release(),
         "emulator_version": emulator_version(emu_bin) if run_emu else "not run",
@@ -957,7 +939,7 @@ def main() -> int:
             "http.client": "`http.client.HTTPConnection`",
         }[args.client],
         "client": args.client,
-        "git": git_rev(),
+        "git": dpkit.git_rev(),
         "command": " ".join(["python3", "bench/api_bench.py", *sys.argv[1:]]),
     }
     section = render(results, meta)

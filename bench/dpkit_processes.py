@@ -200,6 +200,23 @@ def echo_serve(host: str, port: int):
 # --------------------------------------------------------------------------- child processes
 
 
+def stop_group(proc: subprocess.Popen, logf) -> int | None:
+    """Ends a process started in a session of its own, with everything it
+    started: SIGTERM to the group, SIGKILL after 10 s; closes its log file
+    and returns its exit status."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    logf.close()
+    return proc.returncode
+
+
 class Proc:
     """A child process in its own session, stopped with its whole group."""
 
@@ -229,16 +246,7 @@ class Proc:
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._logf.close()
+        stop_group(self.proc, self._logf)
 
 
 def start_echo(host: str, port: int, logdir: Path, name: str = "echo") -> Proc:
@@ -330,17 +338,7 @@ class Emulator:
             return ""
 
     def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._logf.close()
-        return self.proc.returncode
+        return stop_group(self.proc, self._logf)
 
 
 def stop_all(procs, emu: "Emulator | None", who: str) -> bool:
