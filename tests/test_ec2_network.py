@@ -526,9 +526,11 @@ def test_users_create_modify_and_delete_interfaces(client, emulator):
     count = lambda: ec2.describe_subnets(SubnetIds=[sid])["Subnets"][0]["AvailableIpAddressCount"]  # noqa: E731
     assert count() == 10
 
-    # A chosen address; no groups means the VPC's default group.
-    fixed = ec2.create_network_interface(SubnetId=sid, PrivateIpAddress="10.75.1.10")["NetworkInterface"]
-    assert fixed["PrivateIpAddress"] == "10.75.1.10"
+    # A chosen address (one the first interface's random pick left free); no
+    # groups means the VPC's default group.
+    chosen = "10.75.1.10" if ip != "10.75.1.10" else "10.75.1.11"
+    fixed = ec2.create_network_interface(SubnetId=sid, PrivateIpAddress=chosen)["NetworkInterface"]
+    assert fixed["PrivateIpAddress"] == chosen
     assert [g["GroupId"] for g in fixed["Groups"]] == [default_sg]
     assert count() == 9
     # The same client token gives the same interface.
@@ -537,7 +539,7 @@ def test_users_create_modify_and_delete_interfaces(client, emulator):
     assert once["NetworkInterfaceId"] == twice["NetworkInterfaceId"] and count() == 8
 
     # Refusals change nothing.
-    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="10.75.1.10") == (
+    assert refused(emulator, ec2.create_network_interface, SubnetId=sid, PrivateIpAddress=chosen) == (
         "InvalidIPAddress.InUse"
     )
     assert refused(emulator, ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="10.75.1.1") == (
