@@ -403,22 +403,12 @@ class Server:
 # --------------------------------------------------------------------------- measurements
 
 
-def pct(samples: list[float], q: float) -> float:
-    """Percentile with linear interpolation between closest ranks."""
-    s = sorted(samples)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
 def summarize(ns: list[int]) -> dict:
     ms = [x / 1e6 for x in ns]
     return {
         "n": len(ms),
-        "p50_ms": pct(ms, 0.50),
-        "p99_ms": pct(ms, 0.99),
+        "p50_ms": dpkit.pct(ms, 0.50),
+        "p99_ms": dpkit.pct(ms, 0.99),
         "mean_ms": statistics.fmean(ms),
         "min_ms": min(ms),
         "max_ms": max(ms),
