@@ -288,11 +288,14 @@ def nofile_limit(pid: int) -> int:
 FD_MARGIN = 300
 
 
-def fitting(steps: list[int], base_fds: int, limit: int) -> tuple[list[int], str]:
-    """The steps an emulator with this descriptor limit can hold (each
-    endpoint's two ENIs hold one listening socket each); a step that does
-    not fit is replaced by the most that does, and said so."""
-    room = (limit - base_fds - FD_MARGIN) // 2
+def fitting(steps: list[int], base_fds: int, limit: int, per_endpoint: int) -> tuple[list[int], str]:
+    """The steps an emulator with this descriptor limit can hold: with a
+    listening socket per ENI (`per_endpoint` 2) each endpoint's two ENIs
+    hold one each; with the shared listener (0) endpoints hold none. A step
+    that does not fit is replaced by the most that does, and said so."""
+    if per_endpoint == 0:
+        return steps, ""
+    room = (limit - base_fds - FD_MARGIN) // per_endpoint
     if steps[-1] <= room:
         return steps, ""
     most = room // 100 * 100
@@ -344,7 +347,11 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
         describe_all(q)
         base_rss, base_fds = steady(emu.pid)
         result["baseline"] = {"rss_kib": base_rss, "fds": base_fds}
-        steps, result["limit_note"] = fitting(steps, base_fds, nofile_limit(emu.pid))
+        sockets = status(emu.url)["dataplane"]["listener_sockets"]
+        result["listener_sockets"] = sockets["mode"]
+        print(f"listening sockets: {sockets}", file=sys.stderr, flush=True)
+        per_endpoint = 2 if sockets["mode"] == "per-address" else 0
+        steps, result["limit_note"] = fitting(steps, base_fds, nofile_limit(emu.pid), per_endpoint)
         if result["limit_note"]:
             print(result["limit_note"], file=sys.stderr, flush=True)
         created = []
@@ -565,7 +572,7 @@ def render(runs: list[dict], steps: list[int], args, plots: list[str], meta: dic
 Written by `bench/scale_bench.py{quick}` on {now}. Do not edit this section by hand; re-run the script.
 {n} run{'s' if n > 1 else ''} of the whole growth, each on a fresh emulator; medians{' with min-max' if n > 1 else ''}.
 
-World: {SERVICES} endpoint services on {SERVICES} NLBs (TCP listener {LISTENER_PORT}, one echo backend), {VPCS} consumer VPCs with two subnets each; every endpoint has two ENIs (three DNS names). Set-up before the first endpoint: {fmt(setup[0])} s, baseline RSS {fmt(base[0])} MiB and {fmt(base_fds[0])} descriptors.
+World: {SERVICES} endpoint services on {SERVICES} NLBs (TCP listener {LISTENER_PORT}, one echo backend), {VPCS} consumer VPCs with two subnets each; every endpoint has two ENIs (three DNS names). {sockets_line(runs)} Set-up before the first endpoint: {fmt(setup[0])} s, baseline RSS {fmt(base[0])} MiB and {fmt(base_fds[0])} descriptors.
 
 {chr(10).join(rows)}
 
@@ -579,6 +586,17 @@ Machine: {meta['machine']}; load average at the end {meta['load']}; emulator {me
 
 {images}
 """
+
+
+def sockets_line(runs: list[dict]) -> str:
+    """How the ENIs listened (runs written before the shared listener
+    existed have no such field: they had a socket per ENI)."""
+    modes = {r.get("listener_sockets", "per-address") for r in runs}
+    if modes == {"shared"}:
+        return "ENIs listen through one shared socket (sk_lookup steering, `--listener-sockets auto`)."
+    if modes == {"per-address"}:
+        return "Each ENI listens on its own socket (one per ENI address and listener port)."
+    return f"Listening sockets differed between runs: {sorted(modes)}."
 
 
 def main() -> int:

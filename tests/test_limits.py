@@ -263,15 +263,15 @@ def test_idle_flows_are_cut_and_busy_ones_are_not():
 
 
 def test_descriptor_limit_is_reported_and_the_process_keeps_serving():
-    """Endpoint ENIs each hold a listening socket: under a low descriptor
-    limit the listeners that do not fit are reported (status and log) with
-    what to do, the API and DNS keep answering, and deleting endpoints gives
-    the room back."""
+    """With a listening socket per ENI (`--listener-sockets per-address`),
+    under a low descriptor limit the listeners that do not fit are reported
+    (status and log) with what to do, the API and DNS keep answering, and
+    deleting endpoints gives the room back."""
     from conftest import Emulator
     from topology import build_consumer, build_provider, create_endpoint
 
     limit = 200
-    emu = Emulator(prefix=["prlimit", f"--nofile={limit}:{limit}", "--"])
+    emu = Emulator(["--listener-sockets", "per-address"], prefix=["prlimit", f"--nofile={limit}:{limit}", "--"])
     url = emu.url
     try:
         def client(service, account):
@@ -300,6 +300,7 @@ def test_descriptor_limit_is_reported_and_the_process_keeps_serving():
         assert any(f"limit of {limit} open files" in f and "ulimit" in f for f in failures), failures
         st = status()
         assert st["descriptors"]["open"] <= limit, st["descriptors"]
+        assert status()["dataplane"]["listener_sockets"]["mode"] == "per-address"
         assert f"limit of {limit} open files" in emu.log_text()
         # Still serving: the API, the admin endpoints and DNS.
         assert len(ec2.describe_vpc_endpoints(VpcEndpointIds=created)["VpcEndpoints"]) == len(created)
@@ -313,4 +314,88 @@ def test_descriptor_limit_is_reported_and_the_process_keeps_serving():
             ec2.describe_vpc_endpoints(VpcEndpointIds=created)
         wait_for(lambda: not status()["dataplane"]["bind_failures"], "listeners bound once room came back")
     finally:
+        stop_emulator(emu)
+
+
+def http_get(host, port, timeout=5):
+    """One HTTP/1.0 GET on a fresh connection; the reply's bytes."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        return read_reply(s, timeout)
+
+
+def test_shared_listener_serves_more_enis_than_the_descriptor_limit():
+    """With one listening socket for every loopback ENI (sk_lookup steering,
+    the default where the kernel allows it), 150 endpoints (300 ENIs) serve
+    under a limit of 200 descriptors that one socket per ENI could not fit;
+    descriptors do not grow with endpoints, and a deleted endpoint's
+    addresses refuse connections while the others keep serving."""
+    from conftest import Emulator
+    from test_dataplane import _prefixes
+    from topology import build_consumer, create_endpoint
+
+    limit = 200
+    emu = Emulator(prefix=["prlimit", f"--nofile={limit}:{limit}", "--"])
+    w = None
+    try:
+        mode = emu.get("/_emulator/status")["dataplane"]["listener_sockets"]
+        if mode["mode"] != "shared":
+            if os.environ.get("REQUIRE_ALL_E2E"):
+                pytest.fail(f"REQUIRE_ALL_E2E is set and the shared listener is unavailable: {mode}")
+            pytest.skip(f"the shared listener is unavailable here: {mode}")
+
+        def client(service, account):
+            return boto3.client(service, endpoint_url=emu.url, region_name=REGION, aws_access_key_id=account,
+                                aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+
+        w = World(client, emu.url, acceptance_required=False)
+        w.start_nginx()
+        ec2 = client("ec2", CONSUMER)
+        # AWS's quota is 50 endpoints per VPC: three consumer VPCs.
+        consumers = [w.consumer]
+        for _ in range(2):
+            prefix = f"10.{next(_prefixes)}"
+            c = build_consumer(client, cidr_prefix=prefix)
+            ec2.authorize_security_group_ingress(GroupId=c.group, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": w.port, "ToPort": w.port, "IpRanges": [{"CidrIp": f"{prefix}.0.0/16"}]}])
+            consumers.append(c)
+        before = fds(emu.proc.pid)
+        endpoints = [create_endpoint(client, w.provider, c)["VpcEndpointId"] for c in consumers for _ in range(50)]
+        for chunk in range(0, len(endpoints), 50):
+            wait_for(lambda: all(e["State"] == "available" for e in ec2.describe_vpc_endpoints(
+                VpcEndpointIds=endpoints[chunk:chunk + 50])["VpcEndpoints"]), "endpoints available")
+        emu.get("/_emulator/ready")
+
+        def hosts_of(ids):
+            ids = set(ids)
+            return [tuple(e["host_address"].rsplit(":", 1)) for e in emu.get("/_emulator/status")["dataplane"]["listeners"]
+                    if e["vpc_endpoint_id"] in ids]
+
+        hosts = wait_for(lambda: (lambda h: h if len(h) == 300 else None)(hosts_of(endpoints)), "300 ENI listeners")
+        st = emu.get("/_emulator/status")
+        assert st["dataplane"]["bind_failures"] == [], st["dataplane"]["bind_failures"]
+        assert st["descriptors"]["open"] < limit, st["descriptors"]
+        # Two ENIs per endpoint and not one more descriptor for them.
+        assert fds(emu.proc.pid) <= before + 8, (before, fds(emu.proc.pid))
+        for host, port in hosts:
+            reply = http_get(host, int(port))
+            assert reply.startswith(b"HTTP/1.1 200") and BODY.encode() in reply, (host, port, reply[:200])
+        first = curl(f"http://{hosts[0][0]}:{hosts[0][1]}/")
+        assert first.returncode == 0 and BODY in first.stdout, first
+        # Deleted endpoints' addresses refuse; the rest still serve.
+        gone = endpoints[:75]
+        gone_hosts = hosts_of(gone)
+        ec2.delete_vpc_endpoints(VpcEndpointIds=gone)
+        kept_hosts = hosts_of(endpoints[75:])
+        wait_for(lambda: not hosts_of(gone), "deleted endpoints' listeners closed")
+        for host, port in gone_hosts:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((host, int(port)), timeout=5).close()
+        assert len(kept_hosts) == 150
+        for host, port in kept_hosts[:20]:
+            assert BODY.encode() in http_get(host, int(port))
+    finally:
+        if w:
+            for b in w.backends:
+                b.stop()
         stop_emulator(emu)

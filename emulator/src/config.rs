@@ -92,6 +92,15 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_MAX_FLOWS")]
     pub max_flows: Option<usize>,
 
+    /// Listening sockets of loopback ENIs: `shared` is one socket for all
+    /// of them, new connections steered to it by local address with an
+    /// sk_lookup BPF program (Linux 5.9+, CAP_BPF and CAP_NET_ADMIN), so
+    /// descriptors do not grow with endpoints; `per-address` is one socket
+    /// per ENI address and listener port; `auto` is shared where the kernel
+    /// allows it, else per-address. [default: auto]
+    #[arg(long, env = "PRIVATELINK_LISTENER_SOCKETS", value_name = "auto|shared|per-address")]
+    pub listener_sockets: Option<crate::dataplane::ListenerSockets>,
+
     /// Keep the world in this directory: every acknowledged change is on
     /// disk (journal + snapshot) before the API answers, and a restart
     /// restores it. Unset: in memory only.
@@ -169,6 +178,7 @@ pub struct FileConfig {
     pub api_max_connections: Option<usize>,
     pub api_request_timeout_seconds: Option<f64>,
     pub max_flows: Option<usize>,
+    pub listener_sockets: Option<crate::dataplane::ListenerSockets>,
     #[serde(default)]
     pub attach: Vec<String>,
     pub seed: Option<PathBuf>,
@@ -269,6 +279,9 @@ impl Config {
                 return Err("max flows must be at least 1".into());
             }
             c.dataplane.max_flows = n;
+        }
+        if let Some(l) = args.listener_sockets.or(file.listener_sockets) {
+            c.dataplane.listener_sockets = l;
         }
         c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
         c.model.default_vpc = args.default_vpc || file.default_vpc.unwrap_or(false);

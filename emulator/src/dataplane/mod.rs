@@ -3,13 +3,16 @@
 //!
 //! It follows the model: on every change it rebuilds a [`plan::Plan`] and
 //! reconciles listeners, one per (ENI host address, listener port) of every
-//! endpoint with interfaces. Those of an endpoint that is not available yet
+//! endpoint with interfaces: on loopback, entries of one shared listening
+//! socket where the kernel can steer connections to it
+//! ([`steer`]), else a socket each. Those of an endpoint that is not available yet
 //! (pendingAcceptance, pending) refuse every flow: AWS drops such traffic,
 //! the emulator resets it at once so a client fails fast rather than wait
 //! out its connect timeout, and both log a REJECT on the interface.
 //! Endpoints that stop being available lose their listeners, and their
 //! open flows are reset.
 
+mod accept;
 mod flow;
 pub mod health;
 mod injected;
@@ -22,6 +25,8 @@ pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
 pub mod stats;
+#[cfg(target_os = "linux")]
+mod steer;
 pub mod tls;
 pub mod tls_listener;
 
@@ -36,7 +41,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, Instrument};
+use tracing::{error, info, Instrument};
 
 pub use flow::{FlowSettings, Stop};
 use plan::Plan;
@@ -56,6 +61,21 @@ pub struct Settings {
     /// Most flows at once, across every endpoint; more are reset at accept
     /// so a flood cannot exhaust descriptors.
     pub max_flows: usize,
+    pub listener_sockets: ListenerSockets,
+}
+
+/// How loopback ENIs listen (`--listener-sockets`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListenerSockets {
+    /// Shared where the kernel allows it, else one per address.
+    #[default]
+    Auto,
+    /// One socket for every loopback ENI; the emulator does not start
+    /// without it.
+    Shared,
+    /// One socket per (ENI address, listener port).
+    PerAddress,
 }
 
 /// Default bound on concurrent flows (two descriptors each).
@@ -68,6 +88,7 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(350),
             connect_timeout: Duration::from_secs(10),
             max_flows: MAX_FLOWS,
+            listener_sockets: ListenerSockets::Auto,
         }
     }
 }
@@ -123,7 +144,8 @@ struct Running {
     /// Whether it carried flows when it started: one that must refuse
     /// them from now on is restarted, so its open flows are reset.
     serving: bool,
-    accept: JoinHandle<()>,
+    /// Its own socket's accept loop; `None`: an entry of the shared socket.
+    accept: Option<JoinHandle<()>>,
     /// Tells every flow of this listener to stop.
     cancel: watch::Sender<Stop>,
     /// The idle timeout of this listener's flows, open ones included.
@@ -147,6 +169,10 @@ pub struct DataPlane {
     authority: Arc<tls::Authority>,
     /// TLS of TLS listeners, per listener settings.
     acceptors: tls_listener::Acceptors,
+    /// The one socket of loopback ENIs, where the kernel steers to it.
+    shared_listener: Option<accept::SharedListener>,
+    /// Why loopback ENIs listen on a socket each, when they do.
+    per_address_why: Option<String>,
 }
 
 impl DataPlane {
@@ -160,6 +186,23 @@ impl DataPlane {
         let tls = authority.acceptor()?;
         let _ = shared.tls_ca_pem.set(authority.ca_pem().to_string());
         let (stop, _) = watch::channel(false);
+        let (shared_listener, per_address_why) = match settings.listener_sockets {
+            ListenerSockets::PerAddress => (None, Some("--listener-sockets per-address".to_string())),
+            mode => match accept::SharedListener::open() {
+                Ok(s) => {
+                    info!(socket = %s.local, "one listening socket for every loopback ENI (sk_lookup steering)");
+                    (Some(s), None)
+                }
+                Err(e) if mode == ListenerSockets::Shared => {
+                    return Err(io::Error::new(e.kind(), format!("--listener-sockets shared: {e}")))
+                }
+                Err(e) => {
+                    let why = format!("sk_lookup steering unavailable: {e}");
+                    info!("a listening socket per loopback ENI and port ({why})");
+                    (None, Some(why))
+                }
+            },
+        };
         let dp = Arc::new(DataPlane {
             shared: shared.clone(),
             settings,
@@ -172,6 +215,8 @@ impl DataPlane {
             tls,
             authority,
             acceptors: tls_listener::Acceptors::default(),
+            shared_listener,
+            per_address_why,
         });
         // Registered before start returns, so a wait for the followers
         // never misses the data plane.
@@ -180,6 +225,9 @@ impl DataPlane {
         let revision = shared.revision();
         tokio::spawn(follow(dp.clone(), events, settled, revision, dp.stop.subscribe()));
         tokio::spawn(health::run(dp.clone(), dp.stop.subscribe()));
+        if dp.shared_listener.is_some() {
+            tokio::spawn(accept::SharedListener::run(dp.clone(), dp.stop.subscribe()));
+        }
         let weak = Arc::downgrade(&dp);
         shared.add_status("dataplane", move || weak.upgrade().map(|dp| dp.status()).unwrap_or(Value::Null));
         Ok(dp)
@@ -292,8 +340,7 @@ impl DataPlane {
                     bytes_out = s.bytes_out.load(std::sync::atomic::Ordering::Relaxed),
                     "closing listener"
                 );
-                let _ = r.cancel.send(Stop::Reset);
-                r.accept.abort();
+                self.close(key, r, Stop::Reset);
             }
         }
         let update_idle = |key: &SocketAddrV4, r: &Running| {
@@ -344,31 +391,47 @@ impl DataPlane {
                 .collect(),
         };
         for (key, endpoint_id, vpc_address, aws_service, idle_timeout, serving) in wanted {
-            let key = &key;
-            match bind(*key) {
-                Ok(listener) => {
-                    failed.remove(key);
-                    info!(listener = %key, endpoint = %endpoint_id, %vpc_address, tls = aws_service, refusing = !serving, "listening");
-                    let (cancel, cancelled) = watch::channel(Stop::Run);
-                    let (idle_timeout, idle) = watch::channel(idle_timeout);
+            let (cancel, cancelled) = watch::channel(Stop::Run);
+            let (idle_timeout, idle) = watch::channel(idle_timeout);
+            let opened = match self.shared_listener.as_ref().filter(|_| key.ip().is_loopback()) {
+                Some(shared) => shared.add(key, accept::Steered::new(aws_service, cancelled, idle)).map(|()| None),
+                None => bind(key).map(|listener| {
                     let span = tracing::info_span!("endpoint", id = %endpoint_id, listener = %key);
-                    let accept = if aws_service {
-                        tokio::spawn(service::accept_loop(self.clone(), listener, *key, cancelled).instrument(span))
+                    Some(if aws_service {
+                        tokio::spawn(service::accept_loop(self.clone(), listener, key, cancelled).instrument(span))
                     } else {
-                        tokio::spawn(accept_loop(self.clone(), listener, *key, cancelled, idle).instrument(span))
-                    };
-                    let endpoint_id = endpoint_id.to_string();
-                    running.insert(*key, Running { endpoint_id, serving, accept, cancel, idle_timeout });
+                        tokio::spawn(accept::accept_loop(self.clone(), listener, key, cancelled, idle).instrument(span))
+                    })
+                }),
+            };
+            match opened {
+                Ok(accept) => {
+                    failed.remove(&key);
+                    info!(listener = %key, endpoint = %endpoint_id, %vpc_address, tls = aws_service, refusing = !serving, shared = accept.is_none(), "listening");
+                    running.insert(key, Running { endpoint_id, serving, accept, cancel, idle_timeout });
                 }
                 Err(e) => {
-                    let why = bind_advice(*key, &e, self.settings.port_offset);
-                    if failed.get(key) != Some(&why) {
+                    let why = bind_advice(key, &e, self.settings.port_offset);
+                    if failed.get(&key) != Some(&why) {
                         error!("{why}");
-                        failed.insert(*key, why);
+                        failed.insert(key, why);
                     }
                 }
             }
         }
+    }
+
+    /// Stops listening at `key` and tells its open flows to stop.
+    fn close(&self, key: SocketAddrV4, r: Running, stop: Stop) {
+        match r.accept {
+            Some(accept) => accept.abort(),
+            None => {
+                if let Some(shared) = &self.shared_listener {
+                    shared.remove(key);
+                }
+            }
+        }
+        let _ = r.cancel.send(stop);
     }
 
     pub fn status(&self) -> Value {
@@ -427,6 +490,10 @@ impl DataPlane {
         let failed: Vec<String> = self.failed.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         json!({
             "port_offset": self.settings.port_offset,
+            "listener_sockets": match &self.shared_listener {
+                Some(s) => json!({"mode": "shared", "socket": s.local.to_string()}),
+                None => json!({"mode": "per-address", "why": self.per_address_why}),
+            },
             "listeners": listeners,
             "load_balancer_listeners": nlb_listeners,
             "refusing_listeners": refusing,
@@ -443,11 +510,10 @@ impl DataPlane {
     /// waiting (at most 2 s) until every flow is closed.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        let drained: Vec<Running> =
-            self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, r)| r).collect();
-        for r in drained {
-            r.accept.abort();
-            let _ = r.cancel.send(Stop::Close);
+        let drained: Vec<(SocketAddrV4, Running)> =
+            self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for (key, r) in drained {
+            self.close(key, r, Stop::Close);
         }
         let open = self.settings.max_flows - self.flows.available_permits();
         let all = u32::try_from(self.settings.max_flows).unwrap_or(u32::MAX);
@@ -571,86 +637,6 @@ fn log_vpc(dp: &DataPlane, event: &crate::model::Event) {
         if let Some(v) = world.region(&event.region).and_then(|r| r.vpcs.get(id)) {
             info!(vpc = %id, cidr = %v.cidr, owner = %v.owner, host_block = %format!("127.{}.0.0/16", v.host_block), "vpc addresses live on the host block");
         }
-    }
-}
-
-/// The next connection of `listener`; on errors (out of descriptors and the
-/// like) it backs off a moment instead of spinning.
-async fn next_connection(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(a) => return a,
-            Err(e) => {
-                debug!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-}
-
-async fn accept_loop(
-    dp: Arc<DataPlane>,
-    listener: TcpListener,
-    key: SocketAddrV4,
-    cancelled: watch::Receiver<Stop>,
-    idle_timeout: watch::Receiver<Duration>,
-) {
-    // The listener's endpoint's counters, looked up once (not per flow)
-    // while the listener serves the same endpoint.
-    let mut counters: Option<Arc<stats::EndpointStats>> = None;
-    let mut counted_for = String::new();
-    loop {
-        let (stream, peer) = next_connection(&listener).await;
-        let Some(route) = dp.plan().listeners.get(&key).cloned() else {
-            flow::reset(&stream);
-            continue;
-        };
-        let stats = match &counters {
-            Some(s) if counted_for == route.endpoint_id => s.clone(),
-            _ => {
-                let s = dp.stats.endpoint(&route.endpoint_id);
-                counted_for.clone_from(&route.endpoint_id);
-                counters = Some(s.clone());
-                s
-            }
-        };
-        let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
-        let settings =
-            FlowSettings { idle_timeout: idle_timeout.clone(), connect_timeout: dp.settings.connect_timeout };
-        let tls = match &route.tls {
-            None => None,
-            Some(t) => match dp.acceptors.get(&dp.authority, t) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    tracing::warn!(error = %e, "TLS listener cannot serve");
-                    stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    flow::reset(&stream);
-                    continue;
-                }
-            },
-        };
-        let span = flow::flow_span(&route.endpoint_id, key, peer);
-        let targets = dp.stats.targets.clone();
-        // Boxed here so that spawning moves a pointer, not the flow's state.
-        let flow = Box::pin(flow::serve(
-            stream,
-            peer,
-            key,
-            route,
-            stats,
-            targets,
-            settings,
-            cancelled.clone(),
-            tls,
-            dp.shared.clone(),
-        ));
-        tokio::spawn(
-            async move {
-                flow.await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
     }
 }
 

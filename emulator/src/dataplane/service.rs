@@ -4,12 +4,12 @@
 //! `ec2.REGION.amazonaws.com` (private DNS) or the endpoint's own names.
 //! The caller's account comes from its access key, as on the API port.
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, Instrument};
 
@@ -26,48 +26,59 @@ pub(super) async fn accept_loop(
     cancelled: watch::Receiver<Stop>,
 ) {
     loop {
-        let (stream, peer) = super::next_connection(&listener).await;
-        let Some(route) = dp.plan().services.get(&key).cloned() else {
-            flow::reset(&stream);
-            continue;
-        };
-        let stats = dp.stats.endpoint(&route.endpoint_id);
-        if !route.admits(flow::source_vpc_addr(&route.consumer, peer)) {
-            debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the connection");
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            flow::reset(&stream);
-            continue;
-        }
-        let Some(permit) = dp.flow_permit(&stats, &stream) else { continue };
-        stats.connections.fetch_add(1, Ordering::Relaxed);
-        let acceptor = dp.tls.clone();
-        let shared = dp.shared.clone();
-        let mut cancel = cancelled.clone();
-        // The target of these flows is the emulator's own API.
-        let span = flow::span(&route.endpoint_id, key, peer);
-        span.record("target", "api");
-        tokio::spawn(
-            async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        debug!("TLS handshake timed out");
-                        return;
-                    }
-                };
-                stats.active.fetch_add(1, Ordering::Relaxed);
-                crate::server::serve_connection(tls, shared, peer, async move {
-                    flow::wait_stopped(&mut cancel).await;
-                })
-                .await;
-                stats.active.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-            }
-            .instrument(span),
-        );
+        let (stream, peer) = super::accept::next_connection(&listener).await;
+        admit(&dp, stream, peer, key, &cancelled);
     }
+}
+
+/// Starts serving one accepted connection at `key`: TLS, then the API.
+pub(super) fn admit(
+    dp: &Arc<DataPlane>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    key: SocketAddrV4,
+    cancelled: &watch::Receiver<Stop>,
+) {
+    let Some(route) = dp.plan().services.get(&key).cloned() else {
+        flow::reset(&stream);
+        return;
+    };
+    let stats = dp.stats.endpoint(&route.endpoint_id);
+    if !route.admits(flow::source_vpc_addr(&route.consumer, peer)) {
+        debug!(endpoint = %route.endpoint_id, %peer, "security groups refuse the connection");
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        flow::reset(&stream);
+        return;
+    }
+    let Some(permit) = dp.flow_permit(&stats, &stream) else { return };
+    stats.connections.fetch_add(1, Ordering::Relaxed);
+    let acceptor = dp.tls.clone();
+    let shared = dp.shared.clone();
+    let mut cancel = cancelled.clone();
+    // The target of these flows is the emulator's own API.
+    let span = flow::span(&route.endpoint_id, key, peer);
+    span.record("target", "api");
+    tokio::spawn(
+        async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            stats.active.fetch_add(1, Ordering::Relaxed);
+            crate::server::serve_connection(tls, shared, peer, async move {
+                flow::wait_stopped(&mut cancel).await;
+            })
+            .await;
+            stats.active.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        }
+        .instrument(span),
+    );
 }
