@@ -219,14 +219,14 @@ impl Shared {
         let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
         let written = match store.wants_snapshot() {
             None => return,
-            Some(Fold::Here) => store.snapshot(w.to_json()),
+            Some(Fold::Here) => store.snapshot(w),
             Some(Fold::Aside) => store.begin_snapshot().and_then(|pending| {
                 let image = w.image();
                 std::thread::Builder::new()
                     .name("snapshot".into())
                     .spawn(move || {
                         let seq = pending.seq();
-                        match pending.write(image.to_json()) {
+                        match pending.write(&image) {
                             Ok(()) => tracing::debug!(seq, "snapshot written"),
                             Err(e) => {
                                 tracing::error!(error = %e, seq, "cannot write the snapshot; the journal keeps growing")
@@ -262,7 +262,7 @@ impl Shared {
         let Some(store) = &self.store else { return Ok(()) };
         let w = self.lock();
         let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-        store.snapshot(w.to_json())
+        store.snapshot(&*w)
     }
 
     /// Advances transitions on a locked world as a change of its own.

@@ -53,7 +53,7 @@ pub fn shared(config: &Config) -> io::Result<Arc<Shared>> {
     world.drain_events();
     world.settle();
     if migrated > 0 || (restored.snapshot_format != 0 && restored.snapshot_format < persist::FORMAT) {
-        store.snapshot(world.to_json())?;
+        store.snapshot(&world)?;
         info!(
             dir = %dir.display(), from_format = restored.snapshot_format.max(1), to_format = persist::FORMAT,
             replayed = migrated, "state directory migrated"

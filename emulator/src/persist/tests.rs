@@ -75,7 +75,7 @@ fn a_snapshot_folds_the_journal_and_later_operations_follow_it() {
     {
         let (mut store, _) = Store::open(&d).expect("open");
         store.append(tick(1)).expect("append");
-        store.snapshot(serde_json::json!({"regions": {}})).expect("snapshot");
+        store.snapshot(&serde_json::json!({"regions": {}})).expect("snapshot");
         store.append(tick(2)).expect("append");
     }
     assert!(!d.join(format!("{SNAPSHOT}.tmp")).exists());
@@ -95,7 +95,7 @@ fn records_the_snapshot_already_holds_are_skipped() {
         store.append(tick(1)).expect("append");
         store.append(tick(2)).expect("append");
         journal_copy = fs::read(d.join(JOURNAL)).expect("journal");
-        store.snapshot(serde_json::json!({})).expect("snapshot");
+        store.snapshot(&serde_json::json!({})).expect("snapshot");
     }
     fs::write(d.join(JOURNAL), &journal_copy).expect("restore old journal");
     let (_, restored) = Store::open(&d).expect("reopen");
@@ -196,7 +196,7 @@ fn a_snapshot_written_aside_keeps_every_record_at_every_step() {
     // A crash after the snapshot is written, before the moved-aside
     // journal is removed: its records are skipped by sequence number.
     let previous = fs::read(d.join(PREVIOUS_JOURNAL)).expect("moved-aside journal");
-    pending.write(world.clone()).expect("write");
+    pending.write(&world).expect("write");
     assert!(!d.join(PREVIOUS_JOURNAL).exists());
     assert_eq!(reopened(&d), (Some(world.clone()), vec![tick(3)]));
     fs::write(d.join(PREVIOUS_JOURNAL), &previous).expect("put it back");
@@ -226,7 +226,7 @@ fn a_snapshot_begun_aside_and_never_written_is_folded_here_later() {
         store.append(tick(COMPACT_EVERY + n)).expect("append");
     }
     assert_eq!(store.wants_snapshot(), Some(Fold::Here));
-    store.snapshot(serde_json::json!({})).expect("snapshot");
+    store.snapshot(&serde_json::json!({})).expect("snapshot");
     assert!(!d.join(PREVIOUS_JOURNAL).exists());
     assert_eq!(store.wants_snapshot(), None);
     assert_eq!(reopened(&d), (Some(serde_json::json!({})), vec![]));
