@@ -408,6 +408,9 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
             dns_port = int(st["dns"]["public"].rsplit(":", 1)[1])
             dns = dns_qps(dns_port, names, dns_seconds, work)
             cfb, cfb_failed = connect_first_byte(hosts, samples, rng)
+            # A fresh connection: the API closes one left idle through the
+            # DNS and data plane measures.
+            q = Query(emu.url, CONSUMER)
             probe_lat, ids = probe_creates(q, world, len(created), probes)
             probed |= ids
             ready(emu.url)

@@ -86,19 +86,34 @@ fn admit(
     let stats = counters.of(&dp.stats, &route.endpoint_id);
     let Some(permit) = dp.flow_permit(&stats, &stream) else { return };
     let settings = FlowSettings { idle_timeout: idle_timeout.clone(), connect_timeout: dp.settings.connect_timeout };
-    let tls = match &route.tls {
-        None => None,
-        Some(t) => match dp.acceptors.get(&dp.authority, t) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS listener cannot serve");
-                stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                flow::reset(&stream);
-                return;
-            }
-        },
-    };
     let span = flow::flow_span(&route.endpoint_id, key, peer);
+    if route.tls.is_some() {
+        // A TLS listener's acceptor may need a certificate issued first:
+        // in the flow's own task, so that no accept loop waits for it.
+        let (dp, cancelled) = (dp.clone(), cancelled.clone());
+        tokio::spawn(
+            async move {
+                let Some(t) = route.tls.as_ref() else { return };
+                let tls = match dp.acceptors.get(&dp.authority, t) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TLS listener cannot serve");
+                        stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        flow::reset(&stream);
+                        return;
+                    }
+                };
+                let targets = dp.stats.targets.clone();
+                let shared = dp.shared.clone();
+                let flow =
+                    flow::serve(stream, peer, key, route, stats, targets, settings, cancelled, Some(tls), shared);
+                Box::pin(flow).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+        return;
+    }
     let targets = dp.stats.targets.clone();
     // Boxed here so that spawning moves a pointer, not the flow's state.
     let flow = Box::pin(flow::serve(
@@ -110,7 +125,7 @@ fn admit(
         targets,
         settings,
         cancelled.clone(),
-        tls,
+        None,
         dp.shared.clone(),
     ));
     tokio::spawn(
@@ -143,8 +158,9 @@ impl Steered {
 
 /// One listening socket for every loopback ENI, and the addresses it serves.
 pub(super) struct SharedListener {
+    /// `None` once the data plane has shut down: the program is detached.
     #[cfg(target_os = "linux")]
-    steering: super::steer::Steering,
+    steering: Mutex<Option<super::steer::Steering>>,
     /// Where the socket is bound (connections there directly are reset).
     pub(super) local: SocketAddrV4,
     listener: Mutex<Option<TcpListener>>,
@@ -164,7 +180,12 @@ impl SharedListener {
         let listener = socket.listen(4096)?;
         let steering = super::steer::Steering::attach(&listener)?;
         let SocketAddr::V4(local) = listener.local_addr()? else { unreachable!("bound to an IPv4 address") };
-        Ok(SharedListener { steering, local, listener: Mutex::new(Some(listener)), routes: RwLock::default() })
+        Ok(SharedListener {
+            steering: Mutex::new(Some(steering)),
+            local,
+            listener: Mutex::new(Some(listener)),
+            routes: RwLock::default(),
+        })
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -172,13 +193,24 @@ impl SharedListener {
         Err(io::Error::new(io::ErrorKind::Unsupported, "sk_lookup steering needs Linux"))
     }
 
-    /// Serves `key` from now on.
+    /// Serves `key` from now on. An address another socket of this host
+    /// listens on is refused as a bind would be (the program runs before
+    /// the kernel's own lookup and would take its connections).
     pub(super) fn add(&self, key: SocketAddrV4, steered: Steered) -> io::Result<()> {
+        probe_bind(key)?;
         self.routes.write().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::new(steered));
         #[cfg(target_os = "linux")]
-        if let Err(e) = self.steering.add(key) {
+        let steering = self.steering.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(target_os = "linux")]
+        let added = match steering.as_ref() {
+            Some(s) => s.add(key),
+            None => Err(io::Error::other("the data plane has shut down")),
+        };
+        #[cfg(not(target_os = "linux"))]
+        let added: io::Result<()> = Ok(());
+        if let Err(e) = added {
             self.routes.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
-            return Err(e);
+            return Err(io::Error::new(e.kind(), format!("cannot steer it to the shared listening socket: {e}")));
         }
         Ok(())
     }
@@ -186,8 +218,17 @@ impl SharedListener {
     /// Stops serving `key`: new connections to it are refused by the kernel.
     pub(super) fn remove(&self, key: SocketAddrV4) {
         #[cfg(target_os = "linux")]
-        self.steering.remove(key);
+        if let Some(s) = self.steering.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            s.remove(key);
+        }
         self.routes.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
+    }
+
+    /// Detaches the program: nothing is steered any more.
+    pub(super) fn detach(&self) {
+        #[cfg(target_os = "linux")]
+        drop(self.steering.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.routes.write().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     fn route(&self, key: &SocketAddrV4) -> Option<Arc<Steered>> {
@@ -218,4 +259,12 @@ impl SharedListener {
             }
         }
     }
+}
+
+/// Binds (without listening) and closes a socket at `key`: fails, as the
+/// per-address listener would, where another socket listens there.
+fn probe_bind(key: SocketAddrV4) -> io::Result<()> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::V4(key))
 }

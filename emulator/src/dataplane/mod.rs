@@ -515,6 +515,9 @@ impl DataPlane {
         for (key, r) in drained {
             self.close(key, r, Stop::Close);
         }
+        if let Some(shared) = &self.shared_listener {
+            shared.detach();
+        }
         let open = self.settings.max_flows - self.flows.available_permits();
         let all = u32::try_from(self.settings.max_flows).unwrap_or(u32::MAX);
         match tokio::time::timeout(SHUTDOWN_GRACE, self.flows.acquire_many(all)).await {

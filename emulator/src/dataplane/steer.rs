@@ -15,8 +15,9 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Addresses the table holds at most (entries are allocated as added).
-const MAX_ADDRESSES: u32 = 1 << 18;
+/// Addresses the table holds at most (entries are allocated as added;
+/// kernels before 5.11 charge the whole table to RLIMIT_MEMLOCK, ~5 MiB).
+const MAX_ADDRESSES: u32 = 1 << 16;
 
 const BPF_MAP_CREATE: libc::c_int = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
@@ -242,6 +243,13 @@ impl Steering {
     /// Attaches the program to the process's network namespace, steering
     /// to `listener` (a listening TCP/IPv4 socket).
     pub fn attach(listener: &impl AsRawFd) -> io::Result<Steering> {
+        // Kernels before 5.11 count BPF maps against RLIMIT_MEMLOCK (64 KiB
+        // in a default container): as much as the hard limit allows.
+        if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::MEMLOCK) {
+            if soft < hard {
+                let _ = rlimit::setrlimit(rlimit::Resource::MEMLOCK, hard, hard);
+            }
+        }
         let addresses = create_map(BPF_MAP_TYPE_HASH, 8, 4, MAX_ADDRESSES, BPF_F_NO_PREALLOC)?;
         let sockets = create_map(BPF_MAP_TYPE_SOCKMAP, 4, 4, 1, 0)?;
         let index: u32 = 0;
