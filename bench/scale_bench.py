@@ -322,28 +322,7 @@ def steady(pid: int) -> tuple[int, int]:
     return last
 
 
-def probe_creates(q, world, start: int, count: int) -> tuple[list[float], set]:
-    """`count` creates at the world's present size, each timed, then deleted
-    again (not timed) until they read `deleted`: a latency sample of the
-    same size at every step, where the growth's own creates give the first
-    step only as many samples as it has endpoints."""
-    lat, ids = [], []
-    for i in range(count):
-        t0 = time.perf_counter()
-        xml = q("CreateVpcEndpoint", world.endpoint_params(start + i))
-        lat.append(time.perf_counter() - t0)
-        ids.append(re.search(r"<vpcEndpointId>(vpce-[0-9a-f]+)</vpcEndpointId>", xml).group(1))
-    for i in range(0, len(ids), 100):
-        q("DeleteVpcEndpoints", {f"VpcEndpointId.{n + 1}": e for n, e in enumerate(ids[i : i + 100])})
-    deadline = time.monotonic() + 120
-    wanted = set(ids)
-    while any(s != "deleted" for e, s in describe_all(q)[0] if e in wanted):
-        if time.monotonic() > deadline:
-            raise RuntimeError("probe endpoints not deleted")
-    return lat, wanted
-
-
-def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: int, probes: int) -> dict:
+def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="scale-bench-"))
     state = work / "state"
     state.mkdir()
@@ -376,8 +355,6 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
         if result["limit_note"]:
             print(result["limit_note"], file=sys.stderr, flush=True)
         created = []
-        # Probe endpoints, created and deleted again at each step.
-        probed: set = set()
         for target in steps:
             lat = []
             t_step = time.perf_counter()
@@ -391,7 +368,7 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
             # until every one is available, then let the followers catch up.
             deadline = time.monotonic() + 120
             while True:
-                seen = [(e, s) for e, s in describe_all(q)[0] if e not in probed]
+                seen, _ = describe_all(q)
                 if all(s == "available" for _, s in seen) and len(seen) == len(created):
                     break
                 if time.monotonic() > deadline:
@@ -401,19 +378,13 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
             t0 = time.perf_counter()
             seen, pages = describe_all(q)
             describe_s = time.perf_counter() - t0
-            assert len([e for e, _ in seen if e not in probed]) == target, (len(seen), target)
+            assert len(seen) == target, (len(seen), target)
             st = status(emu.url)
             names, hosts = names_and_addresses(st)
             assert len(hosts) == target, (len(hosts), target)
             dns_port = int(st["dns"]["public"].rsplit(":", 1)[1])
             dns = dns_qps(dns_port, names, dns_seconds, work)
             cfb, cfb_failed = connect_first_byte(hosts, samples, rng)
-            # A fresh connection: the API closes one left idle through the
-            # DNS and data plane measures.
-            q = Query(emu.url, CONSUMER)
-            probe_lat, ids = probe_creates(q, world, len(created), probes)
-            probed |= ids
-            ready(emu.url)
             # Restart with this world in the state directory.
             emu.stop()
             t0 = time.perf_counter()
@@ -426,8 +397,6 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
                 "endpoints": target,
                 "create_p50_ms": dpkit.pct(lat, 0.5) * 1000,
                 "create_p99_ms": dpkit.pct(lat, 0.99) * 1000,
-                "probe_p50_ms": dpkit.pct(probe_lat, 0.5) * 1000,
-                "probe_p99_ms": dpkit.pct(probe_lat, 0.99) * 1000,
                 "creates_per_s": len(lat) / create_s,
                 "rss_mib": rss / 1024,
                 "fds": fds,
@@ -479,10 +448,8 @@ def one_run(binary: str, steps: list[int], dns_seconds: int, samples: int, run: 
 
 MEASURES = [
     # key, label, unit, target rule (None, "flat": within 1.5x of the first step)
-    ("probe_p50_ms", "CreateVpcEndpoint p50 (probe at that size)", "ms", "flat"),
-    ("probe_p99_ms", "CreateVpcEndpoint p99 (probe at that size)", "ms", "flat"),
-    ("create_p50_ms", "CreateVpcEndpoint p50 (the growth's creates)", "ms", None),
-    ("create_p99_ms", "CreateVpcEndpoint p99 (the growth's creates)", "ms", None),
+    ("create_p50_ms", "CreateVpcEndpoint p50", "ms", "flat"),
+    ("create_p99_ms", "CreateVpcEndpoint p99", "ms", "flat"),
     ("creates_per_s", "CreateVpcEndpoint throughput", "/s", None),
     ("rss_mib", "RSS", "MiB", None),
     ("rss_kib_per_endpoint", "RSS per endpoint", "KiB", None),
@@ -529,7 +496,7 @@ def plot(runs: list[dict], steps: list[int], outdir: Path) -> list[str]:
     outdir.mkdir(parents=True, exist_ok=True)
     files = []
     groups = [
-        ("api", "CreateVpcEndpoint latency (ms)", ["probe_p50_ms", "probe_p99_ms", "create_p50_ms", "create_p99_ms"]),
+        ("api", "CreateVpcEndpoint latency (ms)", ["create_p50_ms", "create_p99_ms"]),
         ("memory", "RSS (MiB)", ["rss_mib"]),
         ("descriptors", "open descriptors", ["fds"]),
         ("describe", "DescribeVpcEndpoints, every page (ms)", ["describe_all_ms"]),
@@ -540,7 +507,7 @@ def plot(runs: list[dict], steps: list[int], outdir: Path) -> list[str]:
     labels = {k: label for k, label, _, _ in MEASURES}
     for name, title, keys in groups:
         fig, ax = plt.subplots(figsize=(6, 3.6))
-        for key in (k for k in keys if all(k in st for r in runs for st in r["steps"])):
+        for key in keys:
             med, lo, hi = zip(*(spread([r["steps"][i][key] for r in runs]) for i in range(len(steps))))
             ax.plot(steps, med, marker="o", label=labels[key])
             ax.fill_between(steps, lo, hi, alpha=0.2)
@@ -567,8 +534,6 @@ def render(runs: list[dict], steps: list[int], args, plots: list[str], meta: dic
     rows = [head, "|---|" + "---:|" * len(steps) + "---|---|"]
     verdicts = []
     for key, label, unit, rule in MEASURES:
-        if not all(key in st for r in runs for st in r["steps"]):
-            continue  # a measure runs written by an earlier version lack
         cells, meds = [], []
         for i in range(len(steps)):
             med, lo, hi = spread([r["steps"][i][key] for r in runs])
@@ -615,7 +580,7 @@ World: {SERVICES} endpoint services on {SERVICES} NLBs (TCP listener {LISTENER_P
 
 Deleting all {steps[-1]:,} endpoints (DeleteVpcEndpoints, 100 ids a call, until every one reads `deleted` and the followers caught up): {fmt(dele[0])} s; then RSS {fmt(del_rss[0])} MiB (baseline {fmt(base[0])}), descriptors {fmt(del_fds[0])} (baseline {fmt(base_fds[0])}): back to baseline: {'yes' if fds_back else '**no**'}.
 
-Method: creates one at a time on one keep-alive connection; at each step, once its measures are taken, {args.probes:,} more creates at that size (the probe: each timed, then all deleted again), so every step's latency has the same number of samples; DNS with dnsperf ({args.dns_seconds} s per server, 4 clients, 200 in flight) over every endpoint name, against NSD on the same names in the same step (`server-count` = cores); connect + first byte: {args.samples} connections to random ENIs, each sending one byte and reading its echo; restart: SIGTERM, then a new process on the same `--state-dir`, timed from spawn to `/_emulator/ready`.
+Method: creates one at a time on one keep-alive connection; DNS with dnsperf ({args.dns_seconds} s per server, 4 clients, 200 in flight) over every endpoint name, against NSD on the same names in the same step (`server-count` = cores); connect + first byte: {args.samples} connections to random ENIs, each sending one byte and reading its echo; restart: SIGTERM, then a new process on the same `--state-dir`, timed from spawn to `/_emulator/ready`.
 
 Machine: {meta['machine']}; load average at the end {meta['load']}; emulator {meta['emulator']}.
 
@@ -641,7 +606,6 @@ def main() -> int:
     ap.add_argument("--runs", type=int, help="runs of the whole growth (default 3; 1 with --quick)")
     ap.add_argument("--dns-seconds", type=int, help="dnsperf seconds per server and step (default 10; 2 with --quick)")
     ap.add_argument("--samples", type=int, help="connections per step (default 2000; 200 with --quick)")
-    ap.add_argument("--probes", type=int, help="timed creates at each step's size, deleted again (default 1000; 50 with --quick)")
     ap.add_argument("--out", default=str(dpkit.REPO / "BENCHMARKS.md"))
     ap.add_argument("--plots", default=str(dpkit.REPO / "bench" / "out"))
     ap.add_argument("--bin", default=None, help="emulator binary (default $PRIVATELINK_EMULATOR_BIN or target/release)")
@@ -651,7 +615,6 @@ def main() -> int:
     runs = args.runs or (1 if args.quick else 3)
     args.dns_seconds = args.dns_seconds or (2 if args.quick else 10)
     args.samples = args.samples or (200 if args.quick else 2000)
-    args.probes = args.probes or (50 if args.quick else 1000)
     if steps != sorted(steps) or steps[-1] > SERVICES * VPCS:
         sys.exit(f"steps must grow and stay at most {SERVICES * VPCS}")
     if not args.from_json:
@@ -667,7 +630,7 @@ def main() -> int:
         saved = json.loads(Path(args.from_json).read_text())
         results, meta = saved["runs"], saved["meta"]
     else:
-        results = [one_run(args.bin, steps, args.dns_seconds, args.samples, r, args.probes) for r in range(runs)]
+        results = [one_run(args.bin, steps, args.dns_seconds, args.samples, r) for r in range(runs)]
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{dpkit.cpu_model()}, {os.cpu_count()} cores, {dpkit.mem_total()}",
