@@ -87,54 +87,27 @@ fn admit(
     let Some(permit) = dp.flow_permit(&stats, &stream) else { return };
     let settings = FlowSettings { idle_timeout: idle_timeout.clone(), connect_timeout: dp.settings.connect_timeout };
     let span = flow::flow_span(&route.endpoint_id, key, peer);
-    if route.tls.is_some() {
-        // A TLS listener's acceptor may need a certificate issued first:
-        // in the flow's own task, so that no accept loop waits for it.
-        let (dp, cancelled) = (dp.clone(), cancelled.clone());
-        tokio::spawn(
-            async move {
-                let Some(t) = route.tls.as_ref() else { return };
-                let tls = match dp.acceptors.get(&dp.authority, t) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "TLS listener cannot serve");
-                        stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        flow::reset(&stream);
-                        return;
-                    }
-                };
-                let targets = dp.stats.targets.clone();
-                let shared = dp.shared.clone();
-                let flow =
-                    flow::serve(stream, peer, key, route, stats, targets, settings, cancelled, Some(tls), shared);
-                Box::pin(flow).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-        return;
-    }
-    let targets = dp.stats.targets.clone();
+    let (dp, cancelled) = (dp.clone(), cancelled.clone());
     // Boxed here so that spawning moves a pointer, not the flow's state.
-    let flow = Box::pin(flow::serve(
-        stream,
-        peer,
-        key,
-        route,
-        stats,
-        targets,
-        settings,
-        cancelled.clone(),
-        None,
-        dp.shared.clone(),
-    ));
-    tokio::spawn(
-        async move {
-            flow.await;
-            drop(permit);
-        }
-        .instrument(span),
-    );
+    let flow = Box::pin(async move {
+        // A TLS listener's acceptor may need a certificate issued first:
+        // here, in the flow's own task, so that no accept loop waits for it.
+        let tls = match route.tls.as_ref().map(|t| dp.acceptors.get(&dp.authority, t)) {
+            None => None,
+            Some(Ok(a)) => Some(a),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "TLS listener cannot serve");
+                stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                flow::reset(&stream);
+                return;
+            }
+        };
+        let targets = dp.stats.targets.clone();
+        let shared = dp.shared.clone();
+        flow::serve(stream, peer, key, route, stats, targets, settings, cancelled, tls, shared).await;
+        drop(permit);
+    });
+    tokio::spawn(flow.instrument(span));
 }
 
 /// What the shared socket needs to serve connections to one address.
