@@ -23,6 +23,7 @@ Only 127.0.0.1 is used. Needs dnsperf and nsd (Debian packages).
 import argparse
 import datetime
 import http.client
+import ipaddress
 import os
 import random
 import re
@@ -206,7 +207,8 @@ def resolver_of(api_port, vpc):
     for region in status["regions"]:
         for v in region["vpcs"]:
             if v["vpc_id"] == vpc:
-                return v["host_block"].replace("0.0/16", "0.2")
+                # The resolver is the VPC base + 2, at that offset in its host block.
+                return str(ipaddress.ip_network(v["host_block"]).network_address + 2)
     raise RuntimeError(f"{vpc} not in status")
 
 

@@ -19,6 +19,7 @@ permissions, TTLs) must be identical. Comparing a later release with an
 earlier one's record, fields of AWS answers the earlier release never sent
 are left out first (see as_shown)."""
 
+import ipaddress
 import datetime
 import difflib
 import json
@@ -342,8 +343,9 @@ def vpc_resolvers(node):
     out = {}
     for region in status["regions"]:
         for v in region["vpcs"]:
-            # Loopback mode: VPC k's resolver is 127.k.0.2 on the host.
-            out[v["vpc_id"]] = (v["host_block"].split("/")[0].rsplit(".", 1)[0] + ".2", port)
+            # Loopback mode: the resolver is the VPC base + 2, at that offset
+            # in its host block (127.k.0.2 for a /16).
+            out[v["vpc_id"]] = (str(ipaddress.ip_network(v["host_block"]).network_address + 2), port)
     return out
 
 

@@ -3,6 +3,7 @@ DNS names in the consumer VPC's resolver only, records following the
 endpoint's life, NXDOMAIN vs NODATA, TCP, and the verification of a custom
 private DNS name end to end with the AWS CLI."""
 
+import ipaddress
 import json
 import re
 import shutil
@@ -67,7 +68,8 @@ def resolver_of(url, vpc_id):
     for region in status(url)["regions"]:
         for v in region["vpcs"]:
             if v["vpc_id"] == vpc_id:
-                return v["host_block"].replace("0.0/16", "0.2")
+                # The resolver is the VPC base + 2, at that offset in its host block.
+                return str(ipaddress.ip_network(v["host_block"]).network_address + 2)
     raise AssertionError(f"{vpc_id} not in status")
 
 

@@ -55,16 +55,21 @@ async fn connect_from(source: Ipv4Addr, target: SocketAddrV4) -> std::io::Result
     socket.connect(SocketAddr::V4(target)).await
 }
 
-fn host_of(cidr: &str, block: u8, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+/// Where `ip`, inside the VPC `cidr`, lives on the host: at the same offset
+/// from the base of the VPC's host block (`127.k.0.0/16`, or `127.k.16.0/20`
+/// for a smaller VPC sharing block k).
+fn host_of(cidr: &str, block: Ipv4Addr, ip: Ipv4Addr) -> Option<Ipv4Addr> {
     let (base, prefix) = cidr.split_once('/')?;
     let base: Ipv4Addr = base.parse().ok()?;
     let prefix: u32 = prefix.parse().ok()?;
     let off = u32::from(ip).checked_sub(u32::from(base))?;
-    (off < (1u64 << (32 - prefix)) as u32).then(|| Ipv4Addr::new(127, block, (off >> 8) as u8, off as u8))
+    (u64::from(off) < 1u64 << (32 - prefix.min(32))).then(|| Ipv4Addr::from(u32::from(block).wrapping_add(off)))
 }
 
-fn block_of(v: &Value) -> Option<u8> {
-    v["host_block"].as_str()?.split('.').nth(1)?.parse().ok()
+/// The base of the VPC's host block, from the status document's
+/// `host_block` (`127.k.0.0/16`).
+fn block_of(v: &Value) -> Option<Ipv4Addr> {
+    v["host_block"].as_str()?.split('/').next()?.parse().ok()
 }
 
 /// A host with an address in one VPC.
@@ -88,7 +93,7 @@ impl Host {
         Ok(Host { endpoint_url: endpoint_url.to_string(), vpc_id: vpc_id.to_string(), address, host_address })
     }
 
-    /// Resolves a name through this VPC's resolver (127.k.0.2 on the
+    /// Resolves a name through this VPC's resolver (block base + 2 on the
     /// emulator's DNS port), as the host's resolver library would: an
     /// endpoint's regional and zonal names resolve everywhere, its private
     /// DNS name only inside its VPC. Answers are host addresses (where to
@@ -105,7 +110,7 @@ impl Host {
         if let Some(port) = st["dns"]["vpc_resolver_port"].as_u64() {
             let vpc = find_vpc(&st, &self.vpc_id).ok_or_else(|| Error::Parse(format!("no VPC {}", self.vpc_id)))?;
             let block = block_of(&vpc).ok_or_else(|| Error::Parse("status without host_block".into()))?;
-            let resolver = SocketAddrV4::new(Ipv4Addr::new(127, block, 0, 2), port as u16);
+            let resolver = SocketAddrV4::new(Ipv4Addr::from(u32::from(block) + 2), port as u16);
             return Ok(crate::dns::query_a(resolver, self.host_address, name).await?.records);
         }
         Ok(resolve_from_status(&st, &self.vpc_id, name).into_iter().map(|ip| (ip, 60)).collect())

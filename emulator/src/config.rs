@@ -67,8 +67,8 @@ pub struct Args {
     #[arg(long, env = "PRIVATELINK_DNS_ADDR")]
     pub dns_addr: Option<SocketAddr>,
 
-    /// Port of the per-VPC resolvers (each VPC's at 127.k.0.2, serving its
-    /// private DNS names too). [default: the port of --dns-addr]
+    /// Port of the per-VPC resolvers (each VPC's at base + 2 in its host
+    /// block, serving its private DNS names too). [default: the port of --dns-addr]
     #[arg(long, env = "PRIVATELINK_VPC_DNS_PORT")]
     pub vpc_dns_port: Option<u16>,
 

@@ -72,7 +72,7 @@ impl Builder {
     }
 
     /// The DNS server's public address (port 0: a free port; the per-VPC
-    /// resolvers at 127.k.0.2 use the same port).
+    /// resolvers, at base + 2 in each VPC's host block, use the same port).
     pub fn dns_addr(mut self, addr: SocketAddr) -> Self {
         self.config.dns.addr = addr;
         self
@@ -266,8 +266,8 @@ impl Emulator {
         self.api_addr
     }
 
-    /// The DNS server's public view; each VPC's resolver is at 127.k.0.2 on
-    /// the same port. `None` when DNS could not be served and was not
+    /// The DNS server's public view; each VPC's resolver is at base + 2 in
+    /// its host block on the same port. `None` when DNS could not be served and was not
     /// required ([`Builder::dns_required`]).
     pub fn dns_addr(&self) -> Option<SocketAddr> {
         self.dns.as_ref().map(|(_, a)| *a)

@@ -195,7 +195,7 @@ fn status(w: &World, shared: &Shared) -> Value {
                 json!({
                     "vpc_id": v.id, "owner": v.owner, "cidr": v.cidr.to_string(),
                     "resolver": v.resolver_address().to_string(),
-                    "host_block": format!("127.{}.0.0/16", v.host_block),
+                    "host_block": crate::addressing::VpcBlock::from(v).host_cidr().to_string(),
                     "enable_dns_support": v.enable_dns_support, "enable_dns_hostnames": v.enable_dns_hostnames,
                 })
             })

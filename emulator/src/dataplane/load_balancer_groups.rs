@@ -119,7 +119,7 @@ mod tests {
     use super::*;
 
     fn consumer() -> VpcBlock {
-        VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2, attached: false }
+        VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2, shares_block: false, attached: false }
     }
 
     fn rule(protocol: &str, ports: Option<(i32, i32)>, cidr: Option<&str>, members: &[&str]) -> InboundRule {

@@ -638,7 +638,8 @@ fn log_vpc(dp: &DataPlane, event: &crate::model::Event) {
     if let (Resource::Vpc(id), Change::Created) = (&event.resource, event.change) {
         let world = dp.shared.world();
         if let Some(v) = world.region(&event.region).and_then(|r| r.vpcs.get(id)) {
-            info!(vpc = %id, cidr = %v.cidr, owner = %v.owner, host_block = %format!("127.{}.0.0/16", v.host_block), "vpc addresses live on the host block");
+            let host_block = crate::addressing::VpcBlock::from(v).host_cidr();
+            info!(vpc = %id, cidr = %v.cidr, owner = %v.owner, %host_block, "vpc addresses live on the host block");
         }
     }
 }

@@ -57,7 +57,7 @@ pub enum View {
 /// What the listeners need to know of a VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VpcInfo {
-    /// Where its resolver listens on the host (127.k.0.2).
+    /// Where its resolver listens on the host (base + 2 in its host block, 127.k.0.2 for a /16).
     pub resolver: Ipv4Addr,
     /// The simulated resolver address (base + 2), for logs.
     pub vpc_resolver: Ipv4Addr,

@@ -1,7 +1,8 @@
 //! The DNS listeners: the public view on the configured address, and one
-//! resolver per VPC at its host resolver address (127.k.0.2), both UDP and
-//! TCP. A task follows the model's events: it updates the index and opens
-//! or closes VPC resolvers as VPCs come and go.
+//! resolver per VPC at its host resolver address (base + 2 in its host
+//! block, 127.k.0.2 for a /16), both UDP and TCP. A task follows the
+//! model's events: it updates the index and opens or closes VPC resolvers
+//! as VPCs come and go.
 
 use std::collections::{HashMap, HashSet};
 use std::io;

@@ -264,7 +264,8 @@ pub struct World {
     /// the events once the change that made them is kept.
     #[serde(skip)]
     notices: Vec<Notice>,
-    /// Host blocks (127.k.0.0/16 in loopback mode) in use, one per VPC.
+    /// Host blocks (127.k.0.0/16 in loopback mode) each owned by one VPC
+    /// that does not share its block (see [`Vpc::shares_block`]).
     #[serde(with = "table::as_set")]
     host_blocks: Table<u8, ()>,
     /// Resources in a transitional state: (region, resource).
@@ -563,8 +564,11 @@ impl World {
                         _ => false,
                     }
                 });
-                kept.host_blocks =
-                    kept.regions.values().flat_map(|r| r.vpcs.values().map(|v| (v.host_block, ()))).collect();
+                kept.host_blocks = kept
+                    .regions
+                    .values()
+                    .flat_map(|r| r.vpcs.values().filter(|v| !v.shares_block).map(|v| (v.host_block, ())))
+                    .collect();
                 self.replace(kept);
             }
         }

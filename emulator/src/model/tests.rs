@@ -522,3 +522,33 @@ fn vpc_host_blocks_are_unique_and_reused() {
     assert_eq!(again.host_block, a.host_block);
     assert_eq!(w.create_vpc(&c, 0, "10.0.0.0/8", None, Tags::new()).unwrap_err().code, "InvalidVpc.Range");
 }
+
+#[test]
+fn smaller_vpcs_share_host_blocks() {
+    let mut w = World::new(Settings::default());
+    let c = consumer();
+    let whole = w.create_vpc(&c, 0, "10.1.0.0/16", None, Tags::new()).unwrap();
+    // Sixteen /20s with distinct low 16 bits fill one block; the next /20
+    // with the same low bits as the first goes to another block.
+    let quarter: Vec<Vpc> = (0..16)
+        .map(|i| w.create_vpc(&c, 0, &format!("10.{}.{}.0/20", 2 + i, i * 16), None, Tags::new()).unwrap())
+        .collect();
+    assert!(quarter.iter().all(|v| v.shares_block && v.host_block == quarter[0].host_block));
+    assert_ne!(quarter[0].host_block, whole.host_block);
+    let next = w.create_vpc(&c, 0, "10.30.0.0/20", None, Tags::new()).unwrap();
+    assert_ne!(next.host_block, quarter[0].host_block);
+    // A /16 never lands in a block that sharing VPCs use.
+    let another = w.create_vpc(&c, 0, "10.40.0.0/16", None, Tags::new()).unwrap();
+    assert!(![whole.host_block, quarter[0].host_block, next.host_block].contains(&another.host_block));
+    // A freed part of a block is used again.
+    w.delete_vpc(&c, &quarter[5].id).unwrap();
+    let again = w.create_vpc(&c, 0, "10.50.80.0/20", None, Tags::new()).unwrap();
+    assert_eq!(again.host_block, quarter[0].host_block);
+    // Thousands of /24s fit where 254 /16s did.
+    let mut w = World::new(Settings::default());
+    for i in 0..2000u32 {
+        w.create_vpc(&c, 0, &format!("10.{}.{}.0/24", i / 256, i % 256), None, Tags::new()).unwrap();
+    }
+    let blocks: BTreeSet<u8> = w.region(REGION).unwrap().vpcs.values().map(|v| v.host_block).collect();
+    assert_eq!(blocks.len(), 8, "2,000 /24s in 8 blocks of 256");
+}

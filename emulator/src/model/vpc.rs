@@ -22,8 +22,15 @@ pub struct Vpc {
     pub enable_dns_support: bool,
     pub enable_dns_hostnames: bool,
     pub default_security_group: String,
-    /// Host block k: in loopback mode this VPC lives at 127.k.0.0/16.
+    /// Host block k: in loopback mode this VPC lives in 127.k.0.0/16.
     pub host_block: u8,
+    /// A VPC smaller than /16 shares its block with other such VPCs: its
+    /// addresses keep their two low octets there, so VPCs whose low 16 bits
+    /// do not overlap fit in one block. False for /16 VPCs and for every
+    /// VPC of a world written before blocks were shared (it owns block k
+    /// and its addresses keep their offset from the VPC's base).
+    #[serde(default)]
+    pub shares_block: bool,
     /// In interface mode: the VPC's addresses are real on an interface
     /// (its CIDR is inside an attached block), so host address = VPC address.
     #[serde(default)]
@@ -113,12 +120,18 @@ impl World {
                 return Err(Error::invalid_value("InstanceTenancy", other, "Valid values are default and dedicated."))
             }
         }
-        let host_block = (1..=254u8).find(|k| !self.host_blocks.contains_key(k)).ok_or_else(|| {
-            Error::new("VpcLimitExceeded", "The maximum number of VPCs has been reached (254 on one emulator).")
-        })?;
-        self.host_blocks.insert(host_block, ());
         let attached = self.settings.attached.iter().any(|a| a.contains_cidr(&cidr))
             && !self.regions.values().flat_map(|r| r.vpcs.values()).any(|v| v.attached && v.cidr.overlaps(&cidr));
+        let shares_block = cidr.prefix() > 16 && !attached;
+        let host_block = self.place_vpc(&cidr, shares_block).ok_or_else(|| {
+            Error::new(
+                "VpcLimitExceeded",
+                "The maximum number of VPCs has been reached (254 host blocks on one emulator; VPCs smaller than /16 share them).",
+            )
+        })?;
+        if !shares_block {
+            self.host_blocks.insert(host_block, ());
+        }
         let vpc_id = ids::resource_id("vpc");
         let sg_id = ids::resource_id("sg");
         let vpc = Vpc {
@@ -132,6 +145,7 @@ impl World {
             enable_dns_hostnames: false,
             default_security_group: sg_id.clone(),
             host_block,
+            shares_block,
             attached,
             is_default: false,
             created: now,
@@ -255,13 +269,43 @@ impl World {
         for t in &tables {
             r.route_tables.remove(t);
         }
-        self.host_blocks.remove(&vpc.host_block);
+        if !vpc.shares_block {
+            self.host_blocks.remove(&vpc.host_block);
+        }
         self.emit(&caller.region, Resource::SecurityGroup(vpc.default_security_group), Change::Deleted);
         for t in tables {
             self.emit(&caller.region, Resource::RouteTable(t), Change::Deleted);
         }
         self.emit(&caller.region, Resource::Vpc(id.to_string()), Change::Deleted);
         Ok(())
+    }
+
+    /// The host block for a new VPC with `cidr`, k in 1..=254. A VPC that
+    /// shares goes to the lowest block whose sharing VPCs leave its low 16
+    /// bits free, else to the lowest empty block; one that does not goes to
+    /// the lowest empty block. `None` when no block is left.
+    fn place_vpc(&self, cidr: &Ipv4Cidr, shares: bool) -> Option<u8> {
+        let low = |c: &Ipv4Cidr| {
+            let first = u32::from(c.network()) & 0xffff;
+            (first, first + (c.size() as u32 - 1))
+        };
+        // Blocks in use by sharing VPCs, with the low ranges each holds.
+        let mut shared: std::collections::BTreeMap<u8, Vec<(u32, u32)>> = Default::default();
+        for v in self.regions.values().flat_map(|r| r.vpcs.values()).filter(|v| v.shares_block) {
+            shared.entry(v.host_block).or_default().push(low(&v.cidr));
+        }
+        let empty = (1..=254u8).find(|k| !self.host_blocks.contains_key(k) && !shared.contains_key(k));
+        if !shares {
+            return empty;
+        }
+        let (first, last) = low(cidr);
+        shared
+            .iter()
+            .find(|(k, ranges)| {
+                !self.host_blocks.contains_key(*k) && ranges.iter().all(|&(a, b)| last < a || b < first)
+            })
+            .map(|(k, _)| *k)
+            .or(empty)
     }
 
     /// Sets one of enableDnsSupport / enableDnsHostnames.

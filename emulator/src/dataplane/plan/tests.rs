@@ -8,7 +8,12 @@ fn route(targets: Vec<TargetRoute>, cross_zone: bool, ingress: Vec<IpPermission>
         eni_addr: "10.24.20.69".parse().unwrap(),
         port: 80,
         zone: "ap-northeast-1a".into(),
-        consumer: VpcBlock { cidr: "10.24.0.0/16".parse().unwrap(), host_block: 2, attached: false },
+        consumer: VpcBlock {
+            cidr: "10.24.0.0/16".parse().unwrap(),
+            host_block: 2,
+            shares_block: false,
+            attached: false,
+        },
         ingress,
         load_balancer_ingress: None,
         node_addr: "10.0.0.6".parse().unwrap(),
