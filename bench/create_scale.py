@@ -2,7 +2,7 @@
 """CreateVpcEndpoint cost against the size of the world, quickly.
 
 Grows a fresh emulator (the world of bench/scale_bench.py: 50 endpoint
-services, 250 consumer VPCs, `--state-dir` so every change is journaled) to
+services, 500 consumer VPCs, `--state-dir` so every change is journaled) to
 each size of `--at` endpoints, waits until they are available and the
 followers caught up, then creates `--creates` more endpoints one at a time
 on one keep-alive connection and reports their latency p50/p99 (and the

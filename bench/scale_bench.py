@@ -4,7 +4,7 @@ what each measure costs at every step.
 
 The world: one provider account with 50 endpoint services, each on its own
 network load balancer with a TCP listener forwarding to one local echo
-backend; one consumer account with 250 VPCs (two subnets in two zones and a
+backend; one consumer account with 500 VPCs (/20s with two /24 subnets in two zones and a
 security group each). Endpoints are created through the EC2 API, each with
 two ENIs, spread so that no VPC holds two endpoints of the same service, in
 steps: 100, 1,000, 5,000 and 10,000 endpoints. At each step:
@@ -67,10 +67,16 @@ PROVIDER, CONSUMER = dpkit.PROVIDER, dpkit.CONSUMER
 START, END = "<!-- scale-bench:start -->", "<!-- scale-bench:end -->"
 LISTENER_PORT = 8080
 SERVICES = 50
-# Loopback mode gives each VPC a 127.k.0.0/16 host block, k in 1..254, so
-# one emulator holds at most 254 VPCs: the consumer gets 250 (40 endpoints
-# each at 10,000), the provider one.
-VPCS = 250
+# 500 consumer VPCs of /20, 20 endpoints each at 10,000 (AWS's quota is
+# 50 a VPC). In loopback mode VPCs smaller than /16 share host blocks,
+# sixteen /20s to a block: these take 32 of the 254.
+VPCS = 500
+
+
+def consumer_cidr(v: int) -> str:
+    """VPC v's CIDR: 10.(v / 16).(16 * (v % 16)).0/20; its subnets are the
+    first /24 (zone a) and the ninth (zone c)."""
+    return f"10.{v // 16}.{16 * (v % 16)}.0/20"
 
 
 class Query:
@@ -170,10 +176,11 @@ class World:
         ec2c = boto(url, "ec2", CONSUMER)
         self.vpcs = []
         for v in range(VPCS):
-            cidr = f"10.{v}.0.0/16"
+            cidr = consumer_cidr(v)
+            x, y = cidr.split(".")[1:3]
             vid = ec2c.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
-            a = ec2c.create_subnet(VpcId=vid, CidrBlock=f"10.{v}.0.0/20", AvailabilityZone=f"{REGION}a")
-            c = ec2c.create_subnet(VpcId=vid, CidrBlock=f"10.{v}.128.0/20", AvailabilityZone=f"{REGION}c")
+            a = ec2c.create_subnet(VpcId=vid, CidrBlock=f"10.{x}.{y}.0/24", AvailabilityZone=f"{REGION}a")
+            c = ec2c.create_subnet(VpcId=vid, CidrBlock=f"10.{x}.{int(y) + 8}.0/24", AvailabilityZone=f"{REGION}c")
             sg = ec2c.create_security_group(GroupName="endpoints", Description="endpoints", VpcId=vid)["GroupId"]
             ec2c.authorize_security_group_ingress(
                 GroupId=sg,
@@ -226,8 +233,8 @@ def names_and_addresses(st: dict) -> tuple[dict, dict]:
             hosts[e["vpc_endpoint_id"]] = addrs
             for n in e["dns_names"]:
                 zonal = re.search(rf"-{REGION}([a-z])\.", n)
-                # Subnet a is 10.v.0.0/20, subnet c 10.v.128.0/20.
-                pick = [h for h in addrs if (int(h.split(".")[2]) < 128) == (zonal.group(1) == "a")] if zonal else addrs
+                # Subnet a is the VPC's first /24, subnet c its ninth.
+                pick = [h for h in addrs if (int(h.split(".")[2]) % 16 < 8) == (zonal.group(1) == "a")] if zonal else addrs
                 names[n] = pick or addrs
     return names, hosts
 
