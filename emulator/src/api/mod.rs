@@ -246,7 +246,10 @@ pub fn replay_legacy(world: &mut World, op: Op) -> Result<(), String> {
             // Replayed as it first ran: the releases that wrote format 1 kept
             // what a failing request had done before it failed, and so does
             // the migrated world (later records' addresses depend on it).
+            // Their VPCs had a host block each: addresses stay where they were.
+            world.place_vpcs_one_block_each(true);
             let _ = ids::with_seed(seed, || run(world, protocol, &action, &caller, now, &params));
+            world.place_vpcs_one_block_each(false);
         }
         Op::Tick { now, seed } => ids::with_seed(seed, || world.tick(now)),
         Op::PublishTxt { name, value } => world.publish_txt(&name, &value),

@@ -633,6 +633,40 @@ fn state_directories_of_earlier_releases_load() {
     assert!(loaded >= 4, "only {loaded} fixtures found under {}", root.display());
 }
 
+/// Requests journaled by format 1 replay with the host blocks those
+/// releases gave: one block per VPC, smaller VPCs at their offset from
+/// their base; VPCs created after the migration share blocks.
+#[test]
+fn format_1_requests_keep_one_host_block_per_vpc() {
+    let mut w = World::new(Settings::default());
+    for (n, cidr) in ["10.1.16.0/20", "10.2.32.0/20", "10.3.0.0/16"].into_iter().enumerate() {
+        let op = crate::persist::Op::Api {
+            now: n as u64,
+            seed: n as u64,
+            account: CONSUMER.into(),
+            arn: format!("arn:aws:iam::{CONSUMER}:root"),
+            region: REGION.into(),
+            protocol: "ec2".into(),
+            action: "CreateVpc".into(),
+            params: vec![("CidrBlock".into(), cidr.into())],
+        };
+        crate::api::replay_legacy(&mut w, op).expect("replayed");
+    }
+    let region = w.region(REGION).expect("the region");
+    let mut vpcs: Vec<_> = region.vpcs.values().map(|v| (v.cidr.to_string(), v.host_block, v.shares_block)).collect();
+    vpcs.sort();
+    assert_eq!(
+        vpcs,
+        [("10.1.16.0/20".into(), 1, false), ("10.2.32.0/20".into(), 2, false), ("10.3.0.0/16".into(), 3, false)]
+    );
+    let old = region.vpcs.values().find(|v| v.cidr.to_string() == "10.1.16.0/20").expect("the /20");
+    let host = crate::addressing::host_addr(old, Ipv4Addr::new(10, 1, 16, 5));
+    assert_eq!(host, Some(Ipv4Addr::new(127, 1, 0, 5)), "at its offset, as before");
+    let caller = Caller::root(CONSUMER, REGION);
+    let new = w.create_vpc(&caller, 9, "10.4.48.0/20", None, Default::default()).expect("a VPC after the migration");
+    assert!(new.shares_block && new.host_block == 4, "{new:?}");
+}
+
 /// A change that panics half-way is taken back: the next change does not
 /// journal or publish what it had done.
 #[test]

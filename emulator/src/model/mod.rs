@@ -290,6 +290,10 @@ pub struct World {
     /// The open change: regions it created, events and revision before it.
     #[serde(skip)]
     open: Open,
+    /// Set while requests journaled by format 1 are replayed: their VPCs
+    /// are placed as those releases placed them, one host block each.
+    #[serde(skip)]
+    one_block_per_vpc: bool,
 }
 
 #[derive(Debug, Default)]
@@ -307,6 +311,13 @@ impl World {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Places every VPC created from now on in a host block of its own, at
+    /// its offset from its base, as releases before shared blocks did (for
+    /// replaying what they journaled as requests).
+    pub(crate) fn place_vpcs_one_block_each(&mut self, on: bool) {
+        self.one_block_per_vpc = on;
     }
 
     pub(crate) fn drain_events(&mut self) -> Vec<Event> {

@@ -122,7 +122,7 @@ impl World {
         }
         let attached = self.settings.attached.iter().any(|a| a.contains_cidr(&cidr))
             && !self.regions.values().flat_map(|r| r.vpcs.values()).any(|v| v.attached && v.cidr.overlaps(&cidr));
-        let shares_block = cidr.prefix() > 16 && !attached;
+        let shares_block = cidr.prefix() > 16 && !attached && !self.one_block_per_vpc;
         let host_block = self.place_vpc(&cidr, shares_block).ok_or_else(|| {
             Error::new(
                 "VpcLimitExceeded",

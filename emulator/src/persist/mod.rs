@@ -20,7 +20,10 @@
 //! Formats: every snapshot and every journal record carries its format.
 //! Format 1 (releases up to d8452a2) journaled requests with their time and
 //! random seed; such records are migrated by replaying them once, after
-//! which the loader writes a snapshot in the current format. A snapshot or
+//! which the loader writes a snapshot in the current format. Format 2
+//! (releases up to b04511c) journaled effects as format 3 does; a directory
+//! of format 2 is folded into a snapshot of the current format on its first
+//! load, as older formats are. A snapshot or
 //! record of a format newer than this release knows is refused with a
 //! clear message: the directory is not half-loaded. A torn or corrupt tail
 //! (a crash mid-write) is found by its checksum, cut and logged, and
@@ -44,8 +47,11 @@ pub const SNAPSHOT: &str = "snapshot.json";
 pub const JOURNAL: &str = "journal.log";
 /// The journal moved aside while a snapshot of its records is written.
 pub const PREVIOUS_JOURNAL: &str = "journal.prev.log";
-/// The format this release writes.
-pub const FORMAT: u32 = 2;
+/// The format this release writes. 3: VPCs smaller than /16 may share a
+/// host block (`shares_block`); a release that reads only up to format 2
+/// would put their addresses elsewhere and hand their block to another VPC,
+/// so it refuses such a directory. Format 2 records load as they are.
+pub const FORMAT: u32 = 3;
 /// The oldest format this release loads.
 pub const OLDEST_FORMAT: u32 = 1;
 /// Operations between two snapshots.
