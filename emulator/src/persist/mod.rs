@@ -21,9 +21,9 @@
 //! Format 1 (releases up to d8452a2) journaled requests with their time and
 //! random seed; such records are migrated by replaying them once, after
 //! which the loader writes a snapshot in the current format. Format 2
-//! (releases up to b04511c) journaled effects as format 3 does; a directory
-//! of format 2 is folded into a snapshot of the current format on its first
-//! load, as older formats are. A snapshot or
+//! (releases up to b04511c) journaled effects as format 3 does: its
+//! records load as they are, and a format 2 snapshot is rewritten in the
+//! current format on its first load. A snapshot or
 //! record of a format newer than this release knows is refused with a
 //! clear message: the directory is not half-loaded. A torn or corrupt tail
 //! (a crash mid-write) is found by its checksum, cut and logged, and
