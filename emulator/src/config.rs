@@ -97,7 +97,9 @@ pub struct Args {
     /// sk_lookup BPF program (Linux 5.9+, CAP_BPF and CAP_NET_ADMIN), so
     /// descriptors do not grow with endpoints; `per-address` is one socket
     /// per ENI address and listener port; `auto` is shared where the kernel
-    /// allows it, else per-address. [default: auto]
+    /// allows it, else per-address. VPC resolvers on loopback follow it:
+    /// steered to the DNS listener's own sockets, or a pair each with
+    /// `per-address`. [default: auto]
     #[arg(long, env = "PRIVATELINK_LISTENER_SOCKETS", value_name = "auto|shared|per-address")]
     pub listener_sockets: Option<crate::dataplane::ListenerSockets>,
 
@@ -282,6 +284,7 @@ impl Config {
         }
         if let Some(l) = args.listener_sockets.or(file.listener_sockets) {
             c.dataplane.listener_sockets = l;
+            c.dns.resolver_sockets = l;
         }
         c.auth.strict = args.strict_auth || file.strict_auth.unwrap_or(false);
         c.model.default_vpc = args.default_vpc || file.default_vpc.unwrap_or(false);

@@ -21,6 +21,8 @@
 //!   vpce names, and per VPC at its resolver the private DNS names.
 //! - [`addressing`]: the address plane, where a VPC address lives on the host
 //!   (127.k.0.0/16 on loopback, or as it is on an attached interface).
+//! - `steer` (Linux): one socket for many addresses, by an sk_lookup BPF
+//!   program (the data plane's listeners, the VPC resolvers).
 //! - `netplane` (Linux): interface mode, the attached VPCs' addresses added
 //!   to real interfaces through netlink.
 //! - [`notify`]: connection notifications as SNS would deliver them: kept
@@ -56,6 +58,8 @@ pub mod notify;
 pub mod persist;
 pub mod seed;
 pub mod server;
+#[cfg(target_os = "linux")]
+pub(crate) mod steer;
 
 use std::future::Future;
 use std::sync::Arc;

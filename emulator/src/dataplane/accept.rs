@@ -1,6 +1,6 @@
 //! Accepting flows: a listening socket per (ENI address, listener port),
 //! or one shared socket for every loopback ENI that new connections are
-//! steered to by their local address ([`super::steer`]). Either way each
+//! steered to by their local address (`crate::steer`). Either way each
 //! connection is admitted the same way: the plan's route at its local
 //! address, the flow bound, then a task that serves it.
 
@@ -133,7 +133,7 @@ impl Steered {
 pub(super) struct SharedListener {
     /// `None` once the data plane has shut down: the program is detached.
     #[cfg(target_os = "linux")]
-    steering: Mutex<Option<super::steer::Steering>>,
+    steering: Mutex<Option<crate::steer::Steering>>,
     /// Where the socket is bound (connections there directly are reset).
     pub(super) local: SocketAddrV4,
     listener: Mutex<Option<TcpListener>>,
@@ -151,7 +151,7 @@ impl SharedListener {
         // Every endpoint's SYNs wait in this one queue (the kernel caps it at
         // net.core.somaxconn).
         let listener = socket.listen(4096)?;
-        let steering = super::steer::Steering::attach(&listener)?;
+        let steering = crate::steer::Steering::attach(&listener, crate::steer::Protocol::Tcp)?;
         let SocketAddr::V4(local) = listener.local_addr()? else { unreachable!("bound to an IPv4 address") };
         Ok(SharedListener {
             steering: Mutex::new(Some(steering)),

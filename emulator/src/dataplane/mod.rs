@@ -25,8 +25,6 @@ pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
 pub mod stats;
-#[cfg(target_os = "linux")]
-mod steer;
 pub mod tls;
 pub mod tls_listener;
 

@@ -14,8 +14,8 @@
 //!   emulator's offline world simply has no such name.
 //! - More or less than one question: FORMERR; opcodes other than QUERY:
 //!   NOTIMP; classes other than IN: REFUSED; EDNS versions above 0: BADVERS.
-//!   Undecodable packets never reach this handler (hickory answers FORMERR
-//!   when the header is readable and drops the rest).
+//!   Undecodable packets never reach this handler ([`super::transport`]
+//!   answers FORMERR when the header is readable and drops the rest).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -34,7 +34,7 @@ use super::names::RrSets;
 use crate::flowlog::query::{QueryRecord, Resolver};
 
 /// Largest UDP answer offered to EDNS clients (the DNS flag day size).
-const MAX_UDP_PAYLOAD: u16 = 1232;
+pub(super) const MAX_UDP_PAYLOAD: u16 = 1232;
 /// How long a forwarded question may wait for the upstream resolver.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -74,6 +74,12 @@ enum Reply {
 impl Handler {
     pub fn new(index: Arc<RwLock<Index>>, view: View, upstream: Option<SocketAddr>) -> Self {
         Handler { index, view, upstream, log: None, faults: None }
+    }
+
+    /// Whether an answer may wait on the network (questions forwarded to
+    /// the upstream resolver), so that it is sent from a task of its own.
+    pub fn may_wait(&self) -> bool {
+        self.upstream.is_some()
     }
 
     /// Records every question answered in the query log.

@@ -3,14 +3,20 @@
 //! block, 127.k.0.2 for a /16), both UDP and TCP. A task follows the
 //! model's events: it updates the index and opens or closes VPC resolvers
 //! as VPCs come and go.
+//!
+//! Where the kernel allows it (`--listener-sockets auto` or `shared`), a
+//! VPC resolver on loopback at the public listener's port has no sockets
+//! of its own: its address is steered to the public listener's pair
+//! ([`crate::steer`]), which answers by the address asked
+//! ([`super::transport`]). Descriptors then stay flat however many VPCs
+//! there are. Otherwise each resolver binds a UDP and a TCP socket.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hickory_server::Server;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
@@ -18,15 +24,13 @@ use tracing::{debug, info, warn};
 
 use super::handler::{Handler, QueryLog};
 use super::index::{Index, Pending, View, VpcKey};
+use super::transport::{serve_tcp, serve_udp, Answers, Views};
 use super::{bind, Bound, DnsSettings};
+use crate::dataplane::ListenerSockets;
 use crate::engine::Shared;
 use crate::flowlog::query::Resolver;
 use crate::model::Event;
 
-/// A TCP client that sends nothing for this long is disconnected.
-const TCP_IDLE: Duration = Duration::from_secs(10);
-/// Responses queued per TCP connection.
-const TCP_RESPONSE_BUFFER: usize = 64;
 /// Endpoints read under one lock of the world, at most.
 const READ_CHUNK: usize = 32;
 /// How long the DNS follower lets changes pile up before it applies them.
@@ -39,11 +43,73 @@ pub struct DnsServer {
     task: JoinHandle<()>,
 }
 
-fn serve(handler: Handler, bound: Bound) -> Server<Handler> {
-    let mut server = Server::new(handler);
-    server.register_socket(bound.udp);
-    server.register_listener(bound.tcp, TCP_IDLE, TCP_RESPONSE_BUFFER);
-    server
+/// Serves `bound` with `answers` until `stop`: UDP receivers (one per
+/// core where `busy`) and a TCP acceptor.
+fn serve(bound: Bound, answers: Answers, busy: bool, stop: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let receivers = if busy { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
+    let mut tasks = serve_udp(bound.udp, answers.clone(), receivers, stop.clone());
+    tasks.push(tokio::spawn(serve_tcp(bound.tcp, answers, stop.clone())));
+    tasks
+}
+
+/// The VPC resolvers' addresses steered to the public listener's sockets.
+#[cfg(target_os = "linux")]
+struct Steering {
+    udp: crate::steer::Steering,
+    tcp: crate::steer::Steering,
+    /// The public listener's port: only resolvers on it can be steered
+    /// (an answer leaves from the socket's port).
+    port: u16,
+}
+
+#[cfg(target_os = "linux")]
+impl Steering {
+    fn attach(public: &Bound, port: u16) -> io::Result<Steering> {
+        use crate::steer::{Protocol, Steering as Program};
+        Ok(Steering {
+            udp: Program::attach(&public.udp, Protocol::Udp)?,
+            tcp: Program::attach(&public.tcp, Protocol::Tcp)?,
+            port,
+        })
+    }
+
+    fn add(&self, addr: SocketAddrV4) -> io::Result<()> {
+        self.udp.add(addr)?;
+        if let Err(e) = self.tcp.add(addr) {
+            self.udp.remove(addr);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn remove(&self, addr: SocketAddrV4) {
+        self.udp.remove(addr);
+        self.tcp.remove(addr);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+struct Steering {
+    port: u16,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Steering {
+    fn attach(_: &Bound, _: u16) -> io::Result<Steering> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "sk_lookup steering needs Linux"))
+    }
+    fn add(&self, _: SocketAddrV4) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "sk_lookup steering needs Linux"))
+    }
+    fn remove(&self, _: SocketAddrV4) {}
+}
+
+/// One VPC's resolver.
+enum VpcResolver {
+    /// Its address steered to the public listener's sockets.
+    Steered(SocketAddrV4),
+    /// Sockets of its own, served until `stop`.
+    Own { stop: watch::Sender<bool>, tasks: Vec<JoinHandle<()>> },
 }
 
 impl DnsServer {
@@ -55,11 +121,26 @@ impl DnsServer {
             Some(p) if p != 0 => p,
             _ => public_addr.port(),
         };
+        let steering = match (settings.resolver_sockets, public_addr) {
+            (ListenerSockets::PerAddress, _) => Err("--listener-sockets per-address".to_string()),
+            (_, SocketAddr::V6(_)) => Err("the public listener is IPv6".to_string()),
+            (_, SocketAddr::V4(_)) => Steering::attach(&public, public_addr.port())
+                .map_err(|e| format!("sk_lookup steering unavailable: {e}")),
+        };
+        let sockets = match &steering {
+            Ok(_) => serde_json::json!({"mode": "shared", "socket": public_addr.to_string()}),
+            Err(why) => serde_json::json!({"mode": "per-vpc", "why": why}),
+        };
+        match &steering {
+            Ok(_) => {
+                info!(socket = %public_addr, "vpc resolvers on loopback answer through the public listener's sockets (sk_lookup steering)")
+            }
+            Err(why) => info!("a UDP and a TCP socket per vpc resolver ({why})"),
+        }
         // Clients (and people) find the servers on the status document.
-        shared.add_status(
-            "dns",
-            move || serde_json::json!({"public": public_addr.to_string(), "vpc_resolver_port": port}),
-        );
+        shared.add_status("dns", move || {
+            serde_json::json!({"public": public_addr.to_string(), "vpc_resolver_port": port, "resolver_sockets": sockets})
+        });
         // Subscribe before reading the world, so no change falls in between;
         // the revision read before the world is one the index holds.
         let events = shared.subscribe();
@@ -72,11 +153,11 @@ impl DnsServer {
             resolver: Arc::new(Resolver { region: String::new(), vpc: None }),
             block: None,
         };
-        let public = serve(
+        let views = Arc::new(Views::new(
             Handler::new(index.clone(), View::Public, upstream).logging(public_log).with_faults(shared.faults.clone()),
-            public,
-        );
+        ));
         let (stop, stop_rx) = watch::channel(false);
+        let public = serve(public, Answers::ByDestination(views.clone()), true, &stop_rx);
         let follower = Follower {
             shared,
             settled,
@@ -84,6 +165,8 @@ impl DnsServer {
             index: index.clone(),
             upstream,
             port,
+            views,
+            steering: steering.ok(),
             resolvers: HashMap::new(),
             unbindable: HashSet::new(),
         };
@@ -112,7 +195,10 @@ struct Follower {
     index: Arc<RwLock<Index>>,
     upstream: Option<SocketAddr>,
     port: u16,
-    resolvers: HashMap<VpcKey, Server<Handler>>,
+    /// The handlers of steered resolvers, by address.
+    views: Arc<Views>,
+    steering: Option<Steering>,
+    resolvers: HashMap<VpcKey, VpcResolver>,
     /// VPCs whose resolver address could not be bound: not retried on
     /// every event (the warning says it once).
     unbindable: HashSet<VpcKey>,
@@ -123,7 +209,7 @@ impl Follower {
         mut self,
         mut events: broadcast::Receiver<Event>,
         mut stop: watch::Receiver<bool>,
-        mut public: Server<Handler>,
+        public: Vec<JoinHandle<()>>,
     ) {
         self.reconcile().await;
         self.settled.send_replace(self.revision);
@@ -151,10 +237,14 @@ impl Follower {
                 _ = stop.changed() => break,
             }
         }
-        for (_, mut server) in self.resolvers.drain() {
-            let _ = server.shutdown_gracefully().await;
+        let keys: Vec<VpcKey> = self.resolvers.keys().cloned().collect();
+        for key in keys {
+            self.close(&key).await;
         }
-        let _ = public.shutdown_gracefully().await;
+        // The public listener's tasks saw the same stop.
+        for task in public {
+            let _ = task.await;
+        }
     }
 
     /// Applies `first` and whatever else is already queued. The world is
@@ -214,10 +304,8 @@ impl Follower {
         let gone: Vec<VpcKey> = self.resolvers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
         self.unbindable.retain(|k| wanted.contains_key(k));
         for key in gone {
-            if let Some(mut server) = self.resolvers.remove(&key) {
-                let _ = server.shutdown_gracefully().await;
-                info!(vpc = %key.vpc_id, "vpc resolver closed");
-            }
+            self.close(&key).await;
+            info!(vpc = %key.vpc_id, "vpc resolver closed");
         }
         for (key, info) in wanted {
             if self.resolvers.contains_key(&key) || self.unbindable.contains(&key) {
@@ -225,14 +313,15 @@ impl Follower {
             }
             // An attached VPC's resolver is where AWS has it: base + 2, port 53.
             let port = if info.attached { 53 } else { self.port };
-            let addr = SocketAddr::new(info.resolver.into(), port);
-            match bind(addr).await {
-                Ok(bound) => {
-                    let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream)
-                        .logging(self.query_log(&key))
-                        .with_faults(self.shared.faults.clone());
-                    self.resolvers.insert(key.clone(), serve(handler, bound));
-                    info!(vpc = %key.vpc_id, region = %key.region, %addr, vpc_address = %info.vpc_resolver, "vpc resolver listening");
+            let addr = SocketAddrV4::new(info.resolver, port);
+            let handler = Handler::new(self.index.clone(), View::Vpc(key.clone()), self.upstream)
+                .logging(self.query_log(&key))
+                .with_faults(self.shared.faults.clone());
+            match self.open(addr, handler).await {
+                Ok(resolver) => {
+                    let steered = matches!(resolver, VpcResolver::Steered(_));
+                    self.resolvers.insert(key.clone(), resolver);
+                    info!(vpc = %key.vpc_id, region = %key.region, %addr, vpc_address = %info.vpc_resolver, steered, "vpc resolver listening");
                 }
                 Err(e) => {
                     warn!(vpc = %key.vpc_id, %addr, error = %e, "cannot open the vpc resolver");
@@ -241,4 +330,53 @@ impl Follower {
             }
         }
     }
+
+    /// Serves `handler` at `addr`: steered to the public listener's sockets
+    /// where that is possible, else on sockets of its own. Either way an
+    /// address another socket of this host holds is refused, as a bind
+    /// would be (a steered address would take its traffic).
+    async fn open(&self, addr: SocketAddrV4, handler: Handler) -> io::Result<VpcResolver> {
+        if let Some(steering) = self.steering.as_ref().filter(|s| s.port == addr.port() && addr.ip().is_loopback()) {
+            probe(addr)?;
+            self.views.add(*addr.ip(), handler);
+            if let Err(e) = steering.add(addr) {
+                self.views.remove(*addr.ip());
+                return Err(e);
+            }
+            return Ok(VpcResolver::Steered(addr));
+        }
+        let bound = bind(SocketAddr::V4(addr)).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let tasks = serve(bound, Answers::Fixed(Arc::new(handler)), false, &stop_rx);
+        Ok(VpcResolver::Own { stop, tasks })
+    }
+
+    /// Stops answering at a VPC's resolver; its own sockets are closed
+    /// before this returns.
+    async fn close(&mut self, key: &VpcKey) {
+        match self.resolvers.remove(key) {
+            Some(VpcResolver::Steered(addr)) => {
+                if let Some(s) = &self.steering {
+                    s.remove(addr);
+                }
+                self.views.remove(*addr.ip());
+            }
+            Some(VpcResolver::Own { stop, tasks }) => {
+                let _ = stop.send(true);
+                for task in tasks {
+                    let _ = task.await;
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// Binds (and closes) a UDP and a TCP socket at `addr`: fails where
+/// another socket of this host is bound there.
+fn probe(addr: SocketAddrV4) -> io::Result<()> {
+    std::net::UdpSocket::bind(addr)?;
+    let tcp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    tcp.set_reuse_address(true)?;
+    tcp.bind(&SocketAddr::V4(addr).into())
 }

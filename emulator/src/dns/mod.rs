@@ -10,7 +10,10 @@
 //!   resolved to their targets' current records, CNAMEs chased.
 //! - [`handler`]: the hickory `RequestHandler` that answers from a view.
 //! - [`listeners`]: the public listener and the per-VPC resolvers (127.k.0.2
-//!   on the public listener's port), opened and closed as VPCs come and go.
+//!   on the public listener's port), opened and closed as VPCs come and go;
+//!   resolvers steered to the public listener's sockets where possible.
+//! - [`transport`]: questions off UDP and TCP sockets, each answered by the
+//!   view of the address it was sent to.
 //!
 //! hickory stays behind this module: the rest of the emulator sees
 //! [`DnsSettings`], [`bind`] and [`DnsServer`].
@@ -21,6 +24,7 @@ pub mod index;
 pub mod listeners;
 pub mod names;
 pub mod probe;
+pub mod transport;
 pub mod zones;
 
 use std::io;
@@ -42,11 +46,19 @@ pub struct DnsSettings {
     /// Where names outside the emulator's zones are forwarded; `None`
     /// (the default, offline): they are NXDOMAIN.
     pub upstream: Option<SocketAddr>,
+    /// Whether VPC resolvers may be steered to the public listener's
+    /// sockets (`--listener-sockets`; `per-address`: sockets of their own).
+    pub resolver_sockets: crate::dataplane::ListenerSockets,
 }
 
 impl Default for DnsSettings {
     fn default() -> Self {
-        DnsSettings { addr: DEFAULT_DNS_ADDR.parse().expect("literal address"), vpc_port: None, upstream: None }
+        DnsSettings {
+            addr: DEFAULT_DNS_ADDR.parse().expect("literal address"),
+            vpc_port: None,
+            upstream: None,
+            resolver_sockets: crate::dataplane::ListenerSockets::Auto,
+        }
     }
 }
 

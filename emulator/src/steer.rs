@@ -1,15 +1,18 @@
-//! One listening socket for every loopback ENI: an `sk_lookup` BPF program
-//! (Linux 5.9+, CAP_BPF and CAP_NET_ADMIN) hands each new TCP connection
-//! to an (address, port) of the emulator's table to that socket, which
-//! accepts it with the ENI's address as its local address. Listening
-//! sockets (and descriptors) then stay at one however many endpoints run,
-//! where one socket per ENI and listener port ran out of descriptors
-//! before 10,000 endpoints.
+//! One socket for many addresses: an `sk_lookup` BPF program (Linux 5.9+,
+//! CAP_BPF and CAP_NET_ADMIN) hands each new TCP connection, or each UDP
+//! datagram, to an (address, port) of the emulator's table to one socket,
+//! which sees the address it was sent to as its local address (TCP) or in
+//! its IP_PKTINFO (UDP). The data plane's loopback ENIs listen through one
+//! such socket, and the VPC resolvers answer through the DNS listener's
+//! own pair, so sockets (and descriptors) stay at one per protocol however
+//! many endpoints and VPCs there are, where one socket per ENI and listener
+//! port ran out of descriptors before 10,000 endpoints.
 //!
 //! The program, the two maps and the link are the process's descriptors:
 //! closing them (or the process ending) detaches everything, so nothing
-//! outlives the emulator. Connections to addresses not in the table go
-//! through the kernel's usual lookup, untouched.
+//! outlives the emulator. Traffic to addresses not in the table goes
+//! through the kernel's usual lookup, untouched. Each [`Steering`] is a
+//! program of its own; several run side by side in one namespace.
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -157,14 +160,32 @@ const LOCAL_PORT: i16 = 60;
 
 const SK_PASS: i32 = 1;
 
-/// The program: a TCP/IPv4 connection whose local (address, port) is in
-/// `addresses` goes to the socket at index 0 of `sockets`; anything else
-/// passes on to the usual lookup.
-fn program(addresses: i32, sockets: i32) -> Vec<Insn> {
+/// Which traffic a [`Steering`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// New TCP connections, to a listening socket.
+    Tcp,
+    /// UDP datagrams, to an unconnected UDP socket.
+    Udp,
+}
+
+impl Protocol {
+    fn number(self) -> i32 {
+        match self {
+            Protocol::Tcp => libc::IPPROTO_TCP,
+            Protocol::Udp => libc::IPPROTO_UDP,
+        }
+    }
+}
+
+/// The program: IPv4 traffic of `protocol` whose local (address, port) is
+/// in `addresses` goes to the socket at index 0 of `sockets`; anything
+/// else passes on to the usual lookup.
+fn program(addresses: i32, sockets: i32, protocol: Protocol) -> Vec<Insn> {
     let p = vec![
         insn(MOV64_X, 6, 1, 0, 0), // r6 = ctx
         insn(LDX_W, 2, 6, PROTOCOL, 0),
-        insn(JNE_K, 2, 0, 26, libc::IPPROTO_TCP), // -> pass
+        insn(JNE_K, 2, 0, 26, protocol.number()), // -> pass
         insn(LDX_W, 2, 6, FAMILY, 0),
         insn(JNE_K, 2, 0, 24, libc::AF_INET), // -> pass
         insn(LDX_W, 2, 6, LOCAL_IP4, 0),
@@ -240,9 +261,10 @@ pub struct Steering {
 }
 
 impl Steering {
-    /// Attaches the program to the process's network namespace, steering
-    /// to `listener` (a listening TCP/IPv4 socket).
-    pub fn attach(listener: &impl AsRawFd) -> io::Result<Steering> {
+    /// Attaches a program to the process's network namespace, steering
+    /// `protocol` to `socket` (a listening TCP/IPv4 socket, or an
+    /// unconnected UDP/IPv4 one).
+    pub fn attach(socket: &impl AsRawFd, protocol: Protocol) -> io::Result<Steering> {
         // Kernels before 5.11 count BPF maps against RLIMIT_MEMLOCK (64 KiB
         // in a default container): as much as the hard limit allows.
         if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::MEMLOCK) {
@@ -253,9 +275,9 @@ impl Steering {
         let addresses = create_map(BPF_MAP_TYPE_HASH, 8, 4, MAX_ADDRESSES, BPF_F_NO_PREALLOC)?;
         let sockets = create_map(BPF_MAP_TYPE_SOCKMAP, 4, 4, 1, 0)?;
         let index: u32 = 0;
-        let fd = listener.as_raw_fd() as u32;
+        let fd = socket.as_raw_fd() as u32;
         update(&sockets, &index, &fd)?;
-        let program = load(&program(addresses.as_raw_fd(), sockets.as_raw_fd()))?;
+        let program = load(&program(addresses.as_raw_fd(), sockets.as_raw_fd(), protocol))?;
         let netns = std::fs::File::open("/proc/self/ns/net")?;
         let mut attr = LinkCreate {
             prog_fd: program.as_raw_fd() as u32,
@@ -267,12 +289,13 @@ impl Steering {
         Ok(Steering { addresses, _sockets: sockets, _program: program, _link: link })
     }
 
-    /// Steers new connections to `addr` to the listener.
+    /// Steers traffic to `addr` to the socket.
     pub fn add(&self, addr: SocketAddrV4) -> io::Result<()> {
         update(&self.addresses, &Key::of(addr), &0u32)
     }
 
-    /// Stops steering `addr`: new connections to it are refused again.
+    /// Stops steering `addr`: new connections to it are refused again
+    /// (datagrams get the kernel's port unreachable).
     pub fn remove(&self, addr: SocketAddrV4) {
         let key = Key::of(addr);
         let mut attr =
@@ -306,7 +329,7 @@ mod tests {
     #[test]
     fn steers_listed_addresses_to_one_socket() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let steering = match Steering::attach(&listener) {
+        let steering = match Steering::attach(&listener, Protocol::Tcp) {
             Ok(s) => s,
             Err(e) if std::env::var_os("REQUIRE_ALL_E2E").is_none() => {
                 eprintln!("skipped: sk_lookup steering unavailable here ({e})");
@@ -336,5 +359,33 @@ mod tests {
         assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
         drop(steering);
         assert_eq!(TcpStream::connect(b).unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    /// Datagrams to a steered address reach the one UDP socket; removing
+    /// the address leaves them to the kernel (nothing listens there).
+    #[test]
+    fn steers_datagrams_to_one_udp_socket() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let steering = match Steering::attach(&socket, Protocol::Udp) {
+            Ok(s) => s,
+            Err(e) if std::env::var_os("REQUIRE_ALL_E2E").is_none() => {
+                eprintln!("skipped: sk_lookup steering unavailable here ({e})");
+                return;
+            }
+            Err(e) => panic!("sk_lookup steering unavailable with REQUIRE_ALL_E2E set: {e}"),
+        };
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let a = SocketAddrV4::new(Ipv4Addr::new(127, 202, 0, 2), port);
+        steering.add(a).unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"hello", a).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], from), (&b"hello"[..], client.local_addr().unwrap()));
+        steering.remove(a);
+        client.send_to(b"again", a).unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_millis(200))).unwrap();
+        assert!(socket.recv_from(&mut buf).is_err(), "a removed address is not steered");
     }
 }
