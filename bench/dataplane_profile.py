@@ -148,6 +148,9 @@ def main() -> int:
     ap.add_argument("--record", help="directory for perf record -g data of the emulator's workloads")
     args = ap.parse_args()
     iperf3 = dpkit.need("iperf3", "iperf3")
+    if args.record:
+        # perf record writes nothing (and says nothing) into a missing directory.
+        Path(args.record).mkdir(parents=True, exist_ok=True)
     dpkit.raise_nofile(8192)
     logdir = dpkit.make_logdir("dataplane-profile-")
     procs = []

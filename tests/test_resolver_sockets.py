@@ -46,6 +46,27 @@ def udp_question(name):
     return q + b"\x00\x00\x01\x00\x01"
 
 
+def tcp_ask(conn, name):
+    """One question on an open TCP connection: the answer, or b"" once the
+    server has closed it."""
+    q = udp_question(name)
+    try:
+        conn.sendall(struct.pack(">H", len(q)) + q)
+        head = conn.recv(2)
+        if len(head) < 2:
+            return b""
+        (n,) = struct.unpack(">H", head)
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                return b""
+            data += chunk
+        return data
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+
+
 def resolver_of(emu, vpc_id):
     for region in emu.get("/_emulator/status")["regions"]:
         for v in region["vpcs"]:
@@ -120,10 +141,15 @@ def test_vpc_resolvers_answer_through_the_dns_listeners_sockets(mode, count, lim
             data, source = s.recvfrom(4096)
         assert source == (private, port) and data[:2] == b"\x12\x34" and data[3] & 0x0F == 1, (source, data[:4].hex())
 
-        # A deleted VPC's resolver stops answering; its neighbours do not.
+        # A deleted VPC's resolver stops answering, a TCP connection opened
+        # before included; its neighbours do not.
         gone, kept = resolvers[3], resolvers[4]
+        held = socket.create_connection((gone, port), timeout=5)
+        assert tcp_ask(held, "db.resolvers.internal")[:2] == b"\x51\x51"
         ec2.delete_vpc(VpcId=vpcs[3])
         emu.get("/_emulator/ready")
+        with held:
+            assert tcp_ask(held, "db.resolvers.internal") == b"", "a deleted VPC's resolver answered"
         r = dig(gone, port, "db.resolvers.internal")
         assert status_of(r.stdout) is None, r.stdout
         assert status_of(dig(kept, port, "db.resolvers.internal").stdout) == "NXDOMAIN"

@@ -124,6 +124,8 @@ impl DnsServer {
         let steering = match (settings.resolver_sockets, public_addr) {
             (ListenerSockets::PerAddress, _) => Err("--listener-sockets per-address".to_string()),
             (_, SocketAddr::V6(_)) => Err("the public listener is IPv6".to_string()),
+            // An answer leaves from its socket's port.
+            _ if port != public_addr.port() => Err("--vpc-dns-port differs from the --dns-addr port".to_string()),
             (_, SocketAddr::V4(_)) => Steering::attach(&public, public_addr.port())
                 .map_err(|e| format!("sk_lookup steering unavailable: {e}")),
         };
@@ -134,6 +136,9 @@ impl DnsServer {
         match &steering {
             Ok(_) => {
                 info!(socket = %public_addr, "vpc resolvers on loopback answer through the public listener's sockets (sk_lookup steering)")
+            }
+            Err(why) if settings.resolver_sockets == ListenerSockets::Shared => {
+                warn!("a UDP and a TCP socket per vpc resolver, despite --listener-sockets shared ({why})")
             }
             Err(why) => info!("a UDP and a TCP socket per vpc resolver ({why})"),
         }
@@ -155,6 +160,7 @@ impl DnsServer {
         };
         let views = Arc::new(Views::new(
             Handler::new(index.clone(), View::Public, upstream).logging(public_log).with_faults(shared.faults.clone()),
+            public_addr,
         ));
         let (stop, stop_rx) = watch::channel(false);
         let public = serve(public, Answers::ByDestination(views.clone()), true, &stop_rx);

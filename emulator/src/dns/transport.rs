@@ -40,15 +40,22 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 const UDP_QUESTION: usize = 4096;
 
 /// Which handler answers a question sent to an address: a steered VPC
-/// resolver's, or else the public view's.
+/// resolver's, or the public view's at the public listener's own address.
 pub struct Views {
     public: Arc<Handler>,
+    /// The public listener's address; `None` when it listens on every
+    /// address (0.0.0.0), and then answers at any address not steered.
+    public_ip: Option<Ipv4Addr>,
     resolvers: RwLock<HashMap<Ipv4Addr, Arc<Handler>>>,
 }
 
 impl Views {
-    pub fn new(public: Handler) -> Views {
-        Views { public: Arc::new(public), resolvers: RwLock::default() }
+    pub fn new(public: Handler, listening: SocketAddr) -> Views {
+        let public_ip = match listening {
+            SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(*a.ip()),
+            _ => None,
+        };
+        Views { public: Arc::new(public), public_ip, resolvers: RwLock::default() }
     }
 
     pub fn add(&self, resolver: Ipv4Addr, handler: Handler) {
@@ -59,9 +66,14 @@ impl Views {
         self.resolvers.write().unwrap_or_else(|e| e.into_inner()).remove(&resolver);
     }
 
-    fn of(&self, to: Option<Ipv4Addr>) -> Arc<Handler> {
-        let found = to.and_then(|ip| self.resolvers.read().unwrap_or_else(|e| e.into_inner()).get(&ip).cloned());
-        found.unwrap_or_else(|| self.public.clone())
+    /// `None` for an address no view answers at any more: a resolver just
+    /// closed, whose last questions were steered before it went.
+    fn of(&self, to: Option<Ipv4Addr>) -> Option<Arc<Handler>> {
+        let Some(ip) = to else { return Some(self.public.clone()) };
+        if let Some(h) = self.resolvers.read().unwrap_or_else(|e| e.into_inner()).get(&ip) {
+            return Some(h.clone());
+        }
+        (self.public_ip.is_none() || self.public_ip == Some(ip)).then(|| self.public.clone())
     }
 }
 
@@ -75,10 +87,10 @@ pub enum Answers {
 }
 
 impl Answers {
-    fn of(&self, to: Option<Ipv4Addr>) -> Arc<Handler> {
+    fn of(&self, to: Option<Ipv4Addr>) -> Option<Arc<Handler>> {
         match self {
             Answers::ByDestination(views) => views.of(to),
-            Answers::Fixed(h) => h.clone(),
+            Answers::Fixed(h) => Some(h.clone()),
         }
     }
 }
@@ -117,17 +129,27 @@ async fn udp_receiver(socket: Arc<UdpSocket>, answers: Answers, by_destination: 
                 continue;
             }
         };
-        if from.port() == 0 || from.ip().is_unspecified() {
+        let unanswerable = match from {
+            SocketAddr::V4(a) => a.ip().is_unspecified() || a.ip().is_broadcast(),
+            SocketAddr::V6(a) => a.ip().is_unspecified(),
+        };
+        if from.port() == 0 || unanswerable {
             continue;
         }
-        let handler = answers.of(to);
+        let Some(handler) = answers.of(to) else { continue };
         let raw = buf[..n].to_vec();
         if handler.may_wait() {
             // Forwarded upstream: the answer may take seconds, so it is
-            // sent from a task of its own.
-            let socket = socket.clone();
+            // sent from a task of its own, which holds the socket only to
+            // send (it closes when the receivers stop) and ends on stop.
+            let socket = Arc::downgrade(&socket);
+            let mut stop = stop.clone();
             tokio::spawn(async move {
-                if let Some(bytes) = answer(&handler, raw, from, Protocol::Udp).await {
+                let answered = tokio::select! {
+                    a = answer(&handler, raw, from, Protocol::Udp) => a,
+                    _ = stop.changed() => None,
+                };
+                if let (Some(bytes), Some(socket)) = (answered, socket.upgrade()) {
                     send(&socket, &bytes, from, to).await;
                 }
             });
@@ -157,18 +179,19 @@ pub async fn serve_tcp(listener: TcpListener, answers: Answers, mut stop: watch:
             Ok(SocketAddr::V4(local)) if by_destination => Some(*local.ip()),
             _ => None,
         };
-        let handler = answers.of(to);
-        let mut stop = stop.clone();
+        let (answers, mut stop) = (answers.clone(), stop.clone());
         tokio::spawn(async move {
             tokio::select! {
-                _ = connection(stream, peer, &handler) => {}
+                _ = connection(stream, peer, &answers, to) => {}
                 _ = stop.changed() => {}
             }
         });
     }
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, handler: &Handler) {
+/// Questions on one connection, each answered by the view at its local
+/// address now: a resolver gone since the connection opened closes it.
+async fn connection(mut stream: TcpStream, peer: SocketAddr, answers: &Answers, to: Option<Ipv4Addr>) {
     loop {
         let mut len = [0u8; 2];
         if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await, Ok(Ok(_))) {
@@ -178,12 +201,14 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, handler: &Handler) 
         if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut raw)).await, Ok(Ok(_))) {
             return;
         }
-        let Some(bytes) = answer(handler, raw, peer, Protocol::Tcp).await else { continue };
+        let Some(handler) = answers.of(to) else { return };
+        let Some(bytes) = answer(&handler, raw, peer, Protocol::Tcp).await else { continue };
         let Ok(len) = u16::try_from(bytes.len()) else { return };
         let mut framed = Vec::with_capacity(bytes.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(&bytes);
-        if stream.write_all(&framed).await.is_err() {
+        // A client that stops reading is cut off as one that stops asking.
+        if !matches!(tokio::time::timeout(TCP_IDLE, stream.write_all(&framed)).await, Ok(Ok(()))) {
             return;
         }
     }
