@@ -170,7 +170,7 @@ impl SharedListener {
     /// listens on is refused as a bind would be (the program runs before
     /// the kernel's own lookup and would take its connections).
     pub(super) fn add(&self, key: SocketAddrV4, steered: Steered) -> io::Result<()> {
-        probe_bind(key)?;
+        super::socket::probe_tcp_bind(key)?;
         self.routes.write().unwrap_or_else(|e| e.into_inner()).insert(key, Arc::new(steered));
         #[cfg(target_os = "linux")]
         let steering = self.steering.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,12 +232,4 @@ impl SharedListener {
             }
         }
     }
-}
-
-/// Binds (without listening) and closes a socket at `key`: fails, as the
-/// per-address listener would, where another socket listens there.
-fn probe_bind(key: SocketAddrV4) -> io::Result<()> {
-    let socket = TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(SocketAddr::V4(key))
 }

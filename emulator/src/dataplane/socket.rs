@@ -1,5 +1,6 @@
 //! Outgoing sockets bound to a simulated source address (an NLB node's host
-//! address), shared by flows and health checks.
+//! address), shared by flows and health checks; and the socket options and
+//! bind probe the data plane's and DNS's listeners share.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -41,7 +42,7 @@ pub(crate) fn free_bind<T>(_socket: &T) {}
 /// Turns on an IPPROTO_IP boolean option; a kernel without it only costs
 /// what the option would have given, so failure is logged, not returned.
 #[cfg(target_os = "linux")]
-fn set_ip_flag(socket: &impl std::os::fd::AsRawFd, option: libc::c_int, name: &str) {
+pub(crate) fn set_ip_flag(socket: &impl std::os::fd::AsRawFd, option: libc::c_int, name: &str) {
     let on: libc::c_int = 1;
     // SAFETY: a valid, owned socket descriptor and a c_int option value of
     // the size passed; the call touches nothing else.
@@ -57,4 +58,14 @@ fn set_ip_flag(socket: &impl std::os::fd::AsRawFd, option: libc::c_int, name: &s
     if rc != 0 {
         tracing::debug!(error = %io::Error::last_os_error(), "{name} not set");
     }
+}
+
+/// Binds (without listening) and closes a TCP socket at `key`: fails, as a
+/// listener's bind would, where another socket listens there. Checked
+/// before an address is steered to a shared socket, which would otherwise
+/// take that socket's connections.
+pub(crate) fn probe_tcp_bind(key: SocketAddrV4) -> io::Result<()> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::V4(key))
 }

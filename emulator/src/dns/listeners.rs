@@ -382,7 +382,5 @@ impl Follower {
 /// another socket of this host is bound there.
 fn probe(addr: SocketAddrV4) -> io::Result<()> {
     std::net::UdpSocket::bind(addr)?;
-    let tcp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    tcp.set_reuse_address(true)?;
-    tcp.bind(&SocketAddr::V4(addr).into())
+    crate::dataplane::socket::probe_tcp_bind(addr)
 }

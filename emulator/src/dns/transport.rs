@@ -104,10 +104,10 @@ pub fn serve_udp(
     stop: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let by_destination = matches!(answers, Answers::ByDestination(_)) && socket.local_addr().is_ok_and(|a| a.is_ipv4());
+    // Without IP_PKTINFO (logged) every question goes to the public view.
+    #[cfg(target_os = "linux")]
     if by_destination {
-        if let Err(e) = set_pktinfo(&socket) {
-            debug!(error = %e, "no IP_PKTINFO: every question goes to the public view");
-        }
+        crate::dataplane::socket::set_ip_flag(&socket, libc::IP_PKTINFO, "IP_PKTINFO");
     }
     let socket = Arc::new(socket);
     (0..tasks.max(1))
@@ -296,32 +296,6 @@ impl ResponseHandler for Capture {
 
 // ---------------------------------------------------------------- sockets
 
-#[cfg(target_os = "linux")]
-fn set_pktinfo(socket: &UdpSocket) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid descriptor and an int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_PKTINFO,
-            &on as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn set_pktinfo(_: &UdpSocket) -> io::Result<()> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "IP_PKTINFO needs Linux"))
-}
-
 /// One datagram: its length, sender and (with `pktinfo`) the address it
 /// was sent to.
 async fn recv(socket: &UdpSocket, buf: &mut [u8], pktinfo: bool) -> io::Result<(usize, SocketAddr, Option<Ipv4Addr>)> {
@@ -356,6 +330,29 @@ async fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr, from: Option<Ipv
 #[repr(C, align(8))]
 struct Control([u8; 64]);
 
+/// The header of one datagram to or from `name`, its bytes in `iov`, with
+/// the first `control_len` bytes of `control` for control messages.
+///
+/// # Safety
+/// The pointers must stay valid for as long as the header is used.
+#[cfg(target_os = "linux")]
+unsafe fn msghdr(
+    name: *mut libc::sockaddr_in,
+    iov: *mut libc::iovec,
+    control: &mut Control,
+    control_len: usize,
+) -> libc::msghdr {
+    // SAFETY: msghdr is plain data; all zeroes is a valid (empty) value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = name.cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = control_len as _;
+    msg
+}
+
 #[cfg(target_os = "linux")]
 fn recv_pktinfo(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<Ipv4Addr>)> {
     // SAFETY: every pointer in `msg` points at a live buffer of this frame
@@ -365,13 +362,8 @@ fn recv_pktinfo(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, So
         let mut from: libc::sockaddr_in = std::mem::zeroed();
         let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
         let mut control = Control([0; 64]);
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_name = (&mut from as *mut libc::sockaddr_in).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.0.as_mut_ptr().cast();
-        msg.msg_controllen = control.0.len() as _;
+        let len = control.0.len();
+        let mut msg = msghdr(&mut from, &mut iov, &mut control, len);
         let n = libc::recvmsg(fd, &mut msg, 0);
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -404,13 +396,8 @@ fn send_from(fd: std::os::fd::RawFd, bytes: &[u8], to: SocketAddrV4, from: Ipv4A
         dest.sin_addr.s_addr = u32::from(*to.ip()).to_be();
         let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
         let mut control = Control([0; 64]);
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_name = (&mut dest as *mut libc::sockaddr_in).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.0.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<libc::in_pktinfo>() as u32) as _;
+        let len = libc::CMSG_SPACE(std::mem::size_of::<libc::in_pktinfo>() as u32) as usize;
+        let msg = msghdr(&mut dest, &mut iov, &mut control, len);
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::IPPROTO_IP;
         (*c).cmsg_type = libc::IP_PKTINFO;
