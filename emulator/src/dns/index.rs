@@ -268,6 +268,9 @@ pub struct Index {
     public: Names,
     private: HashMap<VpcKey, Names>,
     vpcs: BTreeMap<VpcKey, VpcInfo>,
+    /// Counts the VPC updates installed, so the resolvers are reconciled
+    /// only when the set of VPCs may have changed, not on every batch.
+    vpc_updates: u64,
     placed: HashMap<(String, String), Placement>,
     /// Load balancers' names and addresses, by region and ARN.
     load_balancers: HashMap<(String, String), (String, Vec<Ipv4Addr>)>,
@@ -285,6 +288,7 @@ impl Default for Index {
             public,
             private: HashMap::new(),
             vpcs: BTreeMap::new(),
+            vpc_updates: 0,
             placed: HashMap::new(),
             load_balancers: HashMap::new(),
             txt: BTreeMap::new(),
@@ -315,6 +319,9 @@ impl Index {
     /// Builds the records of what [`Pending::read`] found.
     pub fn install(&mut self, updates: Vec<Update>) {
         for update in updates {
+            if matches!(update, Update::Vpc(..)) {
+                self.vpc_updates += 1;
+            }
             match update {
                 Update::Vpc(key, Some(info)) => {
                     self.vpcs.insert(key, info);
@@ -334,6 +341,11 @@ impl Index {
     /// The VPCs that have a resolver.
     pub fn vpcs(&self) -> &BTreeMap<VpcKey, VpcInfo> {
         &self.vpcs
+    }
+
+    /// VPC updates installed so far: unchanged, the VPCs are the same.
+    pub fn vpc_updates(&self) -> u64 {
+        self.vpc_updates
     }
 
     /// What `view` says about `name` (lowercase, no trailing dot); `None`

@@ -174,6 +174,7 @@ impl DnsServer {
             views,
             steering: steering.ok(),
             resolvers: HashMap::new(),
+            reconciled: None,
             unbindable: HashSet::new(),
         };
         let task = tokio::spawn(follower.run(events, stop_rx, public));
@@ -205,6 +206,9 @@ struct Follower {
     views: Arc<Views>,
     steering: Option<Steering>,
     resolvers: HashMap<VpcKey, VpcResolver>,
+    /// The index's VPC updates when the resolvers were last reconciled
+    /// with it (`None`: never, or the index was rebuilt since).
+    reconciled: Option<u64>,
     /// VPCs whose resolver address could not be bound: not retried on
     /// every event (the warning says it once).
     unbindable: HashSet<VpcKey>,
@@ -288,6 +292,7 @@ impl Follower {
         let mut fresh = Index::default();
         fresh.install(updates);
         *self.index.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.reconciled = None;
     }
 
     /// How a VPC resolver's questions are logged: under the VPC's owner.
@@ -305,8 +310,17 @@ impl Follower {
     }
 
     /// Opens a resolver for every new VPC and closes those of deleted ones.
+    /// A batch that touched no VPC (most: endpoints come and go) costs one
+    /// comparison, not a walk of every VPC.
     async fn reconcile(&mut self) {
-        let wanted = self.index.read().unwrap_or_else(|e| e.into_inner()).vpcs().clone();
+        let (wanted, updates) = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            if self.reconciled == Some(index.vpc_updates()) {
+                return;
+            }
+            (index.vpcs().clone(), index.vpc_updates())
+        };
+        self.reconciled = Some(updates);
         let gone: Vec<VpcKey> = self.resolvers.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
         self.unbindable.retain(|k| wanted.contains_key(k));
         for key in gone {

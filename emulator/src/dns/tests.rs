@@ -447,3 +447,26 @@ fn an_active_load_balancer_name_answers_its_nodes_until_it_goes() {
     assert_eq!(f.a(&View::Public, &dns_name), None);
     assert!(f.index.lookup(&View::Public, &dns_name).is_none(), "no NLB left: the zone is gone too");
 }
+
+/// The resolvers are reconciled with the index only when it installed a
+/// VPC update: endpoint batches (most of them) must leave the count alone,
+/// and a new or deleted VPC must move it.
+#[test]
+fn only_vpc_updates_ask_for_the_resolvers_to_be_reconciled() {
+    let mut f = Fixture::new();
+    let before = f.index.vpc_updates();
+    let subnets = f.subnets.clone();
+    f.ec2_endpoint(&subnets);
+    f.tick();
+    assert_eq!(f.index.vpc_updates(), before, "endpoint batches touched no VPC");
+    let c = consumer();
+    let vpc = f.world.create_vpc(&c, 2, "10.26.0.0/16", None, Tags::new()).unwrap();
+    f.follow();
+    let created = f.index.vpc_updates();
+    assert!(created > before);
+    assert!(f.index.vpcs().keys().any(|k| k.vpc_id == vpc.id));
+    f.world.delete_vpc(&c, &vpc.id).unwrap();
+    f.follow();
+    assert!(f.index.vpc_updates() > created);
+    assert!(!f.index.vpcs().keys().any(|k| k.vpc_id == vpc.id));
+}
