@@ -7,7 +7,13 @@ Measures for each server:
     20 VPCs, each VPC with two subnets in us-east-1a/us-east-1b, all for one
     endpoint service backed by one internal network load balancer);
   * DescribeVpcEndpoints latency p50/p99 (all endpoints in one page,
-    MaxResults=1000, with the 1,000 endpoints present).
+    MaxResults=1000, with the 1,000 endpoints present);
+and, first in each run, the same client against a server that does no work
+(the floor CreateVpcEndpoint is held to: at most 1.5x its p50 and p99).
+
+The whole suite runs --runs times (3 by default), the floor and the servers
+back to back in each run; the report gives each figure's median over the
+runs, and for the floor target the spread and each run's own ratio.
 
 Both servers get byte-identical requests over one keep-alive
 http.client.HTTPConnection each, and only 127.0.0.1 is used. The timed part of
@@ -51,6 +57,7 @@ ELB_VERSION = "2015-12-01"
 ENDPOINTS_PER_VPC = 50  # AWS's default quota, enforced by the emulator
 MARK_START = "<!-- api-bench:start -->"
 MARK_END = "<!-- api-bench:end -->"
+FLOOR_TARGET = 1.5  # CreateVpcEndpoint p50 and p99 at most this many times the no-work floor
 LATENCY_TARGET = 50.0  # moto/emulator, per the project's stated goals
 START_TARGET = 20.0
 
@@ -685,6 +692,39 @@ def fmt_ms(v) -> str:
     return f"{v:.3f} ms" if v < 10 else (f"{v:.1f} ms" if v < 1000 else f"{v / 1000:.2f} s")
 
 
+def floor_table(results: dict) -> list[str]:
+    """CreateVpcEndpoint against the no-work floor: the ratio of the medians
+    decides, and each run's own ratio shows how far one run strays."""
+    emu, floor, runs = results.get("emulator"), results.get("floor"), results.get("runs", [])
+    if not emu or not floor:
+        return []
+    out = [
+        "| CreateVpcEndpoint | Emulator (spread) | No-work floor (spread) | Ratio of medians | Each run | Target | Met? |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    verdicts = []
+    for q in ("p50_ms", "p99_ms"):
+        e_runs = [r["emulator"]["latency"]["create"][q] for r in runs if "emulator" in r and "floor" in r]
+        f_runs = [r["floor"][q] for r in runs if "emulator" in r and "floor" in r]
+        e, f = emu["latency"]["create"][q], floor[q]
+        ratio = e / f if f else None
+        ok = ratio is not None and ratio <= FLOOR_TARGET
+        verdicts.append(ok)
+        each = ", ".join(f"{a / b:.2f}x" for a, b in zip(e_runs, f_runs) if b)
+        es, fs = dpkit.spread(e_runs), dpkit.spread(f_runs)
+        out.append(
+            f"| {q[:3]} | {fmt_ms(e)} ({(es or 0) * 100:.0f}%) | {fmt_ms(f)} ({(fs or 0) * 100:.0f}%) | "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}x'} | {each} | ≤ {FLOOR_TARGET}x | {'yes' if ok else '**no**'} |"
+        )
+    out += [
+        "",
+        f"Target: CreateVpcEndpoint p50 and p99 within {FLOOR_TARGET}x of the floor (ratio of the medians): "
+        f"**{'met' if all(verdicts) else 'not met'}**. Spread = (max - min) / median over the runs.",
+        "",
+    ]
+    return out
+
+
 def render(results: dict, meta: dict) -> str:
     emu, moto = results.get("emulator"), results.get("moto")
 
@@ -712,7 +752,8 @@ def render(results: dict, meta: dict) -> str:
         f"Written by `bench/api_bench.py` on {meta['date']}"
         + (" (**--quick smoke run: small sizes, not representative**)" if meta["quick"] else "")
         + (f" (**partial run: only {meta['only']}**)" if meta["only"] else "")
-        + ". Do not edit this section by hand; re-run the script.",
+        + f". Every figure is the median of {meta.get('runs', 1)} run(s) of the whole suite, each run measuring the floor "
+        "and the servers back to back. Do not edit this section by hand; re-run the script.",
         "",
         "| Metric | Emulator | moto | Ratio (moto / emulator) | Target | Met? |",
         "|---|---:|---:|---:|---:|---|",
@@ -743,6 +784,8 @@ def render(results: dict, meta: dict) -> str:
     else:
         lines.append("Targets: not measured (both servers are needed for a ratio).")
     lines.append("")
+
+    lines += floor_table(results)
 
     def detail(side, name):
         if side is None:
@@ -832,6 +875,7 @@ def main() -> int:
     )
     ap.add_argument("--emulator-arg", action="append", default=[], help="extra argument for the emulator (repeatable)")
     ap.add_argument("--only", choices=["emulator", "moto"], help="run one server only (development; no ratios)")
+    ap.add_argument("--runs", type=int, help="runs of the whole suite, floor and servers back to back in each (default 3, --quick 1)")
     ap.add_argument("--starts", type=int, help="spawns for the start-time median (default 10, --quick 3)")
     ap.add_argument("--endpoints", type=int, help="endpoints to create (default 1000, --quick 100)")
     ap.add_argument("--describe-calls", type=int, help="timed DescribeVpcEndpoints calls (default 200, --quick 50)")
@@ -879,25 +923,32 @@ def main() -> int:
     if run_moto:
         servers["moto"] = Server("moto", lambda port: [moto_bin, "-H", HOST, "-p", str(port)], logdir)
 
-    results: dict = {}
+    runs_n = args.runs or (1 if args.quick else 3)
+    runs: list[dict] = []
     started = time.perf_counter()
     try:
-        if not args.no_floor:
-            print("measuring client overhead against a trivial server ...", flush=True)
-            results["floor"] = f = measure_floor(logdir, args.access_key, 2000, args.client)
-            print(f"  floor p50 {f['p50_ms']:.3f} ms, p99 {f['p99_ms']:.3f} ms; client CPU {f['client_cpu_us']:.0f} us/call", flush=True)
-        for name, server in servers.items():
-            print(f"{name}: start time x{starts} ...", flush=True)
-            start = measure_start(server, starts, args.access_key, args.ready_timeout)
-            print(f"{name}: latency ({n_endpoints} endpoints, {describe_calls} describes) ...", flush=True)
-            lat = measure_latency(server, n_endpoints, describe_calls, args.access_key, args.ready_timeout, args.client)
-            results[name] = {"start": start, "latency": lat}
-            print(
-                f"  {name}: start median {start['median_ms']:.1f} ms; create p50/p99 "
-                f"{lat['create']['p50_ms']:.3f}/{lat['create']['p99_ms']:.3f} ms; describe p50/p99 "
-                f"{lat['describe']['p50_ms']:.3f}/{lat['describe']['p99_ms']:.3f} ms",
-                flush=True,
-            )
+        # Each run measures the floor and every server back to back, so a
+        # run's ratios compare measurements taken minutes apart at most.
+        for i in range(runs_n):
+            run: dict = {}
+            runs.append(run)
+            print(f"run {i + 1}/{runs_n}", flush=True)
+            if not args.no_floor:
+                print("measuring client overhead against a trivial server ...", flush=True)
+                run["floor"] = f = measure_floor(logdir, args.access_key, 2000, args.client)
+                print(f"  floor p50 {f['p50_ms']:.3f} ms, p99 {f['p99_ms']:.3f} ms; client CPU {f['client_cpu_us']:.0f} us/call", flush=True)
+            for name, server in servers.items():
+                print(f"{name}: start time x{starts} ...", flush=True)
+                start = measure_start(server, starts, args.access_key, args.ready_timeout)
+                print(f"{name}: latency ({n_endpoints} endpoints, {describe_calls} describes) ...", flush=True)
+                lat = measure_latency(server, n_endpoints, describe_calls, args.access_key, args.ready_timeout, args.client)
+                run[name] = {"start": start, "latency": lat}
+                print(
+                    f"  {name}: start median {start['median_ms']:.1f} ms; create p50/p99 "
+                    f"{lat['create']['p50_ms']:.3f}/{lat['create']['p99_ms']:.3f} ms; describe p50/p99 "
+                    f"{lat['describe']['p50_ms']:.3f}/{lat['describe']['p99_ms']:.3f} ms",
+                    flush=True,
+                )
     except BenchError as e:
         print(f"error: {e}\n(server logs in {logdir})", file=sys.stderr)
         return 1
@@ -908,8 +959,12 @@ def main() -> int:
         for server in servers.values():
             server.stop()
 
+    # Every figure of the report is its median over the runs.
+    results = {name: dpkit.median_tree([r.get(name) for r in runs]) for name in ("floor", "emulator", "moto")}
+    results = {k: v for k, v in results.items() if v is not None} | {"runs": runs}
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "runs": runs_n,
         "quick": args.quick,
         "only": args.only,
         "endpoints": n_endpoints,

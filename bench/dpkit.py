@@ -28,8 +28,8 @@ from dpkit_processes import (
     raise_nofile, start_echo, stop_all, wait_listening,
 )
 from dpkit_report import (
-    cpu_model, deb_version, debian_version, emulator_version, git_rev, median, mem_total, pct, sysctl, tool_version,
-    write_section,
+    cpu_model, deb_version, debian_version, emulator_version, git_rev, median, median_tree, mem_total, pct, spread,
+    sysctl, tool_version, write_section,
 )
 from dpkit_usage import (
     OtherCpu, child_pids, cpu_seconds, fd_count, loadavg, machine_busy_seconds, own_tree_cpu_seconds, rss_kib,
@@ -42,8 +42,8 @@ __all__ = [
     "READY", "REPO", "Emulator", "Missing", "Proc", "echo_serve", "emulator_binary", "free_port", "make_logdir",
     "need", "need_boto3", "raise_nofile", "start_echo", "stop_all", "wait_listening",
     # dpkit_report
-    "cpu_model", "deb_version", "debian_version", "emulator_version", "git_rev", "median", "mem_total", "pct",
-    "sysctl", "tool_version", "write_section",
+    "cpu_model", "deb_version", "debian_version", "emulator_version", "git_rev", "median", "median_tree", "mem_total",
+    "pct", "spread", "sysctl", "tool_version", "write_section",
     # dpkit_usage
     "OtherCpu", "child_pids", "cpu_seconds", "fd_count", "loadavg", "machine_busy_seconds", "own_tree_cpu_seconds",
     "rss_kib", "threads", "time_wait_from", "tree_cpu_seconds",

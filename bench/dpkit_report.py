@@ -110,6 +110,28 @@ def median(values):
     return pct(v, 0.5) if v else float("nan")
 
 
+def spread(values) -> float | None:
+    """(max - min) / median of a run's figures; None without a median."""
+    v = [x for x in values if x is not None and x == x]
+    m = median(v) if v else None
+    return (max(v) - min(v)) / m if m else None
+
+
+def median_tree(runs: list):
+    """The runs' results, of one shape, with each number replaced by its
+    median over the runs (dicts walked by key; anything else from the last
+    run that has it)."""
+    present = [r for r in runs if r is not None]
+    if not present:
+        return None
+    if all(isinstance(r, dict) for r in present):
+        keys = dict.fromkeys(k for r in present for k in r)
+        return {k: median_tree([r.get(k) for r in present]) for k in keys}
+    if all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in present):
+        return median(present)
+    return present[-1]
+
+
 # --------------------------------------------------------------------------- BENCHMARKS.md
 
 
