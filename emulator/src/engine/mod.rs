@@ -191,7 +191,7 @@ impl Shared {
             w.settle();
             return Ok(0);
         }
-        let change = Change { at: cause.at, cause: cause.what.clone(), body: Body::Effects(effects) };
+        let change = Change { at: cause.at, cause: cause.what.clone(), body: Body::Written(effects) };
         match self.append(change) {
             Ok(seq) => {
                 w.settle();

@@ -35,6 +35,14 @@ pub fn shared(config: &Config) -> io::Result<Arc<Shared>> {
                 Body::Effects(effects) => world
                     .apply_effects(&effects)
                     .map_err(|e| invalid(format!("journal record {} ({}): {e}", n + 1, change.cause)))?,
+                // Never read from a journal (it reads back as effects);
+                // applied the same way where a change is handed over whole.
+                Body::Written(written) => written
+                    .iter()
+                    .map(|w| w.to_effect().map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .and_then(|effects| world.apply_effects(&effects))
+                    .map_err(|e| invalid(format!("journal record {} ({}): {e}", n + 1, change.cause)))?,
                 Body::World(dump) => {
                     let next = World::from_json(dump, config.model.clone())
                         .map_err(|e| invalid(format!("journal record {} ({}): {e}", n + 1, change.cause)))?;

@@ -566,7 +566,8 @@ mod world_tests {
         assert!(effects.iter().any(|e| e.table == "rrsets"));
         // The journaled records rebuild the same world.
         let mut copy = World::new(Settings::default());
-        copy.apply_effects(&effects).unwrap();
+        let read_back: Vec<_> = effects.iter().map(|e| e.to_effect().unwrap()).collect();
+        copy.apply_effects(&read_back).unwrap();
         assert_eq!(copy.to_json(), w.to_json());
         assert_eq!(copy.record_count(&id), 3);
         w.settle();

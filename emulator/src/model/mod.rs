@@ -59,7 +59,7 @@ pub use route_table::RouteTable;
 pub use security_group::{IpPermission, Peer, Permission, SecurityGroup, SecurityGroupRule};
 pub use service::{EndpointService, Principal, ServiceState};
 pub use subnet::Subnet;
-pub use table::{Effect, Table, Tracked};
+pub use table::{Effect, Table, Tracked, Written};
 pub use tags::{Filter, Tags};
 pub use target_group::{Target, TargetGroup, TargetHealthState};
 pub use vpc::Vpc;
@@ -333,7 +333,7 @@ impl World {
 
     /// The records the open change wrote and removed. The change stays
     /// open until [`World::settle`] keeps it or [`World::undo`] takes it back.
-    pub(crate) fn changes(&mut self) -> Vec<Effect> {
+    pub(crate) fn changes(&mut self) -> Vec<Written> {
         let mut out = Vec::new();
         self.host_blocks.changes("", "host_blocks", &mut out);
         self.transitional.changes("", "transitional", &mut out);

@@ -4,8 +4,9 @@
 //! use, ...) sits in a [`Table`]. Reads go straight to the map underneath;
 //! every write first keeps the record's image from before the change. When a
 //! change ends, the engine either takes the kept images back ([`Tracked::undo`],
-//! a failing command changes nothing) or turns them into [`Effect`]s, the
-//! records written and removed, which is what the journal holds.
+//! a failing command changes nothing) or turns them into [`Written`]
+//! records, what the change wrote and removed, serialised once for the
+//! journal; the journal reads them back as [`Effect`]s.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::ops::Deref;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// One record written (`value` is the record) or removed (`value` is
@@ -27,6 +29,41 @@ pub struct Effect {
     /// A record may be `null` (a table of keys only): present is written.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub value: Option<Value>,
+}
+
+/// One record written or removed by a change, as the engine journals it:
+/// key and record serialised straight to JSON text, without building a
+/// value tree first. Written in the shape of an [`Effect`], and read back
+/// as one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    pub table: String,
+    pub key: Box<RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Box<RawValue>>,
+}
+
+impl Written {
+    /// The effect this record reads back as.
+    pub fn to_effect(&self) -> Result<Effect, serde_json::Error> {
+        Ok(Effect {
+            region: self.region.clone(),
+            table: self.table.clone(),
+            key: serde_json::from_str(self.key.get())?,
+            value: self.value.as_ref().map(|v| serde_json::from_str(v.get())).transpose()?,
+        })
+    }
+}
+
+impl PartialEq for Written {
+    fn eq(&self, other: &Written) -> bool {
+        self.region == other.region
+            && self.table == other.table
+            && self.key.get() == other.key.get()
+            && self.value.as_ref().map(|v| v.get()) == other.value.as_ref().map(|v| v.get())
+    }
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
@@ -124,7 +161,7 @@ pub trait Tracked {
     /// Takes back every write of the open change.
     fn undo(&mut self);
     /// Appends the records the open change wrote and removed to `out`.
-    fn changes(&self, region: &str, table: &str, out: &mut Vec<Effect>);
+    fn changes(&self, region: &str, table: &str, out: &mut Vec<Written>);
     /// Ends the open change: what the table holds now stays.
     fn settle(&mut self);
     /// Writes one journaled record.
@@ -145,19 +182,20 @@ where
         }
     }
 
-    fn changes(&self, region: &str, table: &str, out: &mut Vec<Effect>) {
+    fn changes(&self, region: &str, table: &str, out: &mut Vec<Written>) {
+        use serde_json::value::to_raw_value;
         for (k, before) in &self.before {
             let now = self.rows.get(k);
             if before.as_ref() == now {
                 continue;
             }
-            let (Ok(key), Ok(value)) = (serde_json::to_value(k), now.map(serde_json::to_value).transpose()) else {
+            let (Ok(key), Ok(value)) = (to_raw_value(k), now.map(to_raw_value).transpose()) else {
                 // Every record type serialises; a failure here is a bug in
                 // a record type, not something input can cause.
                 tracing::error!(table, "a record does not serialise; it is not journaled");
                 continue;
             };
-            out.push(Effect { region: region.to_string(), table: table.to_string(), key, value });
+            out.push(Written { region: region.to_string(), table: table.to_string(), key, value });
         }
     }
 
@@ -267,8 +305,37 @@ mod tests {
         t.remove("e"); // created and removed: no change
         let mut out = Vec::new();
         t.changes("r", "numbers", &mut out);
-        let got: Vec<(Value, Option<Value>)> = out.into_iter().map(|e| (e.key, e.value)).collect();
+        let got: Vec<(Value, Option<Value>)> = out.iter().map(read_back).map(|e| (e.key, e.value)).collect();
         assert_eq!(got, vec![("b".into(), None), ("c".into(), Some(3.into()))]);
+    }
+
+    /// What the journal reads back of a written record.
+    fn read_back(w: &Written) -> Effect {
+        let json = serde_json::to_string(w).expect("serialises");
+        serde_json::from_str(&json).expect("reads back as an effect")
+    }
+
+    #[test]
+    fn written_records_read_back_as_the_effects_they_were() {
+        let mut t: Table<String, Option<u32>> = Table::default();
+        t.insert("null".into(), None);
+        t.insert("one".into(), Some(1));
+        let mut out = Vec::new();
+        t.changes("r", "options", &mut out);
+        t.settle();
+        t.remove("one");
+        t.changes("", "options", &mut out);
+        let got: Vec<Effect> = out.iter().map(read_back).collect();
+        let effect = |region: &str, key: &str, value: Option<Value>| Effect {
+            region: region.into(),
+            table: "options".into(),
+            key: key.into(),
+            value,
+        };
+        assert_eq!(
+            got,
+            vec![effect("r", "null", Some(Value::Null)), effect("r", "one", Some(1.into())), effect("", "one", None)]
+        );
     }
 
     #[test]
@@ -291,7 +358,7 @@ mod tests {
         *t.get_mut("b").expect("b") = 20;
         let mut out = Vec::new();
         t.changes("", "numbers", &mut out);
-        for e in &out {
+        for e in out.iter().map(read_back) {
             copy.apply(&e.key, e.value.as_ref()).expect("applies");
         }
         assert_eq!(copy.rows, t.rows);

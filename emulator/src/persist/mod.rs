@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::model::Effect;
+use crate::model::{Effect, Written};
 
 pub const SNAPSHOT: &str = "snapshot.json";
 pub const JOURNAL: &str = "journal.log";
@@ -118,8 +118,12 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Body {
-    /// The records written and removed.
+    /// The records written and removed, as read back.
     Effects(Vec<Effect>),
+    /// The same, as the engine writes them: serialised as `effects`, and
+    /// read back as [`Body::Effects`].
+    #[serde(rename = "effects", skip_deserializing)]
+    Written(Vec<Written>),
     /// The whole world after the change (import, reset).
     World(Value),
 }
