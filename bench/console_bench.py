@@ -326,8 +326,7 @@ def summarize(runs) -> dict:
         for mode in ("closed", "open"):
             vals = [r[key] for r in runs[mode]]
             med = dpkit.median(vals)
-            s[(key, mode)] = {"median": med, "all": vals,
-                              "spread": (max(vals) - min(vals)) / med if med else None}
+            s[(key, mode)] = {"median": med, "all": vals, "spread": dpkit.spread(vals)}
         pairs = [o[key] / c[key] for o, c in zip(runs["open"], runs["closed"]) if c[key]]
         s[(key, "paired")] = {"median": dpkit.median(pairs), "q1": dpkit.pct(pairs, 0.25),
                               "q3": dpkit.pct(pairs, 0.75), "all": pairs}

@@ -76,7 +76,7 @@ def aggregate(runs: list[dict]) -> dict:
             vals = [r[name][k] for r in runs if r.get(name, {}).get(k) is not None]
             a[k + "_runs"] = vals
             a[k] = dpkit.median(vals) if vals else None
-            a[k + "_spread"] = (max(vals) - min(vals)) / a[k] if vals and a[k] else None
+            a[k + "_spread"] = dpkit.spread(vals)
         a["conn_timelines"] = [t for r in runs for t in r.get(name, {}).get("conn_timelines", [])]
         a["conn_total"] = sum(r.get(name, {}).get("conn_total", 0) for r in runs)
         a["conn_errors"] = sum(r.get(name, {}).get("conn_errors", 0) for r in runs)
