@@ -84,8 +84,12 @@ struct PrivateName {
 
 /// An index in a comparable form (tests).
 #[cfg(test)]
-pub(crate) type Summary =
-    (BTreeMap<(String, String), Placement>, BTreeMap<VpcKey, VpcInfo>, Vec<usize>, BTreeMap<String, ZoneCopy>);
+pub(crate) type Summary = (
+    BTreeMap<(String, String), Placement>,
+    BTreeMap<VpcKey, VpcInfo>,
+    Vec<BTreeMap<String, Vec<String>>>,
+    BTreeMap<String, ZoneCopy>,
+);
 
 /// One change of the index, read from the world.
 #[derive(Debug)]
@@ -368,34 +372,51 @@ impl Index {
     }
 
     /// What the index holds, in a comparable form: every endpoint's
-    /// placement, the VPCs, and the number of names in each view.
+    /// placement, the VPCs, and every view's names with their records.
     #[cfg(test)]
     pub(crate) fn summary(&self) -> Summary {
         let placed = self.placed.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let mut sizes = vec![self.public.len()];
-        let private: BTreeMap<&VpcKey, usize> = self.private.iter().map(|(k, n)| (k, n.len())).collect();
-        sizes.extend(private.values());
+        let mut views = vec![self.public.records()];
+        let private: BTreeMap<&VpcKey, &Names> = self.private.iter().collect();
+        views.extend(private.values().map(|n| n.records()));
         let zones = self.zones.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        (placed, self.vpcs.clone(), sizes, zones)
+        (placed, self.vpcs.clone(), views, zones)
     }
 
+    /// Moves `id`'s names to `placement`, touching only the names whose
+    /// addresses changed: most events of an endpoint (a state change, an
+    /// acceptance) leave its public names as they were.
     fn place(&mut self, region: String, id: String, placement: Option<Placement>) {
-        let source: Arc<str> = Arc::from(id.as_str());
         let slot = (region, id);
-        if let Some(old) = self.placed.remove(&slot) {
-            self.take_back(&source, old);
+        let old = self.placed.remove(&slot).unwrap_or_default();
+        let new = placement.unwrap_or_default();
+        if old != new {
+            let source: Arc<str> = Arc::from(slot.1.as_str());
+            for (name, _) in &old.public {
+                if !new.public.iter().any(|(n, _)| n == name) {
+                    self.public.set_a(PUBLIC_ZONE, name, &source, &[], RANK_ENDPOINT);
+                }
+            }
+            for (name, addrs) in &new.public {
+                if !old.public.iter().any(|(n, a)| n == name && a == addrs) {
+                    self.public.set_a(PUBLIC_ZONE, name, &source, addrs, RANK_ENDPOINT);
+                }
+            }
+            if old.private != new.private {
+                if let Some(p) = &old.private {
+                    self.take_back_private(&source, p);
+                }
+                if let Some(p) = &new.private {
+                    let names = self.private.entry(p.vpc.clone()).or_default();
+                    let zone = private_zone(&p.name);
+                    names.add_zone(zone);
+                    names.set_a(zone, &p.name, &source, &p.addrs, RANK_ENDPOINT);
+                }
+            }
         }
-        let Some(placement) = placement else { return };
-        for (name, addrs) in &placement.public {
-            self.public.set_a(PUBLIC_ZONE, name, &source, addrs, RANK_ENDPOINT);
+        if new != Placement::default() {
+            self.placed.insert(slot, new);
         }
-        if let Some(p) = &placement.private {
-            let names = self.private.entry(p.vpc.clone()).or_default();
-            let zone = private_zone(&p.name);
-            names.add_zone(zone);
-            names.set_a(zone, &p.name, &source, &p.addrs, RANK_ENDPOINT);
-        }
-        self.placed.insert(slot, placement);
     }
 
     fn place_load_balancer(&mut self, region: String, arn: String, name: Option<(String, Vec<Ipv4Addr>)>) {
@@ -411,11 +432,7 @@ impl Index {
         self.load_balancers.insert(slot, (name, addrs));
     }
 
-    fn take_back(&mut self, source: &Arc<str>, old: Placement) {
-        for (name, _) in &old.public {
-            self.public.set_a(PUBLIC_ZONE, name, source, &[], RANK_ENDPOINT);
-        }
-        let Some(p) = old.private else { return };
+    fn take_back_private(&mut self, source: &Arc<str>, p: &PrivateName) {
         if let Some(names) = self.private.get_mut(&p.vpc) {
             names.set_a(private_zone(&p.name), &p.name, source, &[], RANK_ENDPOINT);
             names.remove_zone(private_zone(&p.name));

@@ -54,6 +54,9 @@ pub struct Share {
 impl Share {
     /// A share of A records with the TTL of vpce names.
     pub fn addresses(name: &str, addrs: &[Ipv4Addr], rank: u8) -> Share {
+        if addrs.is_empty() {
+            return Share::default();
+        }
         let Some(owner) = fqdn(name) else { return Share::default() };
         let records = addrs.iter().map(|ip| Record::from_rdata(owner.clone(), TTL, RData::A(A(*ip)))).collect();
         Share { records, aliases: Vec::new(), rank }
@@ -155,8 +158,28 @@ pub(crate) fn txt_rdata(value: &str) -> TXT {
     TXT::new(value.as_bytes().chunks(255).map(|c| String::from_utf8_lossy(c).into_owned()).collect())
 }
 
+/// `name` (lowercase, no trailing dot) as a fully qualified name. Names of
+/// plain labels (letters, digits, `-`, `_`, or `*`) are built label by
+/// label; parsing the whole text (escapes and all) was most of what placing
+/// an endpoint's names cost. Anything else takes the general parse.
 pub(crate) fn fqdn(name: &str) -> Option<Name> {
-    Name::from_ascii(format!("{name}.")).ok()
+    let plain = |label: &str| {
+        let b = label.as_bytes();
+        let inner = |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_';
+        b == b"*"
+            || (b.len() <= 63
+                && b.first().is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                && b.iter().all(inner))
+    };
+    if !name.split('.').all(plain) {
+        return Name::from_ascii(format!("{name}.")).ok();
+    }
+    let mut owner = Name::new();
+    for label in name.split('.') {
+        owner = owner.append_label(label.as_bytes()).ok()?;
+    }
+    owner.set_fqdn(true);
+    Some(owner)
 }
 
 #[derive(Debug)]
@@ -233,6 +256,24 @@ impl Names {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Every name of every zone with its records and aliases as text,
+    /// sorted (tests compare views with it).
+    #[cfg(test)]
+    pub(crate) fn records(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        for (apex, zone) in &self.zones {
+            out.insert(format!("{apex} (zone)"), vec![zone.soa.to_string()]);
+            for (name, node) in &zone.nodes {
+                let mut records: Vec<String> = node.rrsets.all().map(|r| r.to_string()).collect();
+                records.extend(node.rrsets.aliases.iter().map(|a| format!("{a:?}")));
+                records.sort();
+                out.insert(format!("{name} in {apex}"), records);
+            }
+        }
+        assert_eq!(out.len() - self.zones.len(), self.len);
+        out
     }
 
     /// Sets (or, when `addrs` is empty, removes) `source`'s addresses on
@@ -434,5 +475,39 @@ mod tests {
         assert_eq!(rr.a().len(), 1);
         assert!(matches!(&rr.a()[0].data, RData::A(a) if a.0 == ip("127.1.0.5")));
         assert_eq!(rr.txt().len(), 1, "other types still answer from the lower rank");
+    }
+
+    #[test]
+    fn names_are_built_as_the_whole_text_would_parse() {
+        let names = [
+            "vpce-0a1b2c3d4e5f60718-abcdefgh.vpce-svc-0123456789abcdef0.ap-northeast-1.vpce.amazonaws.com",
+            "vpce-0a1b-abcdefgh-ap-northeast-1a.vpce-svc-01.ap-northeast-1.vpce.amazonaws.com",
+            "*.example.com",
+            "*x.example.com",
+            "a*.example.com",
+            "-a.example.com",
+            "a-.example.com",
+            "_acme-challenge.example.com",
+            "UPPER.Example.com",
+            "ec2.ap-northeast-1.amazonaws.com",
+            "com",
+            "",
+            "a..b",
+            "trailing.",
+            ".leading",
+            "bad name.example.com",
+            "Ünicode.example.com",
+            "escaped\\.dot.example.com",
+            &format!("{}.example.com", "x".repeat(64)),
+            &format!("{}.com", vec!["y".repeat(63); 4].join(".")),
+        ];
+        for name in names {
+            let whole = Name::from_ascii(format!("{name}.")).ok();
+            assert_eq!(fqdn(name), whole, "{name:?}");
+            if let Some(n) = fqdn(name) {
+                assert!(n.is_fqdn(), "{name:?}");
+                assert_eq!(n.to_ascii(), whole.unwrap().to_ascii());
+            }
+        }
     }
 }
