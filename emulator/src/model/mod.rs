@@ -48,6 +48,7 @@ pub mod target_group_settings;
 pub mod vpc;
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 
 pub use elb::LoadBalancer;
 pub use endpoint::{EndpointState, VpcEndpoint};
@@ -196,6 +197,11 @@ pub struct Region {
     /// endpoints is taken back), so neither journaled nor dumped.
     #[serde(skip)]
     endpoints_by_vpc: HashMap<String, BTreeSet<String>>,
+    /// Addresses interfaces hold, per subnet. Derived from
+    /// `network_interfaces` like `endpoints_by_vpc`: a new interface then
+    /// writes its own record and no other, however full its subnet.
+    #[serde(skip)]
+    addresses_by_subnet: HashMap<String, BTreeSet<Ipv4Addr>>,
     /// (account, action, token) -> (fingerprint of the request, resource id)
     #[serde(with = "table::as_pairs")]
     client_tokens: Table<(String, String, String), (String, String)>,
@@ -205,6 +211,28 @@ impl Region {
     /// The endpoints in one VPC, in id order.
     pub fn endpoints_in_vpc<'a>(&'a self, vpc_id: &str) -> impl Iterator<Item = &'a VpcEndpoint> + 'a {
         self.endpoints_by_vpc.get(vpc_id).into_iter().flat_map(|ids| ids.iter()).filter_map(|id| self.endpoints.get(id))
+    }
+
+    /// How many of `subnet_id`'s addresses interfaces hold.
+    pub fn addresses_in_use(&self, subnet_id: &str) -> usize {
+        self.addresses_by_subnet.get(subnet_id).map_or(0, BTreeSet::len)
+    }
+
+    /// Whether an interface holds `ip` in `subnet_id`.
+    pub fn address_in_use(&self, subnet_id: &str, ip: Ipv4Addr) -> bool {
+        self.addresses_by_subnet.get(subnet_id).is_some_and(|s| s.contains(&ip))
+    }
+
+    /// Notes that `eni` holds its address (`true`) or no longer does.
+    fn index_interface(&mut self, eni: &NetworkInterface, holds: bool) {
+        if holds {
+            self.addresses_by_subnet.entry(eni.subnet_id.clone()).or_default().insert(eni.private_ip);
+        } else if let Some(set) = self.addresses_by_subnet.get_mut(&eni.subnet_id) {
+            set.remove(&eni.private_ip);
+            if set.is_empty() {
+                self.addresses_by_subnet.remove(&eni.subnet_id);
+            }
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -223,13 +251,18 @@ impl Region {
             && self.client_tokens.is_empty()
     }
 
-    /// Rebuilds the per-VPC index from the endpoints.
+    /// Rebuilds the derived indexes: endpoints per VPC, addresses per subnet.
     fn rebuild_index(&mut self) {
         let mut index: HashMap<String, BTreeSet<String>> = HashMap::new();
         for e in self.endpoints.values() {
             index.entry(e.vpc_id.clone()).or_default().insert(e.id.clone());
         }
         self.endpoints_by_vpc = index;
+        let mut addresses: HashMap<String, BTreeSet<Ipv4Addr>> = HashMap::new();
+        for n in self.network_interfaces.values() {
+            addresses.entry(n.subnet_id.clone()).or_default().insert(n.private_ip);
+        }
+        self.addresses_by_subnet = addresses;
     }
 
     /// Every table of the region, by the name its records are journaled under.
@@ -360,7 +393,7 @@ impl World {
         self.rrsets.undo();
         self.route53_changes.undo();
         for r in self.regions.values_mut() {
-            let reindex = r.endpoints.is_touched();
+            let reindex = r.endpoints.is_touched() || r.network_interfaces.is_touched();
             for (_, t) in r.tables() {
                 t.undo();
             }
@@ -448,10 +481,17 @@ impl World {
                         ids.remove(&gone.id);
                     }
                 }
+                let eni = (e.table == "network_interfaces").then(|| e.key.as_str().unwrap_or_default().to_string());
+                if let Some(gone) = eni.as_ref().and_then(|id| r.network_interfaces.get(id)).cloned() {
+                    r.index_interface(&gone, false);
+                }
                 let (_, t) = r.tables().into_iter().find(|(name, _)| *name == e.table).ok_or_else(unknown)?;
                 t.apply(&e.key, e.value.as_ref())?;
                 if let Some(now) = id.as_ref().and_then(|id| r.endpoints.get(id)) {
                     r.endpoints_by_vpc.entry(now.vpc_id.clone()).or_default().insert(now.id.clone());
+                }
+                if let Some(now) = eni.as_ref().and_then(|id| r.network_interfaces.get(id)).cloned() {
+                    r.index_interface(&now, true);
                 }
             }
         }

@@ -10,7 +10,7 @@ use rand::Rng;
 use super::subnet::Subnet;
 use super::tags::{self, Filter, Filterable, Tags};
 use super::vpc::not_found_subnet;
-use super::{ids, Caller, Change, Error, Resource, Result, World};
+use super::{ids, Caller, Change, Error, Region, Resource, Result, World};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkInterface {
@@ -139,9 +139,10 @@ pub(crate) struct EniSpec<'a> {
     pub group_ids: Vec<String>,
 }
 
-fn pick_free_address(subnet: &Subnet) -> Result<Ipv4Addr> {
+fn pick_free_address(r: &Region, subnet: &Subnet) -> Result<Ipv4Addr> {
     let size = subnet.cidr.size();
-    if subnet.available_ip_count() == 0 {
+    let used = |ip: &Ipv4Addr| r.address_in_use(&subnet.id, *ip);
+    if subnet.available_ip_count(r.addresses_in_use(&subnet.id)) == 0 {
         return Err(Error::new(
             "InsufficientFreeAddressesInSubnet",
             format!(
@@ -152,14 +153,14 @@ fn pick_free_address(subnet: &Subnet) -> Result<Ipv4Addr> {
     }
     // Random like AWS (10.24.20.69), falling back to a scan when crowded.
     let picked = super::ids::with_rng(|rng| {
-        (0..64).map(|_| subnet.cidr.nth(rng.random_range(4..(size - 1)) as u32)).find(|ip| !subnet.used.contains(ip))
+        (0..64).map(|_| subnet.cidr.nth(rng.random_range(4..(size - 1)) as u32)).find(|ip| !used(ip))
     });
     if let Some(ip) = picked {
         return Ok(ip);
     }
     (4..size - 1)
         .map(|off| subnet.cidr.nth(off as u32))
-        .find(|ip| !subnet.used.contains(ip))
+        .find(|ip| !used(ip))
         .ok_or_else(|| Error::new("InsufficientFreeAddressesInSubnet", "No free address"))
 }
 
@@ -205,7 +206,7 @@ impl World {
         requester_managed: bool,
     ) -> Result<NetworkInterface> {
         let r = self.region_mut(region);
-        let subnet = r.subnets.get_mut(spec.subnet_id).ok_or_else(|| not_found_subnet(spec.subnet_id))?;
+        let subnet = r.subnets.get(spec.subnet_id).ok_or_else(|| not_found_subnet(spec.subnet_id))?;
         let ip = match spec.ip {
             Some(ip) => {
                 if !subnet.cidr.contains(ip) || subnet.cidr.is_reserved_in_subnet(ip) {
@@ -217,14 +218,13 @@ impl World {
                         ),
                     ));
                 }
-                if subnet.used.contains(&ip) {
+                if r.address_in_use(&subnet.id, ip) {
                     return Err(Error::new("InvalidIPAddress.InUse", format!("Address {ip} is in use.")));
                 }
                 ip
             }
-            None => pick_free_address(subnet)?,
+            None => pick_free_address(r, subnet)?,
         };
-        subnet.used.insert(ip);
         let eni = NetworkInterface {
             id: ids::resource_id("eni"),
             owner: spec.owner.to_string(),
@@ -243,6 +243,7 @@ impl World {
             tags: Tags::new(),
         };
         r.network_interfaces.insert(eni.id.clone(), eni.clone());
+        r.index_interface(&eni, true);
         self.emit(region, Resource::NetworkInterface(eni.id.clone()), Change::Created);
         Ok(eni)
     }
@@ -251,9 +252,7 @@ impl World {
     pub(crate) fn delete_network_interface(&mut self, region: &str, id: &str) {
         let r = self.region_mut(region);
         if let Some(eni) = r.network_interfaces.remove(id) {
-            if let Some(s) = r.subnets.get_mut(&eni.subnet_id) {
-                s.used.remove(&eni.private_ip);
-            }
+            r.index_interface(&eni, false);
             self.emit(region, Resource::NetworkInterface(id.to_string()), Change::Deleted);
         }
     }

@@ -29,7 +29,7 @@ fn a_new_vpc_has_a_main_table_with_its_local_route() {
     assert_eq!(t.routes.len(), 1);
     assert_eq!(t.routes[0].destination, vpc.cidr);
     assert_eq!(t.routes[0].target, route_table::RouteTarget::Local);
-    w.delete_subnet(&consumer(), &w.describe_subnets(&consumer(), &[], &[]).unwrap()[0].id.clone()).unwrap();
+    w.delete_subnet(&consumer(), &w.describe_subnets(&consumer(), &[], &[]).unwrap()[0].subnet.id.clone()).unwrap();
     w.delete_vpc(&consumer(), &vpc.id).unwrap();
     assert!(w.region("ap-northeast-1").unwrap().route_tables.is_empty(), "the main table goes with its VPC");
 }

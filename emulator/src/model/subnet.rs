@@ -1,8 +1,5 @@
 //! Subnets and their attributes (ModifySubnetAttribute).
 
-use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
-
 use rand::Rng;
 
 use super::net::Ipv4Cidr;
@@ -18,8 +15,9 @@ pub struct Subnet {
     pub cidr: Ipv4Cidr,
     pub availability_zone: String,
     pub availability_zone_id: String,
-    /// Addresses handed out in this subnet (ENIs).
-    pub used: BTreeSet<Ipv4Addr>,
+    // The addresses handed out to interfaces are derived from them (see
+    // `Region::addresses_in`); records of earlier releases also carry them
+    // as `used`, which loading ignores.
     /// What ModifySubnetAttribute sets (AWS's defaults for records of
     /// releases that had none).
     #[serde(default)]
@@ -71,8 +69,9 @@ pub enum SubnetAttribute {
 }
 
 impl Subnet {
-    pub fn available_ip_count(&self) -> u64 {
-        self.cidr.usable() - self.used.len() as u64
+    /// Addresses left when `in_use` of them are taken.
+    pub fn available_ip_count(&self, in_use: usize) -> u64 {
+        self.cidr.usable().saturating_sub(in_use as u64)
     }
 
     pub fn arn(&self, region: &str) -> String {
@@ -92,7 +91,6 @@ impl Filterable for Subnet {
             "state" => vec!["available".into()],
             "owner-id" => vec![self.owner.clone()],
             "default-for-az" | "defaultForAz" => vec![a.default_for_az.to_string()],
-            "available-ip-address-count" => vec![self.available_ip_count().to_string()],
             "map-public-ip-on-launch" => vec![a.map_public_ip_on_launch.to_string()],
             "enable-dns64" => vec![a.enable_dns64.to_string()],
             "ipv6-native" | "map-customer-owned-ip-on-launch" => vec!["false".into()],
@@ -108,6 +106,32 @@ impl Filterable for Subnet {
     }
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+/// A subnet with how many of its addresses interfaces hold, as
+/// DescribeSubnets shows and filters it.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    pub subnet: Subnet,
+    pub in_use: usize,
+}
+
+impl Counted {
+    pub fn available_ip_count(&self) -> u64 {
+        self.subnet.available_ip_count(self.in_use)
+    }
+}
+
+impl Filterable for Counted {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        match name {
+            "available-ip-address-count" => Some(vec![self.available_ip_count().to_string()]),
+            _ => self.subnet.filter_values(name),
+        }
+    }
+    fn tags(&self) -> &Tags {
+        &self.subnet.tags
     }
 }
 
@@ -197,7 +221,6 @@ impl World {
             cidr,
             availability_zone: zone.name,
             availability_zone_id: zone.id,
-            used: BTreeSet::new(),
             attributes: SubnetAttributes::default(),
             tags,
         };
@@ -213,7 +236,7 @@ impl World {
             .ok_or_else(|| not_found_subnet(id))
     }
 
-    pub fn describe_subnets(&self, caller: &Caller, ids: &[String], filters: &[Filter]) -> Result<Vec<Subnet>> {
+    pub fn describe_subnets(&self, caller: &Caller, ids: &[String], filters: &[Filter]) -> Result<Vec<Counted>> {
         tags::check_filter_names(filters, SUBNET_FILTERS)?;
         for id in ids {
             self.subnet(caller, id)?;
@@ -225,8 +248,8 @@ impl World {
                     .values()
                     .filter(|s| s.owner == caller.account)
                     .filter(|s| ids.is_empty() || ids.contains(&s.id))
-                    .filter(|s| tags::matches(*s, filters))
-                    .cloned()
+                    .map(|s| Counted { subnet: s.clone(), in_use: r.addresses_in_use(&s.id) })
+                    .filter(|c| tags::matches(c, filters))
                     .collect()
             })
             .unwrap_or_default())

@@ -234,7 +234,7 @@ fn delete_goes_through_deleting_and_frees_addresses() {
             || e.network_interface_ids.iter().all(|n| !r.network_interfaces.contains_key(n))
     );
     for (sid, ip) in s.consumer_subnets.iter().zip(ips) {
-        assert!(!r.subnets[sid].used.contains(&ip));
+        assert!(!r.address_in_use(sid, ip));
     }
     s.world.tick(21 + 60_001);
     assert_eq!(s.world.endpoint(&consumer(), &e.id).unwrap_err().code, "InvalidVpcEndpointId.NotFound");
@@ -551,4 +551,68 @@ fn smaller_vpcs_share_host_blocks() {
     }
     let blocks: BTreeSet<u8> = w.region(REGION).unwrap().vpcs.values().map(|v| v.host_block).collect();
     assert_eq!(blocks.len(), 8, "2,000 /24s in 8 blocks of 256");
+}
+
+#[test]
+fn interface_addresses_are_derived_from_the_interfaces_not_written_on_subnets() {
+    let mut s = seed();
+    s.world.settle();
+    let before = s.world.to_json();
+    let e = create_endpoint(&mut s, 10).unwrap();
+    let held = |w: &World| -> Vec<(String, std::net::Ipv4Addr, bool, usize)> {
+        let r = w.region(REGION).unwrap();
+        e.network_interface_ids
+            .iter()
+            .filter_map(|n| r.network_interfaces.get(n))
+            .map(|n| {
+                (
+                    n.subnet_id.clone(),
+                    n.private_ip,
+                    r.address_in_use(&n.subnet_id, n.private_ip),
+                    r.addresses_in_use(&n.subnet_id),
+                )
+            })
+            .collect()
+    };
+    let now = held(&s.world);
+    assert_eq!(now.len(), 2);
+    assert!(now.iter().all(|(_, _, held, count)| *held && *count == 1), "{now:?}");
+
+    // A new interface writes its own record and none of its subnet's.
+    let written = s.world.changes();
+    assert!(written.iter().any(|w| w.table == "network_interfaces"));
+    assert!(
+        !written.iter().any(|w| w.table == "subnets"),
+        "{:?}",
+        written.iter().map(|w| &w.table).collect::<Vec<_>>()
+    );
+
+    // Replaying the records on the world before gives the same addresses.
+    let mut copy = World::from_json(before.clone(), Settings::default()).unwrap();
+    let read_back: Vec<_> = written.iter().map(|w| w.to_effect().unwrap()).collect();
+    copy.apply_effects(&read_back).unwrap();
+    assert_eq!(held(&copy), now);
+
+    // Taking the change back frees them.
+    s.world.undo();
+    let r = s.world.region(REGION).unwrap();
+    assert!(now.iter().all(|(sid, ip, _, _)| !r.address_in_use(sid, *ip) && r.addresses_in_use(sid) == 0));
+
+    // Subnet records of earlier releases carry `used`: ignored, the
+    // interfaces decide.
+    let e2 = create_endpoint(&mut s, 30).unwrap();
+    s.world.settle();
+    let mut json = s.world.to_json();
+    for subnet in json["regions"][REGION]["subnets"].as_object_mut().unwrap().values_mut() {
+        assert!(subnet.get("used").is_none(), "no longer written");
+        subnet["used"] = serde_json::json!(["10.24.16.200", "10.24.112.201", "10.0.0.99"]);
+    }
+    let old = World::from_json(json, Settings::default()).unwrap();
+    let r = old.region(REGION).unwrap();
+    for n in &e2.network_interface_ids {
+        let eni = &r.network_interfaces[n];
+        assert!(r.address_in_use(&eni.subnet_id, eni.private_ip));
+        assert_eq!(r.addresses_in_use(&eni.subnet_id), 1);
+    }
+    assert!(!r.address_in_use(&s.consumer_subnets[0], "10.24.16.200".parse().unwrap()));
 }

@@ -2,10 +2,11 @@
 
 use super::{page, render_tags, Ctx};
 use crate::api::xml::Xml;
-use crate::model::subnet::SubnetAttribute;
-use crate::model::{Error, Result, Subnet};
+use crate::model::subnet::{Counted, SubnetAttribute};
+use crate::model::{Error, Result};
 
-pub fn render_subnet(x: &mut Xml, s: &Subnet, region: &str) {
+pub fn render_subnet(x: &mut Xml, counted: &Counted, region: &str) {
+    let s = &counted.subnet;
     x.leaf("subnetId", &s.id);
     x.leaf("subnetArn", s.arn(region));
     x.leaf("state", "available");
@@ -13,7 +14,7 @@ pub fn render_subnet(x: &mut Xml, s: &Subnet, region: &str) {
     x.leaf("ownerId", &s.owner);
     x.leaf("cidrBlock", s.cidr.to_string());
     x.node("ipv6CidrBlockAssociationSet", |_| {});
-    x.num("availableIpAddressCount", s.available_ip_count());
+    x.num("availableIpAddressCount", counted.available_ip_count());
     x.leaf("availabilityZone", &s.availability_zone);
     x.leaf("availabilityZoneId", &s.availability_zone_id);
     let a = &s.attributes;
@@ -41,13 +42,14 @@ pub fn create_subnet(c: &mut Ctx) -> Result<Xml> {
     c.dry_run()?;
     let subnet = c.world.create_subnet(c.caller, &vpc, &cidr, zone.as_deref(), tags)?;
     let mut x = Xml::new();
-    x.node("subnet", |x| render_subnet(x, &subnet, &c.caller.region));
+    let counted = Counted { subnet, in_use: 0 };
+    x.node("subnet", |x| render_subnet(x, &counted, &c.caller.region));
     Ok(x)
 }
 
 pub fn describe_subnets(c: &mut Ctx) -> Result<Xml> {
     let subnets = c.world.describe_subnets(c.caller, &c.p.list("SubnetId"), &c.p.filters()?)?;
-    let (subnets, next) = page(c.p, subnets, |s| s.id.clone())?;
+    let (subnets, next) = page(c.p, subnets, |s| s.subnet.id.clone())?;
     let mut x = Xml::new();
     x.items("subnetSet", &subnets, |x, s| render_subnet(x, s, &c.caller.region));
     x.opt("nextToken", next);
