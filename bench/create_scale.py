@@ -2,8 +2,9 @@
 """CreateVpcEndpoint cost against the size of the world, quickly.
 
 Grows a fresh emulator (the world of bench/scale_bench.py: 50 endpoint
-services, 500 consumer VPCs, `--state-dir` so every change is journaled) to
-each size of `--at` endpoints, waits until they are available and the
+services, 500 consumer VPCs, `--state-dir` so every change is journaled
+unless `--no-state-dir`) to each size of `--at` endpoints, waits until
+they are available and the
 followers caught up, then creates `--creates` more endpoints one at a time
 on one keep-alive connection and reports their latency p50/p99 (and the
 slowest) and the emulator's CPU time per create. Counts that do not depend
@@ -38,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dpkit  # noqa: E402
-from scale_bench import CONSUMER, REGION, Query, World, describe_all, ready  # noqa: E402
+from scale_bench import CONSUMER, REGION, VPCS, Query, World, describe_all, ready  # noqa: E402
 
 
 def perf_attach(pid: int, record: Path | None, out: Path) -> subprocess.Popen:
@@ -91,20 +92,23 @@ def callgrind_total(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def one(binary: str, at: int, creates: int, perf: bool, record: Path | None, callgrind: Path | None = None) -> dict:
+def one(binary: str, at: int, creates: int, perf: bool, record: Path | None, callgrind: Path | None = None,
+        journal: bool = True, vpcs: int | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="create-scale-"))
     cg_out = None
     if callgrind:
         callgrind.mkdir(parents=True, exist_ok=True)
         cg_out = callgrind / f"callgrind.{Path(binary).name}.{at}.{time.strftime('%H%M%S')}"
         binary = callgrind_wrapper(work, binary, cg_out)
-    state = work / "state"
-    state.mkdir()
-    args = ["--state-dir", str(state), "--default-region", REGION, "--log", "warn"]
+    args = ["--default-region", REGION, "--log", "warn"]
+    if journal:
+        state = work / "state"
+        state.mkdir()
+        args += ["--state-dir", str(state)]
     echo = dpkit.start_echo("127.0.0.1", dpkit.free_port(), work)
     emu = dpkit.Emulator(binary, work, extra_args=args, timeout=120 if callgrind else 30)
     try:
-        world = World(emu.url, int(echo.argv[-1]))
+        world = World(emu.url, int(echo.argv[-1]), vpcs or VPCS)
         q = Query(emu.url, CONSUMER)
         t0 = time.perf_counter()
         for i in range(at):
@@ -156,6 +160,11 @@ def main():
     ap.add_argument("--record", type=Path, help="perf record -g the creates into this file (one size, one run)")
     ap.add_argument("--callgrind", type=Path, help="run the emulator under callgrind, collecting during the creates; "
                     "output files go to this directory")
+    ap.add_argument("--vpcs", type=int, default=VPCS,
+                    help=f"consumer VPCs the endpoints are spread over (default {VPCS}); each subnet is a /24, "
+                    "and a VPC holds at most 50 interface endpoints (AWS's quota): --vpcs 2 --at 80 --creates 16 ends with 48 in each")
+    ap.add_argument("--no-state-dir", action="store_true",
+                    help="run the emulator without --state-dir (nothing journaled), as bench/api_bench.py does")
     a = ap.parse_args()
     binaries = a.binary or [dpkit.emulator_binary()]
     sizes = [int(s) for s in a.at.split(",")]
@@ -163,7 +172,7 @@ def main():
     for run in range(a.runs):
         for at in sizes:
             for b in binaries:
-                r = one(b, at, a.creates, a.perf, a.record, a.callgrind)
+                r = one(b, at, a.creates, a.perf, a.record, a.callgrind, journal=not a.no_state_dir, vpcs=a.vpcs)
                 results.setdefault((b, at), []).append(r)
                 print(f"run {run + 1} {b} at {at}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()),
                       file=sys.stderr, flush=True)

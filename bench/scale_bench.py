@@ -141,7 +141,7 @@ def status(url: str) -> dict:
 class World:
     """The provider's services and the consumer's VPCs, made once per run."""
 
-    def __init__(self, url: str, backend_port: int):
+    def __init__(self, url: str, backend_port: int, vpcs: int = VPCS):
         ec2p, elb = boto(url, "ec2", PROVIDER), boto(url, "elbv2", PROVIDER)
         vpc = ec2p.create_vpc(CidrBlock="10.255.0.0/16")["Vpc"]["VpcId"]
         subnets = [
@@ -175,7 +175,7 @@ class World:
             self.services.append(svc["ServiceName"])
         ec2c = boto(url, "ec2", CONSUMER)
         self.vpcs = []
-        for v in range(VPCS):
+        for v in range(vpcs):
             cidr = consumer_cidr(v)
             x, y = cidr.split(".")[1:3]
             vid = ec2c.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
@@ -190,8 +190,8 @@ class World:
             self.vpcs.append((vid, a["Subnet"]["SubnetId"], c["Subnet"]["SubnetId"], sg))
 
     def endpoint_params(self, i: int) -> dict:
-        vid, a, c, sg = self.vpcs[i % VPCS]
-        service = self.services[(i // VPCS) % SERVICES]
+        vid, a, c, sg = self.vpcs[i % len(self.vpcs)]
+        service = self.services[(i // len(self.vpcs)) % SERVICES]
         return {
             "VpcEndpointType": "Interface", "VpcId": vid, "ServiceName": service,
             "SubnetId.1": a, "SubnetId.2": c, "SecurityGroupId.1": sg,
