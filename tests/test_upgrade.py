@@ -122,6 +122,15 @@ def test_state_of_an_earlier_release_loads_with_the_same_world(fixture):
                     f"{eid} available",
                 )
             settled(node)
+            # The addresses old and new interfaces hold: no two share one,
+            # and each subnet's count is what its interfaces leave.
+            for sid in (h["cs_a"], h["cs_d"]):
+                enis = c.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [sid]}])
+                ips = [n["PrivateIpAddress"] for n in enis["NetworkInterfaces"]]
+                assert ips and len(ips) == len(set(ips)), (sid, ips)
+                subnet = c.describe_subnets(SubnetIds=[sid])["Subnets"][0]
+                size = 2 ** (32 - int(subnet["CidrBlock"].split("/")[1]))
+                assert subnet["AvailableIpAddressCount"] == size - 5 - len(ips), (subnet, ips)
             before = sw.describe_api(node)
             mine = {e["VpcEndpointId"]: e["State"] for k, e in sw.endpoints_of(before)}
             assert mine[new] == "available" and mine[h["e2"]] == "available", mine

@@ -47,7 +47,7 @@ pub mod target_group;
 pub mod target_group_settings;
 pub mod vpc;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 pub use elb::LoadBalancer;
@@ -197,14 +197,34 @@ pub struct Region {
     /// endpoints is taken back), so neither journaled nor dumped.
     #[serde(skip)]
     endpoints_by_vpc: HashMap<String, BTreeSet<String>>,
-    /// Addresses interfaces hold, per subnet. Derived from
-    /// `network_interfaces` like `endpoints_by_vpc`: a new interface then
-    /// writes its own record and no other, however full its subnet.
+    /// Addresses interfaces hold, per subnet, with how many hold each (one,
+    /// once a change is whole; counted so that replaying a change's records
+    /// in any order, one interface's removal and another's creation at the
+    /// same address, ends right). Derived from `network_interfaces` like
+    /// `endpoints_by_vpc`: a new interface then writes its own record and
+    /// no other, however full its subnet.
     #[serde(skip)]
-    addresses_by_subnet: HashMap<String, BTreeSet<Ipv4Addr>>,
+    addresses_by_subnet: HashMap<String, BTreeMap<Ipv4Addr, u32>>,
     /// (account, action, token) -> (fingerprint of the request, resource id)
     #[serde(with = "table::as_pairs")]
     client_tokens: Table<(String, String, String), (String, String)>,
+}
+
+/// Counts `eni` as a holder of its address in its subnet, or one fewer.
+fn hold_address(index: &mut HashMap<String, BTreeMap<Ipv4Addr, u32>>, eni: &NetworkInterface, holds: bool) {
+    if holds {
+        *index.entry(eni.subnet_id.clone()).or_default().entry(eni.private_ip).or_default() += 1;
+    } else if let Some(held) = index.get_mut(&eni.subnet_id) {
+        if let Some(n) = held.get_mut(&eni.private_ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&eni.private_ip);
+            }
+        }
+        if held.is_empty() {
+            index.remove(&eni.subnet_id);
+        }
+    }
 }
 
 impl Region {
@@ -215,24 +235,17 @@ impl Region {
 
     /// How many of `subnet_id`'s addresses interfaces hold.
     pub fn addresses_in_use(&self, subnet_id: &str) -> usize {
-        self.addresses_by_subnet.get(subnet_id).map_or(0, BTreeSet::len)
+        self.addresses_by_subnet.get(subnet_id).map_or(0, BTreeMap::len)
     }
 
     /// Whether an interface holds `ip` in `subnet_id`.
     pub fn address_in_use(&self, subnet_id: &str, ip: Ipv4Addr) -> bool {
-        self.addresses_by_subnet.get(subnet_id).is_some_and(|s| s.contains(&ip))
+        self.addresses_by_subnet.get(subnet_id).is_some_and(|s| s.contains_key(&ip))
     }
 
     /// Notes that `eni` holds its address (`true`) or no longer does.
     fn index_interface(&mut self, eni: &NetworkInterface, holds: bool) {
-        if holds {
-            self.addresses_by_subnet.entry(eni.subnet_id.clone()).or_default().insert(eni.private_ip);
-        } else if let Some(set) = self.addresses_by_subnet.get_mut(&eni.subnet_id) {
-            set.remove(&eni.private_ip);
-            if set.is_empty() {
-                self.addresses_by_subnet.remove(&eni.subnet_id);
-            }
-        }
+        hold_address(&mut self.addresses_by_subnet, eni, holds);
     }
 
     fn is_empty(&self) -> bool {
@@ -258,9 +271,9 @@ impl Region {
             index.entry(e.vpc_id.clone()).or_default().insert(e.id.clone());
         }
         self.endpoints_by_vpc = index;
-        let mut addresses: HashMap<String, BTreeSet<Ipv4Addr>> = HashMap::new();
+        let mut addresses = HashMap::new();
         for n in self.network_interfaces.values() {
-            addresses.entry(n.subnet_id.clone()).or_default().insert(n.private_ip);
+            hold_address(&mut addresses, n, true);
         }
         self.addresses_by_subnet = addresses;
     }

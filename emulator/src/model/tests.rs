@@ -616,3 +616,34 @@ fn interface_addresses_are_derived_from_the_interfaces_not_written_on_subnets() 
     }
     assert!(!r.address_in_use(&s.consumer_subnets[0], "10.24.16.200".parse().unwrap()));
 }
+
+#[test]
+fn replaying_one_interface_freeing_an_address_and_another_taking_it_keeps_it_held_in_any_order() {
+    let mut s = seed();
+    let e = create_endpoint(&mut s, 10).unwrap();
+    s.world.settle();
+    let before = s.world.to_json();
+    let r = s.world.region(REGION).unwrap();
+    let old = r.network_interfaces[&e.network_interface_ids[0]].clone();
+    let mut new = old.clone();
+    new.id = "eni-0123456789abcdef0".into();
+    let gone =
+        Effect { region: REGION.into(), table: "network_interfaces".into(), key: old.id.clone().into(), value: None };
+    let made = Effect {
+        region: REGION.into(),
+        table: "network_interfaces".into(),
+        key: new.id.clone().into(),
+        value: Some(serde_json::to_value(&new).unwrap()),
+    };
+    for records in [vec![gone.clone(), made.clone()], vec![made, gone]] {
+        let mut w = World::from_json(before.clone(), Settings::default()).unwrap();
+        w.apply_effects(&records).unwrap();
+        let r = w.region(REGION).unwrap();
+        assert!(
+            r.address_in_use(&old.subnet_id, old.private_ip),
+            "{:?}",
+            records.iter().map(|r| &r.key).collect::<Vec<_>>()
+        );
+        assert_eq!(r.addresses_in_use(&old.subnet_id), 1);
+    }
+}

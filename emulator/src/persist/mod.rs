@@ -50,8 +50,12 @@ pub const PREVIOUS_JOURNAL: &str = "journal.prev.log";
 /// The format this release writes. 3: VPCs smaller than /16 may share a
 /// host block (`shares_block`); a release that reads only up to format 2
 /// would put their addresses elsewhere and hand their block to another VPC,
-/// so it refuses such a directory. Format 2 records load as they are.
-pub const FORMAT: u32 = 3;
+/// so it refuses such a directory. 4: a subnet's record no longer lists the
+/// addresses interfaces hold (`used`, derived from the interfaces now); a
+/// release that reads only up to format 3 needs that list, so it refuses
+/// such a directory with a clear message instead of failing on a record.
+/// Records of formats 2 and 3 load as they are (`used` is ignored).
+pub const FORMAT: u32 = 4;
 /// The oldest format this release loads.
 pub const OLDEST_FORMAT: u32 = 1;
 /// Operations between two snapshots.
