@@ -4,16 +4,16 @@
 Grows a fresh emulator (the world of bench/scale_bench.py: 50 endpoint
 services, 500 consumer VPCs, `--state-dir` so every change is journaled
 unless `--no-state-dir`) to each size of `--at` endpoints, waits until
-they are available and the
-followers caught up, then creates `--creates` more endpoints one at a time
-on one keep-alive connection and reports their latency p50/p99 (and the
-slowest) and the emulator's CPU time per create. Counts that do not depend
-on how loaded the machine is: `--callgrind DIR` runs the emulator under
-valgrind's callgrind with collection on only during the measured creates
-(instructions per create, and a profile to read with callgrind_annotate);
-`--perf` attaches `perf stat -e instructions:u` instead (needs hardware
-counters, which virtual machines often lack); `--record FILE` runs `perf
-record -g` over the creates.
+they are available and the followers caught up, then creates `--creates`
+more endpoints one at a time on one keep-alive connection and reports
+their latency p50/p99 (and the slowest) and the emulator's CPU time per
+create. Counts that do not depend on how loaded the machine is:
+`--callgrind DIR` runs the emulator under valgrind's callgrind with
+collection on only during the measured creates (instructions per create,
+and a profile to read with callgrind_annotate); `--perf` attaches `perf
+stat -e instructions:u` instead (needs hardware counters, which virtual
+machines often lack); `--record FILE` runs `perf record -g` over the
+creates.
 
     python3 bench/create_scale.py --at 100,5000 --creates 300
     python3 bench/create_scale.py --at 100,5000 --creates 200 --callgrind /tmp/cg
@@ -93,7 +93,7 @@ def callgrind_total(out: Path) -> int:
 
 
 def one(binary: str, at: int, creates: int, perf: bool, record: Path | None, callgrind: Path | None = None,
-        journal: bool = True, vpcs: int | None = None) -> dict:
+        journal: bool = True, vpcs: int = VPCS) -> dict:
     work = Path(tempfile.mkdtemp(prefix="create-scale-"))
     cg_out = None
     if callgrind:
@@ -108,7 +108,7 @@ def one(binary: str, at: int, creates: int, perf: bool, record: Path | None, cal
     echo = dpkit.start_echo("127.0.0.1", dpkit.free_port(), work)
     emu = dpkit.Emulator(binary, work, extra_args=args, timeout=120 if callgrind else 30)
     try:
-        world = World(emu.url, int(echo.argv[-1]), vpcs or VPCS)
+        world = World(emu.url, int(echo.argv[-1]), vpcs)
         q = Query(emu.url, CONSUMER)
         t0 = time.perf_counter()
         for i in range(at):

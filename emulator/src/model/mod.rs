@@ -210,19 +210,19 @@ pub struct Region {
     client_tokens: Table<(String, String, String), (String, String)>,
 }
 
-/// Counts `eni` as a holder of its address in its subnet, or one fewer.
-fn hold_address(index: &mut HashMap<String, BTreeMap<Ipv4Addr, u32>>, eni: &NetworkInterface, holds: bool) {
+/// Counts one more holder of `ip` in `subnet_id` (`holds`), or one fewer.
+fn hold_address(index: &mut HashMap<String, BTreeMap<Ipv4Addr, u32>>, subnet_id: &str, ip: Ipv4Addr, holds: bool) {
     if holds {
-        *index.entry(eni.subnet_id.clone()).or_default().entry(eni.private_ip).or_default() += 1;
-    } else if let Some(held) = index.get_mut(&eni.subnet_id) {
-        if let Some(n) = held.get_mut(&eni.private_ip) {
+        *index.entry(subnet_id.to_string()).or_default().entry(ip).or_default() += 1;
+    } else if let Some(held) = index.get_mut(subnet_id) {
+        if let Some(n) = held.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
-                held.remove(&eni.private_ip);
+                held.remove(&ip);
             }
         }
         if held.is_empty() {
-            index.remove(&eni.subnet_id);
+            index.remove(subnet_id);
         }
     }
 }
@@ -245,7 +245,12 @@ impl Region {
 
     /// Notes that `eni` holds its address (`true`) or no longer does.
     fn index_interface(&mut self, eni: &NetworkInterface, holds: bool) {
-        hold_address(&mut self.addresses_by_subnet, eni, holds);
+        hold_address(&mut self.addresses_by_subnet, &eni.subnet_id, eni.private_ip, holds);
+    }
+
+    /// The subnet and address of interface `id`, if there is one.
+    fn address_of(&self, id: &str) -> Option<(String, Ipv4Addr)> {
+        self.network_interfaces.get(id).map(|n| (n.subnet_id.clone(), n.private_ip))
     }
 
     fn is_empty(&self) -> bool {
@@ -273,7 +278,7 @@ impl Region {
         self.endpoints_by_vpc = index;
         let mut addresses = HashMap::new();
         for n in self.network_interfaces.values() {
-            hold_address(&mut addresses, n, true);
+            hold_address(&mut addresses, &n.subnet_id, n.private_ip, true);
         }
         self.addresses_by_subnet = addresses;
     }
@@ -495,16 +500,16 @@ impl World {
                     }
                 }
                 let eni = (e.table == "network_interfaces").then(|| e.key.as_str().unwrap_or_default().to_string());
-                if let Some(gone) = eni.as_ref().and_then(|id| r.network_interfaces.get(id)).cloned() {
-                    r.index_interface(&gone, false);
+                if let Some((subnet, ip)) = eni.as_ref().and_then(|id| r.address_of(id)) {
+                    hold_address(&mut r.addresses_by_subnet, &subnet, ip, false);
                 }
                 let (_, t) = r.tables().into_iter().find(|(name, _)| *name == e.table).ok_or_else(unknown)?;
                 t.apply(&e.key, e.value.as_ref())?;
                 if let Some(now) = id.as_ref().and_then(|id| r.endpoints.get(id)) {
                     r.endpoints_by_vpc.entry(now.vpc_id.clone()).or_default().insert(now.id.clone());
                 }
-                if let Some(now) = eni.as_ref().and_then(|id| r.network_interfaces.get(id)).cloned() {
-                    r.index_interface(&now, true);
+                if let Some((subnet, ip)) = eni.as_ref().and_then(|id| r.address_of(id)) {
+                    hold_address(&mut r.addresses_by_subnet, &subnet, ip, true);
                 }
             }
         }

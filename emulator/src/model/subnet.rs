@@ -16,7 +16,7 @@ pub struct Subnet {
     pub availability_zone: String,
     pub availability_zone_id: String,
     // The addresses handed out to interfaces are derived from them (see
-    // `Region::addresses_in`); records of earlier releases also carry them
+    // `Region::addresses_in_use`); records of earlier releases also carry them
     // as `used`, which loading ignores.
     /// What ModifySubnetAttribute sets (AWS's defaults for records of
     /// releases that had none).
