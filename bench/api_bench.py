@@ -410,6 +410,24 @@ class Server:
 # --------------------------------------------------------------------------- measurements
 
 
+def per_call(before: dict, after: dict, calls: int) -> dict:
+    """Microseconds each server thread (by name) ran, and waited runnable
+    for a CPU, per call, between two `dpkit.thread_times` readings: where a
+    call's time went inside the server."""
+    out = {}
+    for name, (ran, waited) in after.items():
+        r0, w0 = before.get(name, (0, 0))
+        if ran > r0:
+            out[name] = {"cpu_us": (ran - r0) / calls / 1e3, "wait_us": (waited - w0) / calls / 1e3}
+    return out
+
+
+def threads_line(threads: dict) -> str:
+    """`api 140 + 7 µs, ...`: CPU + run-queue wait per call, busiest first."""
+    busiest = sorted(threads.items(), key=lambda kv: -kv[1]["cpu_us"])
+    return ", ".join(f"{name} {t['cpu_us']:.0f} + {t['wait_us']:.0f} µs" for name, t in busiest)
+
+
 def summarize(ns: list[int]) -> dict:
     ms = [x / 1e6 for x in ns]
     return {
@@ -544,7 +562,10 @@ def measure_latency(server: Server, n_endpoints: int, describe_calls: int, acces
             ))
         create_ns = []
         ids = []
-        for i, (status, data, ns) in enumerate(c.timed("ec2", bodies)):
+        before = dpkit.thread_times(server.proc.pid)
+        answers = c.timed("ec2", bodies)
+        threads = per_call(before, dpkit.thread_times(server.proc.pid), len(bodies))
+        for i, (status, data, ns) in enumerate(answers):
             if status != 200:
                 raise BenchError(
                     f"{server.name}: CreateVpcEndpoint #{i + 1} -> HTTP {status}: {data[:800].decode('utf-8', 'replace')}"
@@ -577,7 +598,7 @@ def measure_latency(server: Server, n_endpoints: int, describe_calls: int, acces
         return {
             "endpoints": n_endpoints,
             "vpcs": n_vpcs,
-            "create": summarize(create_ns),
+            "create": summarize(create_ns) | {"threads": threads},
             "describe": summarize(describe_ns) | {"page_bytes": page_bytes},
             "create_samples_ns": create_ns,
             "describe_samples_ns": describe_ns,
@@ -649,14 +670,19 @@ def measure_floor(logdir: Path, access_key: str, calls: int, kind: str) -> dict:
         )
         samples = []
         cpu0 = time.process_time_ns() + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) * 1e9
+        # The whole process's CPU: it serves each connection on a thread that
+        # ends with it.
+        server0 = dpkit.cpu_seconds(server.proc.pid)
         # 50 warm-up calls first, not counted.
-        for status, _, ns in c.timed("ec2", [body] * (50 + calls))[50:]:
+        answers = c.timed("ec2", [body] * (50 + calls))
+        server_cpu_us = (dpkit.cpu_seconds(server.proc.pid) - server0) / (50 + calls) * 1e6
+        for status, _, ns in answers[50:]:
             if status != 200:
                 raise BenchError(f"trivial server -> HTTP {status}")
             samples.append(ns)
         cpu1 = time.process_time_ns() + sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]) * 1e9
         cpu_us = (cpu1 - cpu0) / (calls + 50) / 1e3
-        return summarize(samples) | {"client_cpu_us": cpu_us, "client": kind, "reference": reference}
+        return summarize(samples) | {"client_cpu_us": cpu_us, "client": kind, "reference": reference, "server_cpu_us": server_cpu_us}
     finally:
         if c is not None:
             c.close()
@@ -800,6 +826,11 @@ def render(results: dict, meta: dict) -> str:
                 f"describe mean {l['describe']['mean_ms']:.3f} ms, max {l['describe']['max_ms']:.3f} ms "
                 f"(n={l['describe']['n']}, page {l['describe']['page_bytes'] / 1024:.0f} KiB)"
             )
+        threads = (l or {}).get("create", {}).get("threads")
+        if threads:
+            parts.append(
+                "CreateVpcEndpoint per call, by server thread, CPU + time waiting for a CPU: " + threads_line(threads)
+            )
         return f"- {name}: " + "; ".join(parts)
 
     lines += [
@@ -817,6 +848,8 @@ def render(results: dict, meta: dict) -> str:
             f"p99 {floor['p99_ms']:.3f} ms, client process CPU ≈ {floor['client_cpu_us']:.0f} µs/call. Every latency "
             "above includes this client + loopback + wake-up time"
         )
+        if floor.get("server_cpu_us") is not None:
+            line += f" (the no-work server's own CPU ≈ {floor['server_cpu_us']:.0f} µs/call)"
         m50, m99 = get(moto, "latency", "create", "p50_ms"), get(moto, "latency", "create", "p99_ms")
         if m50 and m99 and floor["p50_ms"] > 0 and floor["p99_ms"] > 0:
             line += (

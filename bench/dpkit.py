@@ -33,7 +33,7 @@ from dpkit_report import (
 )
 from dpkit_usage import (
     OtherCpu, child_pids, cpu_seconds, fd_count, loadavg, machine_busy_seconds, own_tree_cpu_seconds, rss_kib,
-    threads, time_wait_from, tree_cpu_seconds,
+    thread_times, threads, time_wait_from, tree_cpu_seconds,
 )
 from dpkit_world import CONSUMER, PROVIDER, REGION, EndpointInfo, Service, build_endpoint, endpoint_counters
 
@@ -46,7 +46,7 @@ __all__ = [
     "pct", "spread", "sysctl", "tool_version", "write_section",
     # dpkit_usage
     "OtherCpu", "child_pids", "cpu_seconds", "fd_count", "loadavg", "machine_busy_seconds", "own_tree_cpu_seconds",
-    "rss_kib", "threads", "time_wait_from", "tree_cpu_seconds",
+    "rss_kib", "thread_times", "threads", "time_wait_from", "tree_cpu_seconds",
     # dpkit_world
     "CONSUMER", "PROVIDER", "REGION", "EndpointInfo", "Service", "build_endpoint", "endpoint_counters",
 ]

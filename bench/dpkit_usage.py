@@ -32,6 +32,26 @@ def threads(pid: int) -> int:
     return 0
 
 
+def thread_times(pid: int) -> dict[str, tuple[int, int]]:
+    """Nanoseconds each thread of `pid` has run and waited runnable for a
+    CPU (Linux schedstat), summed by thread name; {} where /proc has no
+    schedstat. Two readings around a workload say which thread spent what."""
+    times: dict[str, tuple[int, int]] = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return times
+    for tid in tasks:
+        try:
+            name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            ran, waited = (int(x) for x in Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[:2])
+        except (OSError, ValueError):
+            continue
+        r, w = times.get(name, (0, 0))
+        times[name] = (r + ran, w + waited)
+    return times
+
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
