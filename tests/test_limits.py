@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
@@ -398,4 +399,42 @@ def test_shared_listener_serves_more_enis_than_the_descriptor_limit():
         if w:
             for b in w.backends:
                 b.stop()
+        stop_emulator(emu)
+
+
+def test_the_process_keeps_to_small_pages():
+    """Transparent huge pages stall whichever API request first touches one
+    (2 MiB zeroed at once) and hold memory the heap has not used, so the
+    binary keeps to small pages: its allocator never asks for huge ones,
+    and the process turns them off for itself. Linux reports the flag as
+    THP_enabled in /proc/PID/status (since 5.0) and the huge pages held in
+    smaps_rollup."""
+    emu, url = start_emulator()
+    try:
+        pid = emu.proc.pid
+        status = Path(f"/proc/{pid}/status").read_text()
+        flag = [line for line in status.splitlines() if line.startswith("THP_enabled:")]
+        if not flag:
+            pytest.skip("this kernel does not report THP_enabled in /proc/PID/status (Linux before 5.0)")
+        assert flag[0].split()[1] == "0", flag[0]
+
+        def huge_kib():
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("AnonHugePages:"))
+
+        at_start = huge_kib()
+        # Where the kernel gives huge pages only to memory that asks for
+        # them, the process never has any.
+        mode = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+        if "[always]" not in mode:
+            assert at_start == 0, f"{at_start} KiB in huge pages at start ({mode.strip()})"
+        ec2 = boto3.client("ec2", endpoint_url=url, region_name=REGION, aws_access_key_id=CONSUMER,
+                           aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+        # Enough work for the heap to grow by megabytes.
+        vpcs = [ec2.create_vpc(CidrBlock=f"10.{i}.0.0/16")["Vpc"]["VpcId"] for i in range(200)]
+        for _ in range(5):
+            assert len(ec2.describe_vpcs(VpcIds=vpcs)["Vpcs"]) == len(vpcs)
+        assert huge_kib() == at_start, "the heap grew into huge pages"
+        assert healthy(url)
+    finally:
         stop_emulator(emu)
